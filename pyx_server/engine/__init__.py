@@ -1,0 +1,25 @@
+"""The pyx engine: resolves, caches and installs packages. A library; it never prints.
+
+Every front (the ``pyx`` CLI, the Jupyter extension, the language server) wraps this
+package and nothing else. It imports no front (jupyter_server, tornado, IPython,
+ipykernel, pygls, lsprotocol, rich): ``tests/test_layers.py`` enforces it.
+
+One job per module, split by stage (parse → find → resolve → plan → fetch → install):
+
+* ``errors``       the error hierarchy: stable ``code``, message, context, hints.
+* ``progress``     typed progress events and the do-nothing ``Reporter`` fronts subclass.
+* ``cache``        the global cache: versioned buckets, atomic writes, file locks.
+* ``config``       which indexes to use: pyx's and pip's configuration, pip's default.
+* ``http``         the HTTP client: caching (ETag / Cache-Control), retries, credentials.
+* ``simple``       pure parsing of PEP 691 JSON / PEP 503 HTML index pages.
+* ``index``        the index client: project pages, metadata files, downloads.
+* ``interpreter``  facts about a target interpreter (tags, markers, scheme), cached.
+* ``environment``  finding the environment to act on; reading installed dist-infos.
+* ``venv``         creating virtual environments without ensurepip.
+* ``wheel``        wheel file names, member validation, unpacking.
+* ``linker``       putting cached files into an environment: clone, hardlink, copy, symlink.
+* ``installer``    installing an unpacked wheel per the binary distribution format; uninstall.
+* ``requirements`` pip-style requirements files and requirement specifiers.
+* ``plan``         pure: what to fetch, link, replace and remove, before touching anything.
+* ``operations``   the public async operations the fronts call (sync, install, uninstall…).
+"""

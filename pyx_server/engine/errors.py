@@ -1,0 +1,122 @@
+"""The one error hierarchy of the engine: data for the fronts to render, never text to parse.
+
+Each error has a stable kebab-case ``code`` (the REST API and the language server key on it),
+a ``message`` that names the offending value in backticks, optional ``context`` (key/value
+facts such as the index URL, already redacted) and ``hints`` (what the user can do next).
+Expected misses (a package absent from one index) are values elsewhere; an exception here
+means the operation as asked cannot be done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+class PyxError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    code: str = "pyx-error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        hints: Sequence[str] = (),
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context: dict[str, Any] = dict(context or {})
+        self.hints: list[str] = list(hints)
+        #: longer diagnostic text (a backend's output tail, a traceback) shown with ``-v``
+        self.detail = detail
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form for the REST API and ``--format json``."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "context": {k: str(v) for k, v in self.context.items()},
+            "hints": list(self.hints),
+            "detail": self.detail,
+        }
+
+
+class ConfigError(PyxError):
+    code = "invalid-config"
+
+
+class InvalidRequirement(PyxError):
+    code = "invalid-requirement"
+
+
+class RequirementsFileError(PyxError):
+    code = "invalid-requirements-file"
+
+
+class IndexUnavailable(PyxError):
+    """An index could not be reached, or kept answering with server errors."""
+
+    code = "index-unavailable"
+
+
+class PackageNotFound(PyxError):
+    """No configured index (nor find-links location) knows the package."""
+
+    code = "package-not-found"
+
+
+class NoMatchingDistribution(PyxError):
+    """The package exists, but no file fits the requested version and the interpreter."""
+
+    code = "no-matching-distribution"
+
+
+class OfflineCacheMiss(PyxError):
+    """``--offline`` was asked and the cache lacks something the operation needs."""
+
+    code = "offline-cache-miss"
+
+
+class HashMismatch(PyxError):
+    code = "hash-mismatch"
+
+
+class DownloadError(PyxError):
+    code = "download-failed"
+
+
+class InvalidWheel(PyxError):
+    code = "invalid-wheel"
+
+
+class UnsafeWheel(InvalidWheel):
+    """A wheel member would land outside the target (absolute path, ``..``, symlink out)."""
+
+    code = "unsafe-wheel-path"
+
+
+class InvalidMetadata(PyxError):
+    code = "invalid-metadata"
+
+
+class InterpreterError(PyxError):
+    code = "interpreter-error"
+
+
+class EnvironmentNotFound(PyxError):
+    code = "no-environment"
+
+
+class InstallError(PyxError):
+    code = "install-failed"
+
+
+class UninstallError(PyxError):
+    code = "uninstall-failed"
+
+
+class CacheError(PyxError):
+    code = "cache-error"

@@ -1,0 +1,30 @@
+"""Shared fixtures: every test runs with pyx's and pip's configuration isolated from the host."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No PIP_*/PYX_*/VIRTUAL_ENV from the host, pip's config files ignored, a private cache."""
+    for key in list(os.environ):
+        if key.startswith(("PIP_", "PYX_", "UV_")) or key in ("VIRTUAL_ENV", "CONDA_PREFIX", "NETRC"):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("PYX_CACHE_DIR", str(cache))
+    return cache
+
+
+@pytest.fixture
+def cache_dir(isolated_env: Path) -> Path:
+    return isolated_env
