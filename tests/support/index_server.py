@@ -1,0 +1,1 @@
+"""The local package index fixture (filled in by the index client work)."""
