@@ -1,0 +1,364 @@
+"""Requirements as users write them: PEP 508 specifiers, wheel paths and URLs, pip-style files.
+
+``parse_requirement`` turns one line into a ``RequirementSpec``; ``parse_requirements_file``
+reads a pip requirements file (``-r``/``-c`` nesting, ``--hash``, index options, line
+continuations, comments, ``${VAR}`` expansion), as pip documents the format. Parsing is pure
+apart from reading the files named; every error names the file and line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from packaging.requirements import InvalidRequirement as _PackagingInvalid
+from packaging.requirements import Requirement
+from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
+from packaging.version import Version
+
+from pyx_server.engine.errors import InvalidRequirement, RequirementsFileError
+
+_ENV_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
+_COMMENT = re.compile(r"(^|\s+)#.*$")
+_URL_SCHEMES = ("http://", "https://", "file://")
+
+
+@dataclass(frozen=True)
+class RequirementSpec:
+    """One requirement: a name with specifiers/extras/marker, or a wheel at a URL or path."""
+
+    requirement: Requirement
+    #: where it was written, for messages: ``requirements.txt:3`` or ``command line``
+    source: str
+    #: allowed digests by algorithm, from ``--hash`` options or a URL fragment
+    hashes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: a local wheel file, when the requirement named a path
+    path: Path | None = None
+    editable: bool = False
+
+    @property
+    def name(self) -> NormalizedName:
+        return canonicalize_name(self.requirement.name)
+
+    @property
+    def url(self) -> str | None:
+        return self.requirement.url
+
+    @property
+    def pinned_version(self) -> Version | None:
+        """The exact version for ``name==X`` (no wildcard), else None."""
+        specs = list(self.requirement.specifier)
+        if len(specs) == 1 and specs[0].operator in ("==", "===") and not specs[0].version.endswith(".*"):
+            try:
+                return Version(specs[0].version)
+            except ValueError:
+                return None
+        return None
+
+    def __str__(self) -> str:
+        return str(self.requirement)
+
+
+@dataclass
+class RequirementsFile:
+    """Everything a requirements file (and the files it includes) said."""
+
+    requirements: list[RequirementSpec] = field(default_factory=list)
+    constraints: list[RequirementSpec] = field(default_factory=list)
+    index_url: str | None = None
+    extra_index_urls: list[str] = field(default_factory=list)
+    find_links: list[str] = field(default_factory=list)
+    no_index: bool = False
+    prerelease: bool = False
+
+    def merge(self, other: RequirementsFile) -> None:
+        self.requirements += other.requirements
+        self.constraints += other.constraints
+        self.index_url = other.index_url or self.index_url
+        self.extra_index_urls += [u for u in other.extra_index_urls if u not in self.extra_index_urls]
+        self.find_links += [u for u in other.find_links if u not in self.find_links]
+        self.no_index = self.no_index or other.no_index
+        self.prerelease = self.prerelease or other.prerelease
+
+
+def parse_requirement(
+    text: str,
+    *,
+    source: str = "command line",
+    base_dir: Path | None = None,
+    hashes: Mapping[str, tuple[str, ...]] | None = None,
+) -> RequirementSpec:
+    """Parse ``text``: a PEP 508 requirement, ``name @ url``, a wheel path or a wheel URL."""
+    text = text.strip()
+    base_dir = base_dir or Path.cwd()
+    if not text:
+        raise InvalidRequirement(f"empty requirement in {source}")
+    hashes = dict(hashes or {})
+    # a bare path or URL to a wheel (pip accepts both)
+    if _looks_like_path_or_url(text):
+        return _parse_path_or_url(text, source=source, base_dir=base_dir, hashes=hashes)
+    try:
+        req = Requirement(text)
+    except _PackagingInvalid as exc:
+        hint = "requirements look like `name`, `name==1.0`, `name[extra]>=1,<2`, or `name @ https://…/file.whl`"
+        raise InvalidRequirement(
+            f"`{text}` is not a valid requirement ({source}): {exc}",
+            context={"source": source},
+            hints=[hint],
+        ) from None
+    path = None
+    if req.url:
+        hashes.update(_fragment_hashes(req.url))
+        if req.url.startswith("file:"):
+            path = Path(unquote(urlsplit(req.url).path))
+            if not path.is_absolute():
+                path = (base_dir / path).resolve()
+    return RequirementSpec(req, source, _freeze(hashes), path)
+
+
+def _looks_like_path_or_url(text: str) -> bool:
+    head = text.split(";", 1)[0].strip()
+    if head.startswith(_URL_SCHEMES):
+        return True
+    if head.startswith((".", "/", "~")) or os.sep in head:
+        return True
+    return head.endswith((".whl", ".tar.gz", ".zip"))
+
+
+def _parse_path_or_url(
+    text: str, *, source: str, base_dir: Path, hashes: dict[str, tuple[str, ...]]
+) -> RequirementSpec:
+    location, _, marker = text.partition(";")
+    location = location.strip()
+    if location.startswith(_URL_SCHEMES) and not location.startswith("file:"):
+        url = location
+        filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+        path = None
+    else:
+        raw = unquote(urlsplit(location).path) if location.startswith("file:") else location
+        path = Path(os.path.expanduser(raw))
+        if not path.is_absolute():
+            path = (base_dir / path).resolve()
+        if path.is_dir():
+            raise InvalidRequirement(
+                f"`{location}` is a source tree ({source}); pyx cannot build from source yet",
+                hints=["build a wheel first (for example with `python -m build`) and install that file"],
+            )
+        if not path.exists():
+            raise InvalidRequirement(f"`{location}` does not exist ({source})", context={"path": path})
+        url = path.as_uri()
+        filename = path.name
+    hashes.update(_fragment_hashes(url))
+    if not filename.endswith(".whl"):
+        raise InvalidRequirement(
+            f"`{location}` is not a wheel ({source}); pyx cannot build source distributions yet",
+            hints=["install a wheel (`.whl`) file instead"],
+        )
+    try:
+        name, version, _, _ = parse_wheel_filename(filename)
+    except InvalidWheelFilename as exc:
+        raise InvalidRequirement(f"`{filename}` is not a valid wheel file name ({source}): {exc}") from None
+    req_text = f"{name} @ {url}" + (f" ; {marker.strip()}" if marker.strip() else "")
+    try:
+        req = Requirement(req_text)
+    except _PackagingInvalid as exc:
+        raise InvalidRequirement(f"`{text}` is not a valid requirement ({source}): {exc}") from None
+    return RequirementSpec(req, source, _freeze(hashes), path)
+
+
+def _fragment_hashes(url: str) -> dict[str, tuple[str, ...]]:
+    fragment = urlsplit(url).fragment
+    found: dict[str, tuple[str, ...]] = {}
+    for part in fragment.split("&"):
+        algo, sep, value = part.partition("=")
+        if sep and algo in ("sha256", "sha384", "sha512", "md5", "sha1", "sha224"):
+            found[algo] = (value.lower(),)
+    return found
+
+
+def _freeze(hashes: Mapping[str, tuple[str, ...] | list[str]]) -> dict[str, tuple[str, ...]]:
+    return {k: tuple(v) for k, v in hashes.items()}
+
+
+# -- requirements files --------------------------------------------------------------------
+
+
+def parse_requirements_file(
+    path: Path | str,
+    *,
+    env: Mapping[str, str] | None = None,
+    _seen: frozenset[Path] = frozenset(),
+    _constraint: bool = False,
+) -> RequirementsFile:
+    """Read a pip requirements file and the files it includes with ``-r`` / ``-c``."""
+    env = os.environ if env is None else env
+    path = Path(path)
+    resolved = path.resolve()
+    if resolved in _seen:
+        raise RequirementsFileError(f"`{path}` includes itself (through `-r`)")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise RequirementsFileError(f"requirements file `{path}` does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RequirementsFileError(f"cannot read requirements file `{path}`: {exc}") from None
+    result = RequirementsFile()
+    base_dir = resolved.parent
+    for lineno, line in _logical_lines(text):
+        where = f"{path}:{lineno}"
+        line = _ENV_VAR.sub(lambda m: env.get(m.group(1), m.group(0)), line)
+        try:
+            _parse_line(line, where, base_dir, env, result, resolved, _seen, _constraint)
+        except (InvalidRequirement, RequirementsFileError):
+            raise
+    return result
+
+
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """Join ``\\`` continuations and drop comments, keeping the first line number of each."""
+    buffer: list[str] = []
+    start = 0
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        if not buffer:
+            start = lineno
+        line = _COMMENT.sub("", raw) if not raw.lstrip().startswith("#") else ""
+        if line.endswith("\\"):
+            buffer.append(line[:-1])
+            continue
+        buffer.append(line)
+        joined = " ".join(part.strip() for part in buffer).strip()
+        buffer = []
+        if joined:
+            yield start, joined
+    if buffer:
+        joined = " ".join(part.strip() for part in buffer).strip()
+        if joined:
+            yield start, joined
+
+
+_VALUE_OPTIONS = {
+    "-r": "requirement",
+    "--requirement": "requirement",
+    "-c": "constraint",
+    "--constraint": "constraint",
+    "-i": "index-url",
+    "--index-url": "index-url",
+    "--extra-index-url": "extra-index-url",
+    "-f": "find-links",
+    "--find-links": "find-links",
+    "-e": "editable",
+    "--editable": "editable",
+    "--trusted-host": "ignored",
+    "--only-binary": "ignored",
+    "--no-binary": "ignored",
+}
+_FLAG_OPTIONS = {"--no-index": "no-index", "--pre": "pre", "--prefer-binary": "ignored", "--require-hashes": "ignored"}
+
+
+def _parse_line(
+    line: str,
+    where: str,
+    base_dir: Path,
+    env: Mapping[str, str],
+    result: RequirementsFile,
+    this_file: Path,
+    seen: frozenset[Path],
+    constraint: bool,
+) -> None:
+    if line.startswith("-"):
+        option, value = _split_option(line, where)
+        kind = _VALUE_OPTIONS.get(option) or _FLAG_OPTIONS.get(option)
+        if kind is None:
+            raise RequirementsFileError(
+                f"unknown option `{option}` in `{where}`",
+                hints=["pyx reads pip's requirements file format; see `pip install --help` for its options"],
+            )
+        if option in _VALUE_OPTIONS and not value:
+            raise RequirementsFileError(f"option `{option}` needs a value in `{where}`")
+        if kind in ("requirement", "constraint"):
+            nested = parse_requirements_file(
+                _resolve_location(value, base_dir),
+                env=env,
+                _seen=seen | {this_file},
+                _constraint=constraint or kind == "constraint",
+            )
+            if kind == "constraint":
+                nested.constraints += nested.requirements
+                nested.requirements = []
+            result.merge(nested)
+        elif kind == "index-url":
+            result.index_url = value
+        elif kind == "extra-index-url":
+            result.extra_index_urls.append(value)
+        elif kind == "find-links":
+            result.find_links.append(
+                value if value.startswith(_URL_SCHEMES) else str(_resolve_location(value, base_dir))
+            )
+        elif kind == "no-index":
+            result.no_index = True
+        elif kind == "pre":
+            result.prerelease = True
+        elif kind == "editable":
+            raise RequirementsFileError(
+                f"editable installs (`-e {value}`) are not supported yet (`{where}`)",
+                hints=["build a wheel and install it, or install without `-e`"],
+            )
+        return
+    requirement_text, hashes = _split_hashes(line, where)
+    spec = parse_requirement(requirement_text, source=where, base_dir=base_dir, hashes=hashes)
+    (result.constraints if constraint else result.requirements).append(spec)
+
+
+def _split_option(line: str, where: str) -> tuple[str, str]:
+    if line.startswith("--") and "=" in line.split()[0]:
+        option, _, value = line.partition("=")
+        return option.strip(), value.strip()
+    parts = line.split(None, 1)
+    option = parts[0]
+    value = parts[1].strip() if len(parts) > 1 else ""
+    if option.startswith("-") and not option.startswith("--") and len(option) > 2:
+        # -rfile.txt
+        option, value = option[:2], option[2:] + ((" " + value) if value else "")
+    return option, value
+
+
+def _split_hashes(line: str, where: str) -> tuple[str, dict[str, tuple[str, ...]]]:
+    if "--hash" not in line:
+        return line, {}
+    head, _, tail = line.partition(" --hash")
+    hashes: dict[str, list[str]] = {}
+    try:
+        tokens = shlex.split("--hash" + tail)
+    except ValueError as exc:
+        raise RequirementsFileError(f"cannot parse `{line}` in `{where}`: {exc}") from None
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "--hash" and i + 1 < len(tokens):
+            value = tokens[i + 1]
+            i += 2
+        elif token.startswith("--hash="):
+            value = token[len("--hash="):]
+            i += 1
+        else:
+            raise RequirementsFileError(f"unexpected `{token}` after the requirement in `{where}`")
+        algo, sep, digest = value.partition(":")
+        if not sep or not re.fullmatch(r"[0-9a-fA-F]+", digest) or algo not in ("sha256", "sha384", "sha512"):
+            raise RequirementsFileError(
+                f"`--hash={value}` is not a valid hash in `{where}`",
+                hints=["write hashes as `--hash=sha256:<64 hex digits>`"],
+            )
+        hashes.setdefault(algo, []).append(digest.lower())
+    return head.strip(), {k: tuple(v) for k, v in hashes.items()}
+
+
+def _resolve_location(value: str, base_dir: Path) -> Path:
+    if value.startswith("file:"):
+        return Path(unquote(urlsplit(value).path))
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else base_dir / path
