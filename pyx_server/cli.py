@@ -1,10 +1,551 @@
-"""The `pyx` command line (placeholder until the engine's operations land)."""
+"""The `pyx` command line: parses flags, calls the engine, renders its results and errors.
+
+Kept thin: every decision lives in ``pyx_server.engine``. Imports are lazy so that a no-op
+``pyx pip sync`` loads neither httpx nor rich. Human-readable status goes to stderr (as uv
+does); data (``list``, ``freeze``, ``show``, ``cache dir``) goes to stdout.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+import time
+from pathlib import Path
+
+from pyx_server import __version__
+from pyx_server.engine.errors import PyxError
+
+EXIT_ERROR = 2
+
+
+class Console:
+    """Where the CLI writes: stderr for status, stdout for data; colour only on a terminal."""
+
+    def __init__(self, quiet: int = 0, verbose: int = 0, color: str = "auto") -> None:
+        self.quiet = quiet
+        self.verbose = verbose
+        tty = sys.stderr.isatty()
+        self.color = color == "always" or (color == "auto" and tty and not os.environ.get("NO_COLOR"))
+        self.progress = tty and not quiet
+
+    def _style(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
+
+    def bold(self, text: str) -> str:
+        return self._style(text, "1")
+
+    def dim(self, text: str) -> str:
+        return self._style(text, "2")
+
+    def status(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=sys.stderr)
+
+    def detail(self, text: str) -> None:
+        if self.verbose:
+            print(self.dim(text), file=sys.stderr)
+
+    def data(self, text: str) -> None:
+        print(text)
+
+    def warn(self, text: str) -> None:
+        if self.quiet < 2:
+            print(f"{self._style('warning', '1;33')}: {text}", file=sys.stderr)
+
+    def error(self, err: PyxError) -> None:
+        """The one renderer of engine errors for the terminal."""
+        print(f"{self._style('error', '1;31')}: {err.message}", file=sys.stderr)
+        for key, value in err.context.items():
+            if self.verbose or key in ("expected", "actual", "path"):
+                print(f"  {self.dim(key + ':')} {value}", file=sys.stderr)
+        for hint in err.hints:
+            print(f"  {self._style('hint', '1;36')}: {hint}", file=sys.stderr)
+        if err.detail and self.verbose:
+            print(err.detail, file=sys.stderr)
+
+
+def elapsed(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.2f}s"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+# -- argument parsing -----------------------------------------------------------------------
+
+
+def _global_options(p: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """Options accepted before or after the command (``pyx -v pip sync`` = ``pyx pip sync -v``).
+
+    Sub-commands use SUPPRESS defaults so they do not overwrite a value given earlier.
+    """
+
+    def default(value):
+        return value if top else argparse.SUPPRESS
+
+    g = p.add_argument_group("global options")
+    g.add_argument("-q", "--quiet", action="count", default=default(0), help="say less (twice: nothing)")
+    g.add_argument("-v", "--verbose", action="count", default=default(0), help="say more, with details of errors")
+    g.add_argument("--color", choices=("auto", "always", "never"), default=default("auto"))
+    g.add_argument("--no-progress", action="store_true", default=default(False), help="never show progress bars")
+    g.add_argument("--cache-dir", metavar="DIR", default=default(None), help="the global cache (default: PYX_CACHE_DIR or the user cache dir)")
+
+
+def _python_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--python", metavar="PYTHON", help="interpreter or environment to act on")
+    p.add_argument("--system", action="store_true", help="allow acting on a Python that is not in a virtual environment")
+
+
+def _index_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("index options")
+    g.add_argument("-i", "--index-url", metavar="URL", help="the main package index (default: pip's configuration)")
+    g.add_argument("--extra-index-url", metavar="URL", action="append", default=[], help="more indexes, tried before the main one")
+    g.add_argument("-f", "--find-links", metavar="PATH_OR_URL", action="append", default=[], help="a directory or page listing wheels")
+    g.add_argument("--no-index", action="store_true", help="use only --find-links locations")
+    g.add_argument(
+        "--index-strategy",
+        choices=("first-index", "unsafe-first-match", "unsafe-best-match"),
+        help="how to combine several indexes (default: first-index: a name is taken from the first index that has it)",
+    )
+    g.add_argument("--offline", action="store_true", help="use only the cache; never touch the network")
+
+
+def _install_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-r", "--requirement", metavar="FILE", action="append", default=[], help="install from a requirements file")
+    p.add_argument("-c", "--constraint", metavar="FILE", action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument("--link-mode", choices=("clone", "hardlink", "copy", "symlink"), help="how files get from the cache into the environment (PYX_LINK_MODE)")
+    p.add_argument("--dry-run", action="store_true", help="show the plan and change nothing")
+    p.add_argument("--require-hashes", action="store_true", help="every requirement must be pinned and carry --hash")
+    p.add_argument("--reinstall", "--force-reinstall", action="store_true", help="reinstall every package")
+    p.add_argument("--reinstall-package", metavar="NAME", action="append", default=[])
+    p.add_argument("--pre", action="store_true", help="allow pre-releases")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format of the summary")
+    _python_options(p)
+    _index_options(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pyx",
+        description="A fast Python environment manager for notebooks and editors.",
+    )
+    parser.add_argument("--version", action="version", version=f"pyx {__version__}")
+    _global_options(parser, top=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    venv = commands.add_parser("venv", help="create a virtual environment")
+    venv.add_argument("path", nargs="?", default=".venv")
+    venv.add_argument("--seed", action="store_true", help="install pip into the new environment")
+    venv.add_argument("--prompt")
+    venv.add_argument("--system-site-packages", action="store_true")
+    venv.add_argument("--allow-existing", action="store_true")
+    venv.add_argument("-p", "--python", metavar="PYTHON", help="the interpreter to base it on")
+    _index_options(venv)
+    _global_options(venv)
+
+    pip = commands.add_parser("pip", help="pip-compatible commands")
+    pipcmds = pip.add_subparsers(dest="pip_command", metavar="COMMAND")
+    sync = pipcmds.add_parser("sync", help="make the environment match a lock exactly")
+    sync.add_argument("src", nargs="*", metavar="REQUIREMENTS", help="requirements files (pinned)")
+    _install_options(sync)
+    _global_options(sync)
+
+    inst = pipcmds.add_parser("install", help="install packages")
+    inst.add_argument("packages", nargs="*", metavar="PACKAGE")
+    inst.add_argument("--no-deps", action="store_true", help="install only the packages named (no dependency resolution)")
+    _install_options(inst)
+    _global_options(inst)
+
+    un = pipcmds.add_parser("uninstall", help="remove packages")
+    un.add_argument("packages", nargs="*", metavar="PACKAGE")
+    un.add_argument("-r", "--requirement", metavar="FILE", action="append", default=[])
+    un.add_argument("-y", "--yes", action="store_true", help="accepted for pip compatibility (pyx never asks)")
+    un.add_argument("--dry-run", action="store_true")
+    _python_options(un)
+    _global_options(un)
+
+    lst = pipcmds.add_parser("list", help="list installed packages")
+    lst.add_argument("--format", choices=("columns", "json", "freeze"), default="columns")
+    _python_options(lst)
+    _global_options(lst)
+
+    frz = pipcmds.add_parser("freeze", help="installed packages as requirements")
+    _python_options(frz)
+    _global_options(frz)
+
+    show = pipcmds.add_parser("show", help="details of installed packages")
+    show.add_argument("packages", nargs="+", metavar="PACKAGE")
+    _python_options(show)
+    _global_options(show)
+
+    cache = commands.add_parser("cache", help="inspect and clean the global cache")
+    cachecmds = cache.add_subparsers(dest="cache_command", metavar="COMMAND")
+    d = cachecmds.add_parser("dir", help="print the cache directory")
+    _global_options(d)
+    c = cachecmds.add_parser("clean", help="remove the whole cache, or one package's entries")
+    c.add_argument("package", nargs="*")
+    _global_options(c)
+    pr = cachecmds.add_parser("prune", help="remove unused entries")
+    _global_options(pr)
+    return parser
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def _cache(args):
+    from pyx_server.engine.cache import Cache
+
+    return Cache(args.cache_dir) if args.cache_dir else Cache()
+
+
+def _environment(args, cache):
+    from pyx_server.engine.environment import find_environment
+
+    return find_environment(python=args.python, system=args.system, cache=cache)
+
+
+def _index_settings(args, extra=None):
+    from pyx_server.engine.config import resolve_index_settings
+
+    extra_index = list(args.extra_index_url)
+    find_links = list(args.find_links)
+    index_url = args.index_url
+    no_index = args.no_index
+    if extra is not None:
+        index_url = index_url or extra.index_url
+        extra_index += [u for u in extra.extra_index_urls if u not in extra_index]
+        find_links += [u for u in extra.find_links if u not in find_links]
+        no_index = no_index or extra.no_index
+    return resolve_index_settings(
+        index_url=index_url,
+        extra_index_urls=extra_index,
+        find_links=find_links,
+        no_index=no_index,
+        offline=args.offline,
+        strategy=args.index_strategy,
+    )
+
+
+def _read_requirements(args, names: list[str], files: list[str]):
+    from pyx_server.engine.requirements import RequirementsFile, parse_requirement, parse_requirements_file
+
+    collected = RequirementsFile()
+    for name in names:
+        collected.requirements.append(parse_requirement(name))
+    for file in files:
+        collected.merge(parse_requirements_file(file))
+    return collected
+
+
+def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
+    from pyx_server.engine.operations import InstallOptions, install, unpinned
+
+    files = list(args.requirement) + (list(args.src) if exact else [])
+    reqs = _read_requirements(args, [] if exact else args.packages, files)
+    if not reqs.requirements and not exact:
+        console.status("error: nothing to install: name packages or pass `-r FILE`")
+        return EXIT_ERROR
+    if not exact and not args.no_deps:
+        raise PyxError(
+            "dependency resolution is not available yet: pass `--no-deps` to install exactly the packages named",
+            hints=["`pyx pip install --no-deps name==1.0 …` installs those files and nothing else",
+                   "`pyx pip sync requirements.txt` installs a complete pinned set"],
+        )
+    if exact and unpinned(reqs.requirements):
+        loose = ", ".join(f"`{s}`" for s in unpinned(reqs.requirements)[:5])
+        console.warn(f"not pinned with `==`: {loose}; `pyx pip sync` installs the best match of each without its dependencies")
+    if exact and not files:
+        console.status("error: `pyx pip sync` needs a requirements file")
+        return EXIT_ERROR
+    cache = _cache(args)
+    env = _environment(args, cache)
+    settings = _index_settings(args, reqs)
+    require_hashes = args.require_hashes or any(spec.hashes for spec in reqs.requirements)
+    options = InstallOptions(
+        exact=exact,
+        reinstall=True if args.reinstall else frozenset(args.reinstall_package),
+        dry_run=args.dry_run,
+        require_hashes=require_hashes,
+        link_mode=args.link_mode,
+        prereleases=args.pre or reqs.prerelease,
+    )
+    from pyx_server.progressbars import reporter_for
+
+    import asyncio
+
+    started = time.perf_counter()
+    with reporter_for(console, enabled=console.progress and not args.no_progress) as reporter:
+        result = asyncio.run(
+            install(reqs.requirements, env, index=settings, cache=cache, options=options, reporter=reporter)
+        )
+    total = time.perf_counter() - started
+    if args.format == "json":
+        import json
+
+        console.data(json.dumps(_result_json(result, env), indent=2))
+        return 0
+    _render_install(result, console, total)
+    return 0
+
+
+def _result_json(result, env) -> dict:
+    return {
+        "environment": str(env.root),
+        "dry_run": result.dry_run,
+        "plan": result.plan.to_dict(),
+        "installed": [c.__dict__ for c in result.installed],
+        "uninstalled": [c.__dict__ for c in result.uninstalled],
+        "skipped": result.skipped,
+        "link_mode": result.link_mode,
+        "warnings": result.warnings,
+        "timings": result.timings,
+    }
+
+
+def _render_install(result, console: Console, total: float) -> None:
+    plan = result.plan
+    for text in result.warnings:
+        console.warn(text)
+    for spec in result.skipped:
+        console.detail(f"skipped {spec} (its marker excludes this interpreter)")
+    if plan.is_noop:
+        console.status(console.dim(f"Audited {plural(result.audited, 'package')} in {elapsed(total)}"))
+        return
+    t = result.timings
+    if "resolve" in t:
+        console.status(console.dim(f"Resolved {plural(len(plan.installs), 'package')} in {elapsed(t['resolve'])}"))
+    if result.dry_run:
+        console.status("Would download " + plural(len(plan.remote), "package") + ", link "
+                       + plural(len(plan.cached), "cached package"))
+        for p in plan.remote:
+            console.status(f" {console.bold('+')} {p.source.name}=={p.source.version} (download)")
+        for p in plan.cached:
+            console.status(f" {console.bold('+')} {p.source.name}=={p.source.version} (cached)")
+        for d in plan.reinstall:
+            console.status(f" {console.bold('-')} {d.name}=={d.version} (replaced)")
+        for d in plan.extraneous:
+            console.status(f" {console.bold('-')} {d.name}=={d.version} (not in the requirements)")
+        console.status("Dry run: nothing was changed")
+        return
+    if "prepare" in t:
+        console.status(console.dim(f"Prepared {plural(len(plan.remote), 'package')} in {elapsed(t['prepare'])}"))
+    if result.uninstalled:
+        console.status(console.dim(f"Uninstalled {plural(len(result.uninstalled), 'package')} in {elapsed(t.get('uninstall', 0))}"))
+    if result.installed:
+        console.status(console.dim(f"Installed {plural(len(result.installed), 'package')} in {elapsed(t.get('install', 0))}"))
+    before = {c.name: c.version for c in result.uninstalled}
+    after = {c.name: c.version for c in result.installed}
+    for name in sorted(set(before) | set(after)):
+        if name in before and before[name] != after.get(name):
+            console.status(f" {console._style('-', '31')} {name}=={before[name]}")
+        if name in after:
+            sign = "~" if before.get(name) == after[name] else "+"
+            console.status(f" {console._style(sign, '32')} {name}=={after[name]}")
+
+
+def cmd_venv(args, console: Console) -> int:
+    from pyx_server.engine.cache import Cache
+    from pyx_server.engine.interpreter import find_python_on_path, query_interpreter
+    from pyx_server.engine.venv import create_venv
+
+    started = time.perf_counter()
+    cache = _cache(args)
+    base = query_interpreter(find_python_on_path(args.python), cache)
+    path = Path(args.path).absolute()
+    env = create_venv(
+        path,
+        base,
+        prompt=args.prompt,
+        system_site_packages=args.system_site_packages,
+        allow_existing=args.allow_existing,
+    )
+    version = ".".join(map(str, base.version))
+    console.status(f"Using Python {version} interpreter at: {base.sys_executable}")
+    console.status(f"Created virtual environment at: {path} in {elapsed(time.perf_counter() - started)}")
+    if args.seed:
+        from pyx_server.engine.seed import seed_pip
+
+        import asyncio
+
+        installed = asyncio.run(seed_pip(env, index=_index_settings(args), cache=cache))
+        console.status(f" + {installed}")
+    activate = path / "bin" / "activate"
+    console.status(f"Activate with: source {activate}")
+    del Cache
+    return 0
+
+
+def cmd_uninstall(args, console: Console) -> int:
+    from pyx_server.engine.operations import uninstall
+
+    reqs = _read_requirements(args, args.packages, args.requirement)
+    names = [spec.name for spec in reqs.requirements]
+    if not names:
+        console.status("error: name the packages to uninstall")
+        return EXIT_ERROR
+    cache = _cache(args)
+    env = _environment(args, cache)
+    started = time.perf_counter()
+    result = uninstall(names, env, dry_run=args.dry_run)
+    for name in result.missing:
+        console.warn(f"skipping `{name}`: it is not installed")
+    if result.uninstalled:
+        verb = "Would uninstall" if args.dry_run else "Uninstalled"
+        console.status(console.dim(f"{verb} {plural(len(result.uninstalled), 'package')} in {elapsed(time.perf_counter() - started)}"))
+        for c in result.uninstalled:
+            console.status(f" - {c.name}=={c.version}")
+    return 0
+
+
+def cmd_list(args, console: Console, fmt: str) -> int:
+    cache = _cache(args)
+    env = _environment(args, cache)
+    dists = sorted(env.installed().values(), key=lambda d: d.name)
+    if fmt == "json":
+        import json
+
+        console.data(json.dumps([{"name": d.display_name, "version": str(d.version)} for d in dists]))
+    elif fmt == "freeze":
+        for d in dists:
+            direct = d.direct_url
+            if direct and direct.get("url") and "dir_info" not in direct:
+                console.data(f"{d.display_name} @ {direct['url']}")
+            else:
+                console.data(f"{d.display_name}=={d.version}")
+    else:
+        if not dists:
+            return 0
+        width = max(len("Package"), *(len(d.display_name) for d in dists))
+        vwidth = max(len("Version"), *(len(str(d.version)) for d in dists))
+        console.data(f"{'Package':<{width}} {'Version':<{vwidth}}")
+        console.data(f"{'-' * width} {'-' * vwidth}")
+        for d in dists:
+            console.data(f"{d.display_name:<{width}} {str(d.version):<{vwidth}}")
+    return 0
+
+
+def cmd_show(args, console: Console) -> int:
+    from email.parser import BytesHeaderParser
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    cache = _cache(args)
+    env = _environment(args, cache)
+    installed = env.installed()
+    missing = []
+    blocks = []
+    required_by: dict[str, list[str]] = {}
+    metas = {}
+    for name, dist in installed.items():
+        meta_path = dist.dist_info / ("METADATA" if dist.dist_info.suffix == ".dist-info" else "PKG-INFO")
+        try:
+            meta = BytesHeaderParser().parsebytes(meta_path.read_bytes())
+        except OSError:
+            continue
+        metas[name] = meta
+        for raw in meta.get_all("Requires-Dist") or []:
+            try:
+                req = Requirement(raw)
+            except Exception:
+                continue
+            if req.marker is None or "extra" not in str(req.marker):
+                required_by.setdefault(canonicalize_name(req.name), []).append(dist.display_name)
+    for raw in args.packages:
+        name = canonicalize_name(raw)
+        dist = installed.get(name)
+        if dist is None or name not in metas:
+            missing.append(raw)
+            continue
+        meta = metas[name]
+        requires = []
+        for r in meta.get_all("Requires-Dist") or []:
+            try:
+                req = Requirement(r)
+            except Exception:
+                continue
+            if req.marker is None or "extra" not in str(req.marker):
+                requires.append(req.name)
+        lines = [
+            f"Name: {dist.display_name}",
+            f"Version: {dist.version}",
+            f"Summary: {meta.get('Summary', '')}",
+            f"Home-page: {meta.get('Home-page', '')}",
+            f"Author: {meta.get('Author', '') or meta.get('Author-email', '')}",
+            f"License: {meta.get('License-Expression', '') or meta.get('License', '')}",
+            f"Location: {dist.dist_info.parent}",
+            f"Installer: {dist.installer or ''}",
+            f"Requires: {', '.join(sorted(set(requires)))}",
+            f"Required-by: {', '.join(sorted(required_by.get(name, [])))}",
+        ]
+        blocks.append("\n".join(lines))
+    if blocks:
+        console.data("\n---\n".join(blocks))
+    for raw in missing:
+        console.warn(f"package `{raw}` is not installed")
+    return 1 if missing and not blocks else 0
+
+
+def cmd_cache(args, console: Console) -> int:
+    cache = _cache(args)
+    if args.cache_command == "dir":
+        console.data(str(cache.root))
+        return 0
+    if args.cache_command == "clean":
+        if not args.package:
+            removed = cache.clean()
+            console.status(f"Cleaned {plural(removed, 'file')} from {cache.root}")
+            return 0
+        for name in args.package:
+            removed = cache.clean(name)
+            if removed:
+                console.status(f"Removed {plural(removed, 'entry')} for `{name}`".replace("entrys", "entries"))
+            else:
+                console.status(f"No cache entries found for `{name}`")
+        return 0
+    if args.cache_command == "prune":
+        removed = cache.prune()
+        console.status(f"Pruned {plural(len(removed), 'entry')}".replace("entrys", "entries"))
+        return 0
+    console.status("usage: pyx cache {dir,clean,prune}")
+    return EXIT_ERROR
+
+
+def dispatch(args, console: Console) -> int:
+    if args.command == "venv":
+        return cmd_venv(args, console)
+    if args.command == "cache":
+        return cmd_cache(args, console)
+    if args.command == "pip":
+        sub = args.pip_command
+        if sub == "sync":
+            return cmd_pip_install(args, console, exact=True)
+        if sub == "install":
+            return cmd_pip_install(args, console, exact=False)
+        if sub == "uninstall":
+            return cmd_uninstall(args, console)
+        if sub == "list":
+            return cmd_list(args, console, args.format)
+        if sub == "freeze":
+            return cmd_list(args, console, "freeze")
+        if sub == "show":
+            return cmd_show(args, console)
+    build_parser().print_help(sys.stderr)
+    return EXIT_ERROR
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("pyx: not yet", file=sys.stderr)
-    return 2
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = Console(args.quiet, args.verbose, args.color)
+    try:
+        return dispatch(args, console)
+    except PyxError as err:
+        console.error(err)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,457 @@
+"""The engine's public operations: what every front calls (sync, install, uninstall, list).
+
+Each operation is async, takes typed options and a ``Reporter``, and returns a typed result;
+failures are ``PyxError`` subclasses. The order of work follows "plan, then act":
+
+1. read what is installed (no process spawned, no network) and ``plan.partition`` it against
+   the requirements — when nothing is missing, the operation ends here (the no-op path);
+2. ask the indexes which file to use for each remaining requirement (cached HTTP);
+3. ``plan.make_plan``: cached vs remote — ``dry_run`` stops here and returns the plan;
+4. download and unpack the remote wheels into the global cache, in parallel (nothing in the
+   environment is touched yet, so a network failure leaves it as it was);
+5. uninstall what is replaced or extraneous, and link the new wheels in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from pyx_server.engine import plan as planning
+from pyx_server.engine.cache import Cache, WheelPointer, digest
+from pyx_server.engine.config import IndexSettings, redact_url
+from pyx_server.engine.errors import (
+    HashMismatch,
+    InvalidRequirement,
+    PackageNotFound,
+    PyxError,
+)
+from pyx_server.engine.progress import (
+    Installed,
+    Notice,
+    PhaseFinished,
+    PhaseStarted,
+    Reporter,
+    Uninstalled,
+)
+from pyx_server.engine.requirements import RequirementSpec
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    """How to install; defaults are what a plain ``pyx pip install --no-deps`` does."""
+
+    #: remove installed distributions the requirements do not name (``pip sync``)
+    exact: bool = False
+    #: reinstall everything (True) or these names
+    reinstall: bool | frozenset[str] = False
+    dry_run: bool = False
+    #: every requirement must be pinned with ``==`` and carry ``--hash`` values
+    require_hashes: bool = False
+    link_mode: str | None = None
+    prereleases: bool = False
+
+
+@dataclass
+class Change:
+    name: str
+    version: str
+
+
+@dataclass
+class InstallResult:
+    """What an install did (or, with ``dry_run``, would do)."""
+
+    plan: planning.Plan
+    installed: list[Change] = field(default_factory=list)
+    uninstalled: list[Change] = field(default_factory=list)
+    #: requirements skipped because their marker excludes this interpreter
+    skipped: list[str] = field(default_factory=list)
+    link_mode: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    #: seconds spent per phase: resolve, prepare, uninstall, install
+    timings: dict[str, float] = field(default_factory=dict)
+    dry_run: bool = False
+    #: requirements already satisfied (audited without change)
+    audited: int = 0
+
+
+async def install(
+    requirements: Sequence[RequirementSpec],
+    env,
+    *,
+    index: IndexSettings,
+    cache: Cache,
+    options: InstallOptions = InstallOptions(),
+    reporter: Reporter | None = None,
+) -> InstallResult:
+    """Install ``requirements`` (exact pins, URLs or wheel paths; no dependencies) into ``env``.
+
+    With ``options.exact`` this is ``pip sync``: distributions not named are removed.
+    """
+    reporter = reporter or Reporter()
+    started = time.perf_counter()
+    if options.require_hashes:
+        _check_hash_mode(requirements)
+    installed = env.installed()
+    needs_markers = any(spec.requirement.marker is not None for spec in requirements)
+    part = planning.partition(
+        requirements,
+        installed,
+        markers=env.interpreter.markers if needs_markers else None,
+        exact=options.exact,
+        reinstall=options.reinstall,
+    )
+    skipped = [str(s) for s in part.skipped]
+    if not part.to_install and not part.extraneous:
+        plan = planning.Plan(unchanged=part.unchanged)
+        return InstallResult(
+            plan, skipped=skipped, dry_run=options.dry_run, audited=len(part.unchanged),
+            timings={"resolve": time.perf_counter() - started},
+        )
+
+    reporter.report(PhaseStarted("resolve", len(part.to_install)))
+    interpreter = env.interpreter
+    sources = await _choose_wheels(part.to_install, interpreter, index, cache, options)
+    timings = {"resolve": time.perf_counter() - started}
+    reporter.report(PhaseFinished("resolve", len(sources), timings["resolve"]))
+    plan = planning.make_plan(part, sources, installed, archive_for=lambda s: _cached_archive(cache, s))
+    result = InstallResult(plan, skipped=skipped, dry_run=options.dry_run, audited=len(part.unchanged))
+    result.timings = timings
+    if options.dry_run:
+        return result
+
+    # -- fetch: nothing in the environment changes until every wheel is in the cache
+    archives: dict[NormalizedName, Path] = {p.source.name: p.archive for p in plan.cached if p.archive}
+    if plan.remote:
+        t = time.perf_counter()
+        reporter.report(PhaseStarted("prepare", len(plan.remote)))
+        fetched = await _fetch(plan.remote, index, cache, reporter)
+        archives.update(fetched)
+        timings["prepare"] = time.perf_counter() - t
+        reporter.report(PhaseFinished("prepare", len(fetched), timings["prepare"]))
+
+    # -- act: remove what is replaced or extraneous, then link the new wheels in
+    from pyx_server.engine.installer import install_wheel, uninstall
+    from pyx_server.engine.linker import Linker, link_mode_from_env
+
+    removals = list(plan.reinstall) + list(plan.extraneous)
+    if removals:
+        t = time.perf_counter()
+        reporter.report(PhaseStarted("uninstall", len(removals)))
+        for dist in removals:
+            uninstall(dist.dist_info)
+            result.uninstalled.append(Change(dist.name, str(dist.version)))
+            reporter.report(Uninstalled(dist.name, str(dist.version)))
+        timings["uninstall"] = time.perf_counter() - t
+        reporter.report(PhaseFinished("uninstall", len(removals), timings["uninstall"]))
+
+    if plan.installs:
+        t = time.perf_counter()
+        reporter.report(PhaseStarted("install", len(plan.installs)))
+        linker = Linker(link_mode_from_env(options.link_mode))
+        scheme = interpreter.scheme
+        python = str(interpreter.executable)
+
+        def one(p: planning.PlannedWheel):
+            return install_wheel(
+                archives[p.source.name],
+                scheme,
+                python=python,
+                linker=linker,
+                requested=p.source.requested,
+                direct_url=_direct_url(p.source, archives[p.source.name]) if p.source.direct else None,
+            )
+
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(max_workers=min(4, len(plan.installs))) as pool:
+            futures = [loop.run_in_executor(pool, one, p) for p in plan.installs]
+            for future in asyncio.as_completed(futures):
+                done = await future
+                result.installed.append(Change(done.name, done.version))
+                reporter.report(Installed(done.name, done.version))
+        result.installed.sort(key=lambda c: c.name)
+        result.link_mode = linker.effective_mode.value
+        warning = getattr(linker, "warning", None)
+        if warning:
+            result.warnings.append(warning)
+            reporter.report(Notice(warning, "warning"))
+        timings["install"] = time.perf_counter() - t
+        reporter.report(PhaseFinished("install", len(plan.installs), timings["install"]))
+    return result
+
+
+def _check_hash_mode(requirements: Sequence[RequirementSpec]) -> None:
+    for spec in requirements:
+        if not spec.hashes:
+            raise HashMismatch(
+                f"`{spec}` has no `--hash` ({spec.source}), and hashes are required",
+                hints=["in hash-checking mode every requirement needs `--hash=sha256:…`; "
+                       "`pyx pip compile --generate-hashes` writes them"],
+            )
+        if not spec.url and spec.pinned_version is None:
+            raise HashMismatch(
+                f"`{spec}` is not pinned with `==` ({spec.source}), and hashes are required",
+                hints=["in hash-checking mode every requirement must be pinned exactly"],
+            )
+
+
+# -- choosing wheels -------------------------------------------------------------------------
+
+
+async def _choose_wheels(
+    specs: Sequence[RequirementSpec], interpreter, index: IndexSettings, cache: Cache, options: InstallOptions
+) -> list[planning.WheelSource]:
+    from pyx_server.engine.index import IndexClient, ProjectNotFound
+    from pyx_server.engine.wheel import parse_wheel_name
+
+    sources: list[planning.WheelSource] = []
+    by_index = [s for s in specs if not s.url]
+    for spec in specs:
+        if spec.url:
+            wheel = parse_wheel_name(spec.path.name if spec.path else spec.url.split("#")[0].rsplit("/", 1)[-1])
+            if not spec.requirement.specifier.contains(wheel.version, prereleases=True):
+                raise InvalidRequirement(f"`{wheel.filename}` is version {wheel.version}, which `{spec}` excludes")
+            if interpreter.supports(wheel.tags) is None:
+                raise PyxError(
+                    f"`{wheel.filename}` is not compatible with this interpreter ({_python_label(interpreter)})",
+                    hints=["choose a wheel whose tags match this Python and platform"],
+                )
+            sources.append(
+                planning.WheelSource(
+                    name=wheel.name,
+                    version=wheel.version,
+                    filename=wheel.filename,
+                    file=None,
+                    path=spec.path,
+                    url=spec.url,
+                    allowed_hashes=spec.hashes,
+                    sha256=(spec.hashes.get("sha256") or (None,))[0] if len(spec.hashes.get("sha256", ())) == 1 else None,
+                    direct=True,
+                )
+            )
+    if not by_index:
+        return sources
+    python_version = Version(".".join(map(str, interpreter.version)))
+    async with IndexClient(index, cache) as client:
+        pages = await asyncio.gather(*(client.project(spec.name) for spec in by_index))
+    from pyx_server.engine.selector import select_file
+
+    for spec, page in zip(by_index, pages):
+        if isinstance(page, ProjectNotFound):
+            searched = ", ".join(f"`{s}`" for s in page.searched) or "no index (`--no-index`)"
+            raise PackageNotFound(
+                f"`{spec.name}` was not found in the package registry ({spec.source})",
+                context={"searched": searched},
+                hints=[f"searched: {searched}", "check the spelling, or add the index that hosts it with `--index-url`"],
+            )
+        chosen = select_file(
+            spec.name,
+            page.files,
+            spec.requirement.specifier,
+            python_version=python_version,
+            tag_rank=interpreter.supports,
+            allowed_hashes=dict(spec.hashes) or None,
+            prereleases=options.prereleases,
+            requirement_text=str(spec.requirement),
+        )
+        f = chosen.file
+        sources.append(
+            planning.WheelSource(
+                name=canonicalize_name(spec.name),
+                version=chosen.version,
+                filename=f.filename,
+                file=f,
+                path=_file_path(f.url),
+                url=f.url,
+                allowed_hashes=spec.hashes,
+                sha256=f.hashes.get("sha256"),
+                direct=False,
+            )
+        )
+    return sources
+
+
+def _python_label(interpreter) -> str:
+    return f"Python {'.'.join(map(str, interpreter.version))} at `{interpreter.executable}`"
+
+
+def _file_path(url: str) -> Path | None:
+    if url.startswith("file:"):
+        from urllib.parse import unquote, urlsplit
+
+        return Path(unquote(urlsplit(url).path))
+    return None
+
+
+# -- the cache -------------------------------------------------------------------------------
+
+
+def _source_key(source: planning.WheelSource) -> str:
+    if source.path is not None:
+        return "path-" + digest(str(source.path))
+    if source.file is not None:
+        return "index-" + digest(source.file.index)
+    return "url-" + digest(redact_url(source.url.split("#")[0]))
+
+
+def _cached_archive(cache: Cache, source: planning.WheelSource) -> Path | None:
+    """The unpacked wheel for ``source`` if the cache has it; checks the user's hashes too."""
+    if source.sha256:
+        archive = cache.archive(source.sha256)
+        if archive:
+            return archive
+    pointer = cache.read_pointer(_source_key(source), source.name, source.filename)
+    if pointer is None:
+        return None
+    if source.sha256 and pointer.sha256 != source.sha256:
+        return None
+    if source.path is not None:
+        try:
+            st = source.path.stat()
+        except OSError:
+            return None
+        if st.st_mtime_ns != pointer.mtime_ns or st.st_size != pointer.size:
+            return None
+    if source.allowed_hashes and pointer.sha256 not in source.allowed_hashes.get("sha256", ()):
+        if "sha256" in source.allowed_hashes:
+            return None
+    return cache.archive(pointer.sha256)
+
+
+async def _fetch(
+    items: Sequence[planning.PlannedWheel], index: IndexSettings, cache: Cache, reporter: Reporter
+) -> dict[NormalizedName, Path]:
+    from pyx_server.engine.index import IndexClient
+    from pyx_server.engine.wheel import unpack_wheel
+
+    async def one(client, item: planning.PlannedWheel) -> tuple[NormalizedName, Path]:
+        source = item.source
+        with cache.temp_dir("download-") as tmp:
+            wheel_path = tmp / source.filename
+            if source.path is not None and source.file is None:
+                # a local wheel: unpack straight from where it is
+                wheel_path = source.path
+                sha256 = await asyncio.to_thread(_sha256_file, wheel_path)
+            else:
+                file = source.file if source.file is not None else _direct_file(source)
+                sha256 = await client.download(file, wheel_path)
+            _verify_user_hashes(source, wheel_path, sha256)
+            archive = await asyncio.to_thread(
+                cache.store_archive, sha256, lambda dest: unpack_wheel(wheel_path, dest)
+            )
+            st = source.path.stat() if source.path is not None else None
+            cache.write_pointer(
+                _source_key(source),
+                source.name,
+                WheelPointer(
+                    filename=source.filename,
+                    sha256=sha256,
+                    url=redact_url(source.url),
+                    size=st.st_size if st else None,
+                    mtime_ns=st.st_mtime_ns if st else None,
+                ),
+            )
+            return source.name, archive
+
+    async with IndexClient(index, cache, reporter) as client:
+        done = await asyncio.gather(*(one(client, item) for item in items))
+    return dict(done)
+
+
+def _direct_file(source: planning.WheelSource):
+    from pyx_server.engine.simple import DistFile
+
+    hashes = {algo: digests[0] for algo, digests in source.allowed_hashes.items() if len(digests) == 1}
+    return DistFile(
+        filename=source.filename,
+        url=source.url.split("#", 1)[0],
+        index=redact_url(source.url.split("#", 1)[0]),
+        hashes=hashes,
+        requires_python=None,
+        yanked=False,
+        yanked_reason=None,
+        metadata=False,
+        size=None,
+        upload_time=None,
+    )
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _verify_user_hashes(source: planning.WheelSource, wheel_path: Path, sha256: str) -> None:
+    allowed = source.allowed_hashes
+    if not allowed:
+        return
+    if "sha256" in allowed:
+        if sha256 in allowed["sha256"]:
+            return
+        actual = f"sha256:{sha256}"
+    else:
+        algo = next(iter(allowed))
+        h = hashlib.new(algo)
+        h.update(wheel_path.read_bytes())
+        if h.hexdigest() in allowed[algo]:
+            return
+        actual = f"{algo}:{h.hexdigest()}"
+    expected = ", ".join(f"{a}:{d}" for a, ds in allowed.items() for d in ds)
+    raise HashMismatch(
+        f"`{source.filename}` does not match the hash you gave",
+        context={"expected": expected, "actual": actual},
+        hints=["if the file changed on purpose, update the `--hash` in your requirements"],
+    )
+
+
+def _direct_url(source: planning.WheelSource, archive: Path) -> dict:
+    url = source.path.as_uri() if source.path is not None else redact_url(source.url.split("#", 1)[0])
+    sha = archive.name
+    return {"url": url, "archive_info": {"hash": f"sha256={sha}", "hashes": {"sha256": sha}}}
+
+
+# -- uninstall, list --------------------------------------------------------------------------
+
+
+@dataclass
+class UninstallResult:
+    uninstalled: list[Change] = field(default_factory=list)
+    #: names asked for that are not installed
+    missing: list[str] = field(default_factory=list)
+
+
+def uninstall(names: Sequence[str], env, *, dry_run: bool = False, reporter: Reporter | None = None) -> UninstallResult:
+    """Remove the named distributions (by their RECORD); names not installed are reported."""
+    from pyx_server.engine.installer import uninstall as remove
+
+    reporter = reporter or Reporter()
+    installed = env.installed()
+    result = UninstallResult()
+    for raw in names:
+        name = canonicalize_name(raw)
+        dist = installed.get(name)
+        if dist is None:
+            result.missing.append(raw)
+            continue
+        if not dry_run:
+            remove(dist.dist_info)
+            reporter.report(Uninstalled(dist.name, str(dist.version)))
+        result.uninstalled.append(Change(dist.name, str(dist.version)))
+    return result
+
+
+def unpinned(specs: Sequence[RequirementSpec]) -> list[RequirementSpec]:
+    """The specs that are not exact pins, URLs or paths (``pip sync`` wants a lock)."""
+    return [s for s in specs if not s.url and s.pinned_version is None]

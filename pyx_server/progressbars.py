@@ -1,0 +1,110 @@
+"""Terminal progress for the CLI: renders the engine's progress events as rich progress bars.
+
+Only the CLI imports this (the engine stays free of terminal libraries). Downloads show
+bytes, installs show packages; with progress disabled (piped output, ``-q``,
+``--no-progress``) a do-nothing reporter is used and rich is never imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from pyx_server.engine.progress import (
+    DownloadFinished,
+    DownloadProgress,
+    DownloadStarted,
+    Event,
+    Installed,
+    PhaseFinished,
+    PhaseStarted,
+    Reporter,
+    Retrying,
+    Uninstalled,
+)
+
+
+class RichReporter(Reporter):
+    """One bar for all downloads (bytes) and one for the install phase (packages)."""
+
+    def __init__(self, progress, console) -> None:
+        self.progress = progress
+        self.console = console
+        self.download_task = None
+        self.phase_task = None
+        self.per_file: dict[str, int | None] = {}
+
+    def report(self, event: Event) -> None:
+        p = self.progress
+        if isinstance(event, PhaseStarted) and event.phase in ("install", "uninstall"):
+            label = "Installing" if event.phase == "install" else "Uninstalling"
+            self.phase_task = p.add_task(label, total=event.total or None, unit="pkg")
+        elif isinstance(event, PhaseFinished) and event.phase in ("install", "uninstall") and self.phase_task is not None:
+            p.remove_task(self.phase_task)
+            self.phase_task = None
+        elif isinstance(event, (Installed, Uninstalled)) and self.phase_task is not None:
+            p.advance(self.phase_task, 1)
+        elif isinstance(event, DownloadStarted):
+            self.per_file[event.name] = event.total_bytes
+            if self.download_task is None:
+                self.download_task = p.add_task("Downloading", total=0, unit="B")
+            if event.total_bytes:
+                task = p.tasks[self._index(self.download_task)]
+                p.update(self.download_task, total=(task.total or 0) + event.total_bytes)
+        elif isinstance(event, DownloadProgress) and self.download_task is not None:
+            p.advance(self.download_task, event.advance)
+        elif isinstance(event, DownloadFinished) and self.download_task is not None:
+            if self.per_file.get(event.name) is None:
+                task = p.tasks[self._index(self.download_task)]
+                p.update(self.download_task, total=(task.total or 0) + event.bytes)
+        elif isinstance(event, PhaseFinished) and event.phase == "prepare" and self.download_task is not None:
+            p.remove_task(self.download_task)
+            self.download_task = None
+        elif isinstance(event, Retrying):
+            p.console.print(f"[yellow]retrying[/] {event.url} in {event.delay:.1f}s ({event.reason})")
+
+    def _index(self, task_id) -> int:
+        for i, task in enumerate(self.progress.tasks):
+            if task.id == task_id:
+                return i
+        raise KeyError(task_id)
+
+
+@contextlib.contextmanager
+def reporter_for(console, *, enabled: bool) -> Iterator[Reporter]:
+    """A reporter drawing bars on stderr while the block runs, or a silent one."""
+    if not enabled:
+        yield Reporter()
+        return
+    from rich.console import Console as RichConsole
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TransferSpeedColumn,
+    )
+
+    class _Amount(DownloadColumn):
+        def render(self, task):  # bytes for downloads, counts for packages
+            if task.fields.get("unit") == "pkg":
+                return MofNCompleteColumn().render(task)
+            return super().render(task)
+
+    class _Speed(TransferSpeedColumn):
+        def render(self, task):
+            if task.fields.get("unit") == "pkg":
+                return ""
+            return super().render(task)
+
+    progress = Progress(
+        TextColumn("{task.description:<12}"),
+        BarColumn(bar_width=30),
+        _Amount(),
+        _Speed(),
+        console=RichConsole(stderr=True),
+        transient=True,
+    )
+    with progress:
+        yield RichReporter(progress, console)
