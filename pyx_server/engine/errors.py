@@ -110,6 +110,18 @@ class EnvironmentNotFound(PyxError):
     code = "no-environment"
 
 
+class InvalidEnvironment(EnvironmentNotFound):
+    """A directory that should be an environment (``.venv``, ``VIRTUAL_ENV``) is not a usable one."""
+
+    code = "invalid-environment"
+
+
+class VenvError(PyxError):
+    """A virtual environment cannot be created at the asked path."""
+
+    code = "venv-failed"
+
+
 class InstallError(PyxError):
     code = "install-failed"
 
