@@ -347,7 +347,6 @@ def _render_install(result, console: Console, total: float) -> None:
 
 
 def cmd_venv(args, console: Console) -> int:
-    from pyx_server.engine.cache import Cache
     from pyx_server.engine.interpreter import find_python_on_path, query_interpreter
     from pyx_server.engine.venv import create_venv
 
@@ -366,15 +365,14 @@ def cmd_venv(args, console: Console) -> int:
     console.status(f"Using Python {version} interpreter at: {base.sys_executable}")
     console.status(f"Created virtual environment at: {path} in {elapsed(time.perf_counter() - started)}")
     if args.seed:
-        from pyx_server.engine.seed import seed_pip
-
         import asyncio
 
-        installed = asyncio.run(seed_pip(env, index=_index_settings(args), cache=cache))
-        console.status(f" + {installed}")
-    activate = path / "bin" / "activate"
-    console.status(f"Activate with: source {activate}")
-    del Cache
+        from pyx_server.engine.operations import seed
+
+        result = asyncio.run(seed(env, index=_index_settings(args), cache=cache))
+        for change in result.installed:
+            console.status(f" + {change.name}=={change.version}")
+    console.status(f"Activate with: source {path / 'bin' / 'activate'}")
     return 0
 
 

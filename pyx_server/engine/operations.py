@@ -455,3 +455,13 @@ def uninstall(names: Sequence[str], env, *, dry_run: bool = False, reporter: Rep
 def unpinned(specs: Sequence[RequirementSpec]) -> list[RequirementSpec]:
     """The specs that are not exact pins, URLs or paths (``pip sync`` wants a lock)."""
     return [s for s in specs if not s.url and s.pinned_version is None]
+
+
+async def seed(
+    env, *, index: IndexSettings, cache: Cache, packages: Sequence[str] = ("pip",), reporter: Reporter | None = None
+) -> InstallResult:
+    """Install the newest compatible ``pip`` (or other seed packages) into a fresh environment."""
+    from pyx_server.engine.requirements import parse_requirement
+
+    specs = [parse_requirement(name, source="--seed") for name in packages]
+    return await install(specs, env, index=index, cache=cache, reporter=reporter)

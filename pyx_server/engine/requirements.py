@@ -125,9 +125,11 @@ def _looks_like_path_or_url(text: str) -> bool:
     head = text.split(";", 1)[0].strip()
     if head.startswith(_URL_SCHEMES):
         return True
-    if head.startswith((".", "/", "~")) or os.sep in head:
+    if head.startswith((".", "/", "~")):
         return True
-    return head.endswith((".whl", ".tar.gz", ".zip"))
+    if "@" in head:  # `name @ url` is PEP 508
+        return False
+    return os.sep in head or head.endswith((".whl", ".tar.gz", ".zip"))
 
 
 def _parse_path_or_url(

@@ -1,0 +1,137 @@
+"""Requirements as users write them: specifiers, wheel paths and URLs, pip-style files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+from pyx_server.engine.errors import InvalidRequirement, RequirementsFileError
+from pyx_server.engine.requirements import parse_requirement, parse_requirements_file
+from tests.support.wheels import build_wheel
+
+SHA = "a" * 64
+
+
+def test_pep508_requirement_with_extras_and_marker() -> None:
+    spec = parse_requirement('Foo_Bar[x,y]>=1,<2 ; python_version >= "3.8"')
+    assert spec.name == "foo-bar"
+    assert spec.requirement.extras == {"x", "y"}
+    assert spec.pinned_version is None
+    assert str(spec.requirement.marker) == 'python_version >= "3.8"'
+
+
+@pytest.mark.parametrize(
+    ("text", "pinned"),
+    [("a==1.2", Version("1.2")), ("a===1.2", Version("1.2")), ("a==1.*", None), ("a>=1", None), ("a==1,<2", None)],
+)
+def test_pinned_version(text: str, pinned: Version | None) -> None:
+    assert parse_requirement(text).pinned_version == pinned
+
+
+def test_invalid_requirement_names_the_value_and_source() -> None:
+    with pytest.raises(InvalidRequirement) as exc:
+        parse_requirement("numpy>=>1", source="reqs.txt:3")
+    assert "`numpy>=>1`" in exc.value.message
+    assert "reqs.txt:3" in exc.value.message
+    assert exc.value.hints
+
+
+def test_wheel_path_takes_name_from_filename(tmp_path: Path) -> None:
+    wheel = build_wheel(tmp_path, "Demo.Pkg", "1.0")
+    spec = parse_requirement(str(wheel))
+    assert spec.name == "demo-pkg"
+    assert spec.path == wheel
+    assert spec.url == wheel.as_uri()
+
+
+def test_relative_wheel_path_resolves_against_base_dir(tmp_path: Path) -> None:
+    build_wheel(tmp_path / "dist", "demo", "1.0")
+    spec = parse_requirement("./dist/demo-1.0-py3-none-any.whl", base_dir=tmp_path)
+    assert spec.path == tmp_path / "dist" / "demo-1.0-py3-none-any.whl"
+
+
+def test_missing_wheel_path_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(InvalidRequirement, match="does not exist"):
+        parse_requirement("./nope-1.0-py3-none-any.whl", base_dir=tmp_path)
+
+
+def test_source_tree_is_refused_with_a_hint(tmp_path: Path) -> None:
+    (tmp_path / "proj").mkdir()
+    with pytest.raises(InvalidRequirement, match="source tree") as exc:
+        parse_requirement("./proj", base_dir=tmp_path)
+    assert exc.value.hints
+
+
+def test_wheel_url_with_hash_fragment() -> None:
+    spec = parse_requirement(f"https://example.invalid/files/demo-2.0-py3-none-any.whl#sha256={SHA}")
+    assert spec.name == "demo"
+    assert spec.hashes == {"sha256": (SHA,)}
+    assert spec.path is None
+
+
+def test_name_at_url() -> None:
+    spec = parse_requirement("demo @ https://example.invalid/demo-2.0-py3-none-any.whl")
+    assert spec.url == "https://example.invalid/demo-2.0-py3-none-any.whl"
+
+
+def test_requirements_file_full_syntax(tmp_path: Path) -> None:
+    (tmp_path / "base.txt").write_text("six==1.16.0\n")
+    (tmp_path / "cons.txt").write_text("idna<4\n")
+    (tmp_path / "reqs.txt").write_text(
+        "# a comment\n"
+        "-r base.txt\n"
+        "-c cons.txt\n"
+        "--index-url http://127.0.0.1:1/simple\n"
+        "--extra-index-url=http://127.0.0.1:2/simple\n"
+        "-f ./wheels\n"
+        "attrs==23.1.0 \\\n"
+        f"    --hash=sha256:{SHA} \\\n"
+        f"    --hash sha256:{'b' * 64}\n"
+        "requests>=2  # trailing comment\n"
+        "colorama==0.4.6 ; sys_platform == 'win32'\n"
+        "${PKG_NAME}==1.0\n"
+    )
+    parsed = parse_requirements_file(tmp_path / "reqs.txt", env={"PKG_NAME": "tomli"})
+    names = [s.name for s in parsed.requirements]
+    assert names == ["six", "attrs", "requests", "colorama", "tomli"]
+    assert [s.name for s in parsed.constraints] == ["idna"]
+    assert parsed.index_url == "http://127.0.0.1:1/simple"
+    assert parsed.extra_index_urls == ["http://127.0.0.1:2/simple"]
+    assert parsed.find_links == [str(tmp_path / "wheels")]
+    attrs = parsed.requirements[1]
+    assert attrs.hashes == {"sha256": (SHA, "b" * 64)}
+    assert attrs.source == f"{tmp_path / 'reqs.txt'}:7"
+    assert str(parsed.requirements[2].requirement) == "requests>=2"
+
+
+def test_requirements_file_errors_name_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "r.txt"
+    path.write_text("six==1.0\n\nnot a requirement!!\n")
+    with pytest.raises(InvalidRequirement) as exc:
+        parse_requirements_file(path)
+    assert f"{path}:3" in exc.value.message
+
+    path.write_text("--frobnicate\n")
+    with pytest.raises(RequirementsFileError, match="unknown option `--frobnicate`"):
+        parse_requirements_file(path)
+
+    path.write_text("six==1.0 --hash=md5:zz\n")
+    with pytest.raises(RequirementsFileError, match="not a valid hash"):
+        parse_requirements_file(path)
+
+
+def test_requirements_file_missing_and_recursive(tmp_path: Path) -> None:
+    with pytest.raises(RequirementsFileError, match="does not exist"):
+        parse_requirements_file(tmp_path / "absent.txt")
+    (tmp_path / "a.txt").write_text("-r b.txt\n")
+    (tmp_path / "b.txt").write_text("-r a.txt\n")
+    with pytest.raises(RequirementsFileError, match="includes itself"):
+        parse_requirements_file(tmp_path / "a.txt")
+
+
+def test_editable_is_refused_clearly(tmp_path: Path) -> None:
+    (tmp_path / "r.txt").write_text("-e .\n")
+    with pytest.raises(RequirementsFileError, match="editable"):
+        parse_requirements_file(tmp_path / "r.txt")
