@@ -1,0 +1,670 @@
+"""The engine's one HTTP client: caching by Cache-Control/ETag, retries, credentials, downloads.
+
+Caching (a private cache, in the spirit of uv's ``httpcache``): a cached response is two
+files, ``<entry>.body`` and ``<entry>.json`` (the policy: status, content type, ETag,
+Last-Modified, ``max-age``, ``no-cache``, when it was fetched, and the body's sha256 so a
+torn pair of files reads as a miss). A request then goes one of four ways:
+
+* fresh (``max-age`` not yet reached, no ``no-cache``): answered from the cache, no request;
+* stale with a validator: a conditional request (``If-None-Match`` / ``If-Modified-Since``);
+  ``304 Not Modified`` refreshes the policy and the cached body is used;
+* stale without a validator, or a new URL: a plain request; ``no-store`` answers are not
+  stored (and replace nothing);
+* offline: whatever is cached is used regardless of age; a miss raises ``OfflineCacheMiss``.
+
+404 and 410 answers are cached like any other, so offline runs that consult several indexes
+still know a name is absent from one of them.
+
+Retries: connection errors, dropped connections, timeouts, 429 and 5xx are retried with
+exponential backoff (``backoff * 2**attempt``), each retry reported as a ``Retrying`` event;
+after the last one ``IndexUnavailable`` (pages) or ``DownloadError`` (files) is raised.
+
+Credentials come from the URL's userinfo (remembered per host, so a file URL on the same host
+as a credentialed index gets them too) or from ``~/.netrc`` (``NETRC`` overrides the path).
+They are stripped from every URL before it is stored, reported, hashed into a cache key or
+put into an exception; requests carry them only as an ``Authorization`` header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import ssl
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+import httpx
+
+from pyx_server.engine.cache import atomic_write_bytes, atomic_write_json, read_json
+from pyx_server.engine.config import redact_url, strip_credentials
+from pyx_server.engine.errors import (
+    ConfigError,
+    DownloadError,
+    HashMismatch,
+    IndexUnavailable,
+    OfflineCacheMiss,
+)
+from pyx_server.engine.progress import (
+    DownloadFinished,
+    DownloadProgress,
+    DownloadStarted,
+    Reporter,
+    Retrying,
+)
+
+DEFAULT_CONCURRENCY = 16
+DEFAULT_RETRIES = 3
+DEFAULT_BACKOFF = 0.5
+DEFAULT_TIMEOUT = 30.0
+CHUNK = 64 * 1024
+#: hash algorithms a download can be verified against, strongest preference first
+VERIFIABLE = ("sha256", "sha384", "sha512", "sha224", "sha1", "md5")
+
+_RETRY_EXCEPTIONS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A finished response, possibly answered from the cache."""
+
+    #: the final URL (after redirects), without credentials: relative links resolve against it
+    url: str
+    status: int
+    content_type: str | None
+    content: bytes
+    from_cache: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def not_found(self) -> bool:
+        return self.status in (404, 410)
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """What is stored next to a cached body: enough to decide freshness and revalidate."""
+
+    url: str  # redacted, for people reading the cache
+    final_url: str  # without credentials
+    status: int
+    content_type: str | None
+    etag: str | None
+    last_modified: str | None
+    max_age: float | None
+    no_cache: bool
+    fetched: float
+    body_sha256: str
+
+    def fresh(self, now: float) -> bool:
+        """Whether the entry may be used without asking the server (RFC 9111 freshness)."""
+        return not self.no_cache and self.max_age is not None and now - self.fetched < self.max_age
+
+
+def parse_cache_control(value: str | None) -> dict[str, str | None]:
+    """``Cache-Control`` directives as a dict (lower-cased names; ``None`` for bare directives)."""
+    directives: dict[str, str | None] = {}
+    for part in (value or "").split(","):
+        name, sep, arg = part.strip().partition("=")
+        if name:
+            directives[name.strip().lower()] = arg.strip().strip('"') if sep else None
+    return directives
+
+
+def concurrency_from_env(env: Mapping[str, str] | None = None) -> int:
+    """``PYX_CONCURRENT_DOWNLOADS`` (a positive integer), else the default of 16 connections."""
+    env = os.environ if env is None else env
+    raw = env.get("PYX_CONCURRENT_DOWNLOADS")
+    if not raw:
+        return DEFAULT_CONCURRENCY
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(
+            f"invalid `PYX_CONCURRENT_DOWNLOADS` value `{raw}`",
+            context={"value": raw, "source": "PYX_CONCURRENT_DOWNLOADS"},
+            hints=["use a positive whole number such as `16`"],
+        )
+    return value
+
+
+class HttpClient:
+    """Async HTTP for the engine; use as ``async with HttpClient(...) as http``.
+
+    ``offline`` answers only from the cache; ``retries``/``backoff`` bound the retry loop
+    (tests use a tiny backoff); ``concurrency`` caps simultaneous requests and downloads.
+    """
+
+    def __init__(
+        self,
+        *,
+        reporter: Reporter | None = None,
+        offline: bool = False,
+        cert: str | None = None,
+        concurrency: int | None = None,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
+        timeout: float = DEFAULT_TIMEOUT,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.env = os.environ if env is None else env
+        self.reporter = reporter or Reporter()
+        self.offline = offline
+        self.cert = cert
+        self.concurrency = concurrency or concurrency_from_env(self.env)
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self.timeout = timeout
+        self._semaphore = asyncio.Semaphore(self.concurrency)
+        self._client: httpx.AsyncClient | None = None
+        self._credentials: dict[str, tuple[str, str]] = {}
+        self._netrc: Any = None
+        self._netrc_loaded = False
+
+    async def __aenter__(self) -> HttpClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (the client is created lazily, so this may be a no-op)."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # -- credentials -----------------------------------------------------------------
+
+    def remember_credentials(self, url: str) -> str:
+        """Keep the userinfo of ``url`` for its host and return the URL without it."""
+        parts = urlsplit(url)
+        if "@" in parts.netloc:
+            userinfo = parts.netloc.rpartition("@")[0]
+            user, _, password = userinfo.partition(":")
+            self._credentials[_host_key(url)] = (unquote(user), unquote(password))
+        return strip_credentials(url)
+
+    def _auth_for(self, url: str) -> httpx.Auth | None:
+        found = self._credentials.get(_host_key(url))
+        if found is None:
+            found = self._netrc_credentials(urlsplit(url).hostname or "")
+        return httpx.BasicAuth(*found) if found else None
+
+    def _netrc_credentials(self, host: str) -> tuple[str, str] | None:
+        if not self._netrc_loaded:
+            self._netrc_loaded = True
+            import netrc
+
+            path = self.env.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
+            try:
+                self._netrc = netrc.netrc(path) if os.path.isfile(path) else None
+            except (OSError, netrc.NetrcParseError):
+                self._netrc = None  # as pip does: a netrc we cannot read gives no credentials
+        if self._netrc is None or not host:
+            return None
+        entry = self._netrc.authenticators(host)
+        if not entry:
+            return None
+        login, _account, password = entry
+        return (login or "", password or "")
+
+    def _secrets(self) -> list[str]:
+        found = [s for pair in self._credentials.values() for s in pair if s]
+        return found
+
+    def _scrub(self, text: str) -> str:
+        """Remove any credential that slipped into an exception's text (belt and braces)."""
+        for secret in self._secrets():
+            if len(secret) >= 3:
+                text = text.replace(secret, "****")
+        return text
+
+    # -- the client --------------------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            verify: ssl.SSLContext | bool = True
+            if self.cert:
+                verify = ssl.create_default_context(cafile=self.cert)
+            self._client = httpx.AsyncClient(
+                verify=verify,
+                timeout=httpx.Timeout(self.timeout),
+                follow_redirects=True,
+                limits=httpx.Limits(
+                    max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+                ),
+                headers={"User-Agent": _user_agent()},
+                trust_env=True,
+            )
+        return self._client
+
+    async def _sleep_before_retry(self, shown: str, attempt: int, reason: str) -> None:
+        delay = self.backoff * (2**attempt)
+        self.reporter.report(Retrying(url=shown, attempt=attempt + 1, delay=delay, reason=reason))
+        await asyncio.sleep(delay)
+
+    async def _request(self, url: str, headers: Mapping[str, str], shown: str) -> httpx.Response:
+        """GET with retries; returns any non-retryable response (the caller judges its status)."""
+        auth = self._auth_for(url)
+        reason = ""
+        for attempt in range(self.retries + 1):
+            try:
+                async with self._semaphore:
+                    response = await self._http().get(url, headers=dict(headers), auth=auth)
+            except _RETRY_EXCEPTIONS as exc:
+                reason = self._describe(exc)
+                if _is_certificate_error(exc):
+                    raise _unavailable(shown, reason, certificate=True) from None
+            except httpx.HTTPError as exc:
+                raise _unavailable(shown, self._describe(exc)) from None
+            else:
+                if not _retryable_status(response.status_code):
+                    return response
+                reason = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+            if attempt < self.retries:
+                await self._sleep_before_retry(shown, attempt, reason)
+        raise _unavailable(shown, reason, attempts=self.retries + 1)
+
+    def _describe(self, exc: BaseException) -> str:
+        text = str(exc) or type(exc).__name__
+        return self._scrub(f"{type(exc).__name__}: {text}" if str(exc) else text)
+
+    # -- pages (cached) -------------------------------------------------------------------
+
+    async def get(
+        self,
+        url: str,
+        *,
+        cache_entry: Path | None = None,
+        accept: str | None = None,
+        subject: str | None = None,
+    ) -> HttpResponse:
+        """Fetch ``url``, through the HTTP cache when ``cache_entry`` (a path without suffix) is given.
+
+        Returns 2xx, 404 and 410 answers as values; 401/403 and other client errors raise
+        ``IndexUnavailable`` (with a credentials hint), as do server errors after the retries.
+        ``subject`` names what is fetched in an offline miss ("the page of `foo`").
+        """
+        real = self.remember_credentials(url)
+        shown = redact_url(url)
+        if urlsplit(real).scheme == "file":
+            return _read_file_url(real, shown)
+        cached = _read_entry(cache_entry) if cache_entry is not None else None
+        if self.offline:
+            if cached is not None:
+                return cached[1]
+            raise _offline_miss(shown, subject)
+        now = time.time()
+        if cached is not None and cached[0].fresh(now):
+            return cached[1]
+        headers = {"Accept": accept} if accept else {}
+        if cached is not None:
+            policy = cached[0]
+            if policy.etag:
+                headers["If-None-Match"] = policy.etag
+            if policy.last_modified:
+                headers["If-Modified-Since"] = policy.last_modified
+        response = await self._request(real, headers, shown)
+        final_url = strip_credentials(str(response.url))
+        if response.status_code == 304 and cached is not None and cache_entry is not None:
+            refreshed = _refresh_policy(cached[0], response, now)
+            atomic_write_json(cache_entry.with_name(cache_entry.name + ".json"), asdict(refreshed))
+            return cached[1]
+        status = response.status_code
+        if status in (401, 403):
+            raise IndexUnavailable(
+                f"`{shown}` refused access (HTTP {status})",
+                context={"url": shown, "status": status},
+                hints=[
+                    "put the credentials in the index URL (`https://user:token@host/…`) "
+                    "or in `~/.netrc`",
+                ],
+            )
+        if not (200 <= status < 300 or status in (404, 410)):
+            raise _unavailable(shown, f"HTTP {status} {response.reason_phrase}".strip())
+        content = response.content
+        result = HttpResponse(
+            url=final_url,
+            status=status,
+            content_type=response.headers.get("content-type"),
+            content=content,
+        )
+        if cache_entry is not None:
+            directives = parse_cache_control(response.headers.get("cache-control"))
+            if "no-store" in directives:
+                _remove_entry(cache_entry)
+            elif status in (200, 203, 404, 410):
+                policy = _new_policy(shown, final_url, response, directives, now, content)
+                atomic_write_bytes(cache_entry.with_name(cache_entry.name + ".body"), content)
+                atomic_write_json(cache_entry.with_name(cache_entry.name + ".json"), asdict(policy))
+        return result
+
+    # -- files -----------------------------------------------------------------------------
+
+    async def download(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        name: str,
+        version: str,
+        hashes: Mapping[str, str] | None = None,
+        size: int | None = None,
+    ) -> str:
+        """Stream ``url`` into ``dest`` (atomically), verify ``hashes``, return the sha256 hex digest.
+
+        A connection dropped mid-way is retried from the start; progress events never count a
+        byte twice. On a hash mismatch the partial file is deleted and ``HashMismatch`` raised.
+        """
+        real = self.remember_credentials(url)
+        shown = redact_url(url)
+        filename = unquote(urlsplit(real).path.rpartition("/")[2]) or dest.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+        try:
+            if urlsplit(real).scheme == "file":
+                digests, length = await self._copy_local(real, tmp, name, version, hashes)
+            else:
+                if self.offline:
+                    raise _offline_miss(shown, f"the file `{filename}`")
+                digests, length = await self._stream(real, shown, tmp, name, version, hashes, size, filename)
+            _verify(filename, shown, hashes or {}, digests)
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self.reporter.report(DownloadFinished(name=name, version=version, bytes=length))
+        return digests["sha256"]
+
+    async def _stream(
+        self,
+        url: str,
+        shown: str,
+        tmp: Path,
+        name: str,
+        version: str,
+        hashes: Mapping[str, str] | None,
+        size: int | None,
+        filename: str,
+    ) -> tuple[dict[str, str], int]:
+        auth = self._auth_for(url)
+        reported = 0
+        started = False
+        reason = ""
+        for attempt in range(self.retries + 1):
+            hashers = _hashers(hashes)
+            position = 0
+            try:
+                async with self._semaphore:
+                    async with self._http().stream("GET", url, auth=auth) as response:
+                        status = response.status_code
+                        if _retryable_status(status):
+                            reason = f"HTTP {status} {response.reason_phrase}".strip()
+                        elif status != 200:
+                            raise DownloadError(
+                                f"could not download `{filename}`: HTTP {status}",
+                                context={"url": shown, "status": status},
+                                hints=(
+                                    ["check the credentials for this host (URL or `~/.netrc`)"]
+                                    if status in (401, 403)
+                                    else ["the index may have removed the file; refresh with `--refresh`"]
+                                ),
+                            )
+                        else:
+                            if not started:
+                                length = response.headers.get("content-length")
+                                total = int(length) if length and length.isdigit() else size
+                                self.reporter.report(DownloadStarted(name=name, version=version, total_bytes=total))
+                                started = True
+                            with open(tmp, "wb") as out:
+                                async for chunk in response.aiter_bytes(CHUNK):
+                                    out.write(chunk)
+                                    for hasher in hashers.values():
+                                        hasher.update(chunk)
+                                    position += len(chunk)
+                                    if position > reported:
+                                        self.reporter.report(DownloadProgress(name=name, advance=position - reported))
+                                        reported = position
+                            return {k: h.hexdigest() for k, h in hashers.items()}, position
+            except _RETRY_EXCEPTIONS as exc:
+                reason = self._describe(exc)
+                if _is_certificate_error(exc):
+                    raise _download_error(filename, shown, reason) from None
+            except httpx.HTTPError as exc:
+                raise _download_error(filename, shown, self._describe(exc)) from None
+            if attempt < self.retries:
+                await self._sleep_before_retry(shown, attempt, reason)
+        raise _download_error(filename, shown, reason, attempts=self.retries + 1)
+
+    async def _copy_local(
+        self, url: str, tmp: Path, name: str, version: str, hashes: Mapping[str, str] | None
+    ) -> tuple[dict[str, str], int]:
+        source = file_url_to_path(url)
+        try:
+            total = source.stat().st_size
+            hashers = _hashers(hashes)
+            self.reporter.report(DownloadStarted(name=name, version=version, total_bytes=total))
+            position = 0
+            with open(source, "rb") as src, open(tmp, "wb") as out:
+                while chunk := src.read(CHUNK):
+                    out.write(chunk)
+                    for hasher in hashers.values():
+                        hasher.update(chunk)
+                    position += len(chunk)
+                    self.reporter.report(DownloadProgress(name=name, advance=len(chunk)))
+        except OSError as exc:
+            raise DownloadError(
+                f"could not read `{source}`: {exc.strerror or exc}",
+                context={"path": str(source)},
+            ) from None
+        return {k: h.hexdigest() for k, h in hashers.items()}, position
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def file_url_to_path(url: str) -> Path:
+    """The local path of a ``file://`` URL (percent-decoded)."""
+    parts = urlsplit(url)
+    path = url2pathname(parts.path)
+    if parts.netloc and parts.netloc not in ("localhost",):
+        path = f"//{parts.netloc}{path}"
+    return Path(path)
+
+
+def _read_file_url(url: str, shown: str) -> HttpResponse:
+    path = file_url_to_path(url)
+    try:
+        content = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return HttpResponse(url=url, status=404, content_type=None, content=b"")
+    except OSError as exc:
+        raise IndexUnavailable(f"could not read `{shown}`: {exc.strerror or exc}", context={"url": shown}) from None
+    content_type = "application/vnd.pypi.simple.v1+json" if path.suffix == ".json" else "text/html"
+    return HttpResponse(url=url, status=200, content_type=content_type, content=content)
+
+
+def _host_key(url: str) -> str:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
+    return f"{host}:{port}"
+
+
+def _retryable_status(status: int) -> bool:
+    return status == 429 or (500 <= status < 600 and status != 501)
+
+
+def _is_certificate_error(exc: BaseException) -> bool:
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+def _unavailable(shown: str, reason: str, *, attempts: int = 1, certificate: bool = False) -> IndexUnavailable:
+    tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+    hints = ["check the network connection and the index URL"]
+    if certificate:
+        hints = ["point `PIP_CERT` / `SSL_CERT_FILE` at the CA bundle that signs this server's certificate"]
+    hints.append("with `--offline`, pyx uses only what is already cached")
+    return IndexUnavailable(
+        f"could not fetch `{shown}`{tries}: {reason}",
+        context={"url": shown, "reason": reason},
+        hints=hints,
+    )
+
+
+def _download_error(filename: str, shown: str, reason: str, *, attempts: int = 1) -> DownloadError:
+    tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+    return DownloadError(
+        f"could not download `{filename}`{tries}: {reason}",
+        context={"url": shown, "reason": reason},
+        hints=["check the network connection; running the command again resumes from the cache"],
+    )
+
+
+def _offline_miss(shown: str, subject: str | None) -> OfflineCacheMiss:
+    what = f"{subject} (`{shown}`)" if subject else f"`{shown}`"
+    return OfflineCacheMiss(
+        f"{what} is not in the cache, and offline mode forbids fetching it",
+        context={"url": shown},
+        hints=["run the same command once without `--offline` to fill the cache"],
+    )
+
+
+def _hashers(expected: Mapping[str, str] | None) -> dict[str, Any]:
+    algorithms = {"sha256"} | {a for a in (expected or {}) if a in VERIFIABLE}
+    return {a: hashlib.new(a) for a in algorithms}
+
+
+def _verify(filename: str, shown: str, expected: Mapping[str, str], actual: Mapping[str, str]) -> None:
+    """Every expected hash we can compute must match (sha256 first in the message)."""
+    for algorithm in VERIFIABLE:
+        want = expected.get(algorithm)
+        if want is None or algorithm not in actual:
+            continue
+        if actual[algorithm] != want.lower():
+            raise HashMismatch(
+                f"hash mismatch for `{filename}`: expected {algorithm} `{want.lower()}`, "
+                f"got `{actual[algorithm]}`",
+                context={
+                    "file": filename,
+                    "url": shown,
+                    "algorithm": algorithm,
+                    "expected": want.lower(),
+                    "actual": actual[algorithm],
+                },
+                hints=[
+                    "the file changed on the server or was corrupted in transit; "
+                    "if you pinned the hash yourself, check it",
+                ],
+            )
+
+
+def _user_agent() -> str:
+    from pyx_server import __version__
+
+    return f"pyx/{__version__}"
+
+
+# -- cache entries ------------------------------------------------------------------------------
+
+
+def _read_entry(entry: Path) -> tuple[CachePolicy, HttpResponse] | None:
+    data = read_json(entry.with_name(entry.name + ".json"))
+    if not isinstance(data, dict):
+        return None
+    try:
+        policy = CachePolicy(**data)
+        body = entry.with_name(entry.name + ".body").read_bytes()
+    except (TypeError, OSError):
+        return None
+    if hashlib.sha256(body).hexdigest() != policy.body_sha256:
+        return None  # body and policy from different writes: treat as a miss
+    response = HttpResponse(
+        url=policy.final_url,
+        status=policy.status,
+        content_type=policy.content_type,
+        content=body,
+        from_cache=True,
+    )
+    return policy, response
+
+
+def _remove_entry(entry: Path) -> None:
+    for suffix in (".json", ".body"):
+        entry.with_name(entry.name + suffix).unlink(missing_ok=True)
+
+
+def _max_age(response: httpx.Response, directives: Mapping[str, str | None]) -> float | None:
+    raw = directives.get("max-age")
+    if raw is not None:
+        try:
+            age = float(response.headers.get("age", "0") or 0)
+        except ValueError:
+            age = 0.0
+        try:
+            return max(0.0, float(raw) - age)
+        except ValueError:
+            return None
+    expires = response.headers.get("expires")
+    if expires:
+        try:
+            expiry = parsedate_to_datetime(expires).timestamp()
+            date = response.headers.get("date")
+            origin = parsedate_to_datetime(date).timestamp() if date else time.time()
+            return max(0.0, expiry - origin)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return 0.0  # an unparsable Expires means "already expired" (RFC 9111 5.3)
+    return None
+
+
+def _new_policy(
+    shown: str,
+    final_url: str,
+    response: httpx.Response,
+    directives: Mapping[str, str | None],
+    now: float,
+    content: bytes,
+) -> CachePolicy:
+    return CachePolicy(
+        url=shown,
+        final_url=final_url,
+        status=response.status_code,
+        content_type=response.headers.get("content-type"),
+        etag=response.headers.get("etag"),
+        last_modified=response.headers.get("last-modified"),
+        max_age=_max_age(response, directives),
+        no_cache="no-cache" in directives,
+        fetched=now,
+        body_sha256=hashlib.sha256(content).hexdigest(),
+    )
+
+
+def _refresh_policy(old: CachePolicy, response: httpx.Response, now: float) -> CachePolicy:
+    """A 304 carries the current caching headers; the body (and its type) stays the cached one."""
+    directives = parse_cache_control(response.headers.get("cache-control"))
+    has_freshness = "cache-control" in response.headers or "expires" in response.headers
+    return CachePolicy(
+        url=old.url,
+        final_url=old.final_url,
+        status=old.status,
+        content_type=old.content_type,
+        etag=response.headers.get("etag") or old.etag,
+        last_modified=response.headers.get("last-modified") or old.last_modified,
+        max_age=_max_age(response, directives) if has_freshness else old.max_age,
+        no_cache=("no-cache" in directives) if has_freshness else old.no_cache,
+        fetched=now,
+        body_sha256=old.body_sha256,
+    )
+

@@ -1,0 +1,448 @@
+"""The index client: which files a project has, their metadata, and the files themselves.
+
+``IndexClient`` asks the configured indexes in priority order (``IndexSettings.indexes``:
+extra indexes first). Under the default "first-index" strategy the first index that knows a
+name supplies all of its files and later indexes are not asked, so a public project can
+never shadow a private one of the same name; "unsafe-first-match" and "unsafe-best-match"
+(uv's names) ask every index and merge, earlier indexes first. Files from find-links
+locations (flat directories, HTML pages) are always merged in, ahead of index files; a file
+name seen twice is kept from the first source only.
+
+A name no source knows is a value (``ProjectNotFound``), not an exception; an index that
+cannot be reached raises ``IndexUnavailable``. Metadata comes from PEP 658 files whenever the
+index offers them (hash-checked, cached for good in ``metadata-v1``), otherwise from the
+wheel itself. Project lookups are shared within one client: concurrent calls for the same
+name make one request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tarfile
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from packaging.metadata import Metadata
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from pyx_server.engine.cache import Bucket, Cache, atomic_write_bytes, digest
+from pyx_server.engine.config import IndexSettings, redact_url
+from pyx_server.engine.errors import HashMismatch, IndexUnavailable, InvalidMetadata, InvalidWheel
+from pyx_server.engine.http import (
+    DEFAULT_BACKOFF,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    HttpClient,
+    file_url_to_path,
+)
+from pyx_server.engine.progress import Notice, Reporter
+from pyx_server.engine.simple import (
+    ACCEPT,
+    DistFile,
+    ProjectPage,
+    parse_directory_listing,
+    parse_links,
+    parse_project_page,
+)
+
+
+@dataclass(frozen=True)
+class ProjectFiles:
+    """Every file pyx may consider for a project (find-links files first, then index files)."""
+
+    name: NormalizedName
+    files: tuple[DistFile, ...]
+    #: redacted URL of the index that answered (the first one, for the unsafe strategies);
+    #: None when only find-links locations had files
+    index: str | None
+    #: every index that answered, in priority order (one under "first-index")
+    indexes: tuple[str, ...] = ()
+    #: PEP 700 ``versions`` reported by the answering indexes (may include versions without files)
+    versions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProjectNotFound:
+    """No index and no find-links location knows the name: an expected miss, not an error."""
+
+    name: NormalizedName
+    #: redacted locations that were searched, in order
+    searched: tuple[str, ...]
+
+
+class IndexClient:
+    """Index access for one operation; use as ``async with IndexClient(settings, cache) as index``.
+
+    ``retries``, ``backoff``, ``timeout`` and ``concurrency`` are handed to the HTTP layer
+    (``concurrency`` defaults to ``PYX_CONCURRENT_DOWNLOADS`` or 16).
+    """
+
+    def __init__(
+        self,
+        settings: IndexSettings,
+        cache: Cache,
+        reporter: Reporter | None = None,
+        *,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
+        timeout: float = DEFAULT_TIMEOUT,
+        concurrency: int | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.reporter = reporter or Reporter()
+        self.http = HttpClient(
+            reporter=self.reporter,
+            offline=settings.offline,
+            cert=settings.cert,
+            concurrency=concurrency,
+            retries=retries,
+            backoff=backoff,
+            timeout=timeout,
+            env=env,
+        )
+        # credentials of configured locations apply to every URL on the same host
+        for location in (*settings.indexes, *settings.find_links):
+            self.http.remember_credentials(location)
+        self._projects: dict[NormalizedName, asyncio.Future[ProjectFiles | ProjectNotFound]] = {}
+        self._flat: asyncio.Future[tuple[DistFile, ...]] | None = None
+
+    async def __aenter__(self) -> IndexClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Cancel lookups nobody awaits any more and close the connections."""
+        for future in [*self._projects.values(), self._flat]:
+            if future is not None and not future.done():
+                future.cancel()
+        await self.http.aclose()
+
+    # -- projects -------------------------------------------------------------------------
+
+    async def project(self, name: str) -> ProjectFiles | ProjectNotFound:
+        """The files of ``name`` per the index strategy, or ``ProjectNotFound`` listing where we looked."""
+        key = canonicalize_name(name)
+        future = self._projects.get(key)
+        if future is None:
+            future = asyncio.ensure_future(self._lookup(key))
+            self._projects[key] = future
+            future.add_done_callback(lambda f, k=key: self._forget_failure(k, f))
+        return await asyncio.shield(future)
+
+    def _forget_failure(self, key: NormalizedName, future: asyncio.Future) -> None:
+        if future.cancelled() or future.exception() is not None:
+            if self._projects.get(key) is future:
+                del self._projects[key]
+
+    async def _lookup(self, name: NormalizedName) -> ProjectFiles | ProjectNotFound:
+        flat_task = asyncio.ensure_future(self._flat_files())
+        try:
+            pages = await self._index_pages(name)
+            flat = [f for f in await flat_task if f.name == name]
+        finally:
+            if not flat_task.done():
+                flat_task.cancel()
+        if not pages and not flat:
+            searched = tuple(redact_url(u) for u in (*self.settings.indexes, *self.settings.find_links))
+            return ProjectNotFound(name=name, searched=searched)
+        seen: set[str] = set()
+        files: list[DistFile] = []
+        for dist in [*flat, *(f for page in pages for f in page.files)]:
+            if dist.filename not in seen:
+                seen.add(dist.filename)
+                files.append(dist)
+        versions: list[str] = []
+        for page in pages:
+            versions += [v for v in page.versions if v not in versions]
+        return ProjectFiles(
+            name=name,
+            files=tuple(files),
+            index=pages[0].source if pages else None,
+            indexes=tuple(page.source for page in pages),
+            versions=tuple(versions),
+        )
+
+    async def _index_pages(self, name: NormalizedName) -> list[ProjectPage]:
+        indexes = self.settings.indexes
+        if self.settings.strategy == "first-index":
+            for index in indexes:
+                page = await self._index_page(index, name)
+                if page is not None:
+                    return [page]
+            return []
+        found = await asyncio.gather(*(self._index_page(index, name) for index in indexes))
+        return [page for page in found if page is not None]
+
+    async def _index_page(self, index: str, name: NormalizedName) -> ProjectPage | None:
+        """One index's page for ``name``, or None when that index does not know it."""
+        source = redact_url(index)
+        base = index if index.endswith("/") else index + "/"
+        url = f"{base}{name}/"
+        if urlsplit(index).scheme == "file":
+            return self._local_index_page(base, name, source)
+        entry = self.cache.bucket(Bucket.SIMPLE) / digest(source) / name
+        response = await self.http.get(
+            url, cache_entry=entry, accept=ACCEPT, subject=f"the index page of `{name}`"
+        )
+        if response.not_found:
+            return None
+        try:
+            return parse_project_page(response.content, response.content_type, response.url, source, name)
+        except ValueError as exc:
+            raise IndexUnavailable(
+                f"`{redact_url(url)}` answered with a page that is not a valid simple-API page",
+                context={"url": redact_url(url), "content-type": response.content_type or ""},
+                hints=["check that the index URL points at a PEP 503 / PEP 691 simple index"],
+                detail=str(exc),
+            ) from None
+
+    def _local_index_page(self, base: str, name: NormalizedName, source: str) -> ProjectPage | None:
+        directory = file_url_to_path(base) / name
+        for filename, content_type in (
+            ("index.json", "application/vnd.pypi.simple.v1+json"),
+            ("index.html", "text/html"),
+        ):
+            path = directory / filename
+            if path.is_file():
+                try:
+                    return parse_project_page(path.read_bytes(), content_type, path.as_uri(), source, name)
+                except ValueError as exc:
+                    raise IndexUnavailable(
+                        f"`{path}` is not a valid simple-API page",
+                        context={"path": str(path)},
+                        detail=str(exc),
+                    ) from None
+        return None
+
+    # -- find-links -----------------------------------------------------------------------
+
+    async def _flat_files(self) -> tuple[DistFile, ...]:
+        """Every file of every find-links location, read once per client."""
+        if self._flat is None:
+            self._flat = asyncio.ensure_future(self._read_flat())
+        future = self._flat
+        try:
+            return await asyncio.shield(future)
+        except BaseException:
+            if future.done() and (future.cancelled() or future.exception() is not None):
+                self._flat = None
+            raise
+
+    async def _read_flat(self) -> tuple[DistFile, ...]:
+        found = await asyncio.gather(*(self._read_location(loc) for loc in self.settings.find_links))
+        return tuple(f for files in found for f in files)
+
+    async def _read_location(self, location: str) -> Iterable[DistFile]:
+        source = redact_url(location)
+        if urlsplit(location).scheme == "file":
+            path = file_url_to_path(location)
+            if path.is_dir():
+                sizes: dict[str, int] = {}
+                for entry in os.scandir(path):
+                    if entry.is_file():
+                        sizes[entry.name] = entry.stat().st_size
+                return parse_directory_listing(sizes, path.as_uri() + "/", source, sizes)
+            if path.is_file():
+                text = path.read_text(encoding="utf-8", errors="replace")
+                return parse_links(text, path.as_uri(), source)
+            self.reporter.report(Notice(f"find-links location `{source}` does not exist; skipped", level="warning"))
+            return ()
+        entry = self.cache.bucket(Bucket.SIMPLE) / digest(source) / "_find-links"
+        response = await self.http.get(location, cache_entry=entry, subject="the find-links page")
+        if response.not_found:
+            self.reporter.report(Notice(f"find-links page `{source}` was not found (HTTP 404); skipped", level="warning"))
+            return ()
+        text = response.content.decode("utf-8", "replace")
+        return parse_links(text, response.url, source)
+
+    # -- metadata -------------------------------------------------------------------------
+
+    async def metadata(self, file: DistFile) -> Metadata:
+        """The core metadata of ``file``: its PEP 658 file when offered, else read from the file.
+
+        A wheel's ``*.dist-info/METADATA`` is used when no metadata file is offered; an sdist
+        only if its ``PKG-INFO`` is static (Metadata-Version 2.2+, dependencies not dynamic),
+        otherwise it must be built and ``InvalidMetadata`` says so.
+        """
+        remote = urlsplit(file.url).scheme in ("http", "https")
+        entry = (
+            self.cache.bucket(Bucket.METADATA) / digest(file.index) / file.name / f"{file.filename}.metadata"
+        )
+        if remote and entry.is_file():
+            data = entry.read_bytes()
+            if _hashes_match(file.metadata, data):
+                return _parse_metadata(data, file)
+            entry.unlink(missing_ok=True)
+        data = None
+        if file.metadata is not False and file.metadata_url:
+            data = await self._fetch_metadata_file(file)
+        if data is None:
+            data = await self._metadata_from_file(file)
+        result = _parse_metadata(data, file)
+        if remote:
+            atomic_write_bytes(entry, data)
+        return result
+
+    async def _fetch_metadata_file(self, file: DistFile) -> bytes | None:
+        assert file.metadata_url is not None
+        response = await self.http.get(file.metadata_url, subject=f"the metadata of `{file.filename}`")
+        if response.not_found:
+            return None  # offered but absent: fall back to the file itself
+        data = response.content
+        if not _hashes_match(file.metadata, data):
+            expected = file.metadata if isinstance(file.metadata, Mapping) else {}
+            algorithm = "sha256" if "sha256" in expected else next(iter(expected))
+            actual = hashlib.new(algorithm, data).hexdigest()
+            raise HashMismatch(
+                f"hash mismatch for `{file.filename}.metadata`: expected {algorithm} "
+                f"`{expected[algorithm]}`, got `{actual}`",
+                context={
+                    "file": f"{file.filename}.metadata",
+                    "url": redact_url(file.metadata_url),
+                    "expected": expected[algorithm],
+                    "actual": actual,
+                },
+                hints=["the index serves a metadata file that does not match its own listing"],
+            )
+        return data
+
+    async def _metadata_from_file(self, file: DistFile) -> bytes:
+        if urlsplit(file.url).scheme == "file":
+            return _read_archive_metadata(file_url_to_path(file.url), file)
+        with self.cache.temp_dir(prefix="metadata-") as tmp:
+            path = tmp / file.filename
+            await self.download(file, path)
+            return _read_archive_metadata(path, file)
+
+    # -- downloads ------------------------------------------------------------------------
+
+    async def download(self, file: DistFile, dest: Path) -> str:
+        """Fetch ``file`` to ``dest`` (http(s) or file://), verify its listed hashes, return its sha256."""
+        return await self.http.download(
+            file.url,
+            dest,
+            name=file.name,
+            version=str(file.version),
+            hashes=file.hashes,
+            size=file.size,
+        )
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _hashes_match(expected: Mapping[str, str] | bool, data: bytes) -> bool:
+    if not isinstance(expected, Mapping):
+        return True
+    checked = False
+    for algorithm, value in expected.items():
+        if algorithm in hashlib.algorithms_available:
+            checked = True
+            if hashlib.new(algorithm, data).hexdigest() != value.lower():
+                return False
+    return checked or not expected
+
+
+def _read_archive_metadata(path: Path, file: DistFile) -> bytes:
+    """``METADATA`` of a wheel, or ``PKG-INFO`` of an sdist."""
+    try:
+        if file.is_wheel:
+            with zipfile.ZipFile(path) as zf:
+                candidates = [
+                    n
+                    for n in zf.namelist()
+                    if n.count("/") == 1
+                    and n.endswith(".dist-info/METADATA")
+                    and canonicalize_name(n.split("/")[0][: -len(".dist-info")].rpartition("-")[0]) == file.name
+                ]
+                if len(candidates) != 1:
+                    raise InvalidWheel(
+                        f"`{file.filename}` has {'no' if not candidates else 'more than one'} "
+                        f"`*.dist-info/METADATA` for `{file.name}`",
+                        context={"file": file.filename},
+                    )
+                return zf.read(candidates[0])
+        return _read_sdist_pkg_info(path, file)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+        raise InvalidWheel(
+            f"`{file.filename}` is not a readable archive",
+            context={"file": file.filename},
+            detail=str(exc),
+        ) from None
+
+
+def _read_sdist_pkg_info(path: Path, file: DistFile) -> bytes:
+    data: bytes | None = None
+    if file.filename.endswith(".zip"):
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith("/PKG-INFO")]
+            if names:
+                data = zf.read(names[0])
+    else:
+        with tarfile.open(path, "r:*") as tf:
+            for member in tf:
+                if member.isfile() and member.name.count("/") == 1 and member.name.endswith("/PKG-INFO"):
+                    extracted = tf.extractfile(member)
+                    data = extracted.read() if extracted else None
+                    break
+    if data is None:
+        raise InvalidMetadata(
+            f"`{file.filename}` has no `PKG-INFO`",
+            context={"file": file.filename},
+            hints=["the sdist must be built to learn its metadata"],
+        )
+    meta = _parse_metadata(data, file)
+    static = Version(meta.metadata_version) >= Version("2.2") and not {
+        "requires-dist",
+        "requires-python",
+        "provides-extra",
+    } & {d.lower() for d in (meta.dynamic or [])}
+    if not static:
+        raise InvalidMetadata(
+            f"`{file.filename}` does not declare static metadata (Metadata-Version "
+            f"`{meta.metadata_version}`); it must be built to learn its dependencies",
+            context={"file": file.filename},
+            hints=["prefer a wheel of this version, or let pyx build the sdist"],
+        )
+    return data
+
+
+def _parse_metadata(data: bytes, file: DistFile) -> Metadata:
+    """Core metadata, strict about the fields resolution needs and lenient about the rest."""
+    try:
+        meta = Metadata.from_email(data, validate=False)
+        # touch (and so validate) what resolving depends on
+        name, version = meta.name, meta.version
+        meta.requires_dist, meta.requires_python, meta.provides_extra, meta.dynamic  # noqa: B018
+    except Exception as exc:  # packaging raises InvalidMetadata / ExceptionGroup / ValueError
+        raise InvalidMetadata(
+            f"invalid metadata in `{file.filename}`: {_describe_metadata_error(exc)}",
+            context={"file": file.filename, "url": redact_url(file.url)},
+            detail=str(exc),
+        ) from None
+    if canonicalize_name(name) != file.name or version != file.version:
+        raise InvalidMetadata(
+            f"metadata of `{file.filename}` describes `{name} {version}`, not `{file.name} {file.version}`",
+            context={"file": file.filename, "url": redact_url(file.url)},
+        )
+    return meta
+
+
+def _describe_metadata_error(exc: BaseException) -> str:
+    inner = getattr(exc, "exceptions", None)
+    if inner:
+        return "; ".join(str(e) for e in inner)
+    return str(exc) or type(exc).__name__
+
+
+__all__ = ["IndexClient", "ProjectFiles", "ProjectNotFound"]

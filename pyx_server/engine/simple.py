@@ -1,0 +1,318 @@
+"""Pure parsing of index pages into ``DistFile`` records: PEP 691 JSON, PEP 503 HTML, flat listings.
+
+No I/O here: callers hand in the bytes (or the file names of a directory) plus the URL the
+page came from, which relative links are resolved against. What is understood:
+
+* PEP 592 yanked files (``data-yanked`` / ``"yanked": true | "reason"``);
+* PEP 658 / 714 metadata files (``data-core-metadata`` preferred over the older
+  ``data-dist-info-metadata``; JSON ``core-metadata`` over ``dist-info-metadata``), with hashes;
+* PEP 700 ``versions``, ``size`` and ``upload-time``;
+* ``data-requires-python`` (HTML entities are unescaped by the parser), ``#sha256=`` fragments,
+  ``<base href>``.
+
+Anchors whose file name is not a valid wheel or sdist name (``packaging.utils``) are
+dropped, as are files of another project on a project page.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import quote, unquote, urldefrag, urljoin, urlsplit
+
+from packaging.tags import Tag
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
+HTML_CONTENT_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
+#: what the index client asks for: JSON preferred, HTML accepted
+ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
+
+
+@dataclass(frozen=True)
+class DistFile:
+    """One downloadable file of a project, as an index or a find-links location lists it."""
+
+    filename: str
+    #: where to fetch it: never carries credentials (the HTTP layer adds them per host)
+    url: str
+    #: redacted URL of the index / find-links location that listed it
+    index: str
+    hashes: Mapping[str, str] = field(default_factory=dict)
+    requires_python: str | None = None
+    yanked: bool = False
+    yanked_reason: str | None = None
+    #: PEP 658: False = no metadata file; True = offered without hash; a mapping = its hashes
+    metadata: Mapping[str, str] | bool = False
+    size: int | None = None
+    upload_time: datetime | None = None
+
+    def __hash__(self) -> int:  # the mappings make the generated hash impossible
+        return hash((self.filename, self.url, self.index))
+
+    @cached_property
+    def _parsed(self) -> tuple[NormalizedName, Version, frozenset[Tag]]:
+        if self.filename.endswith(".whl"):
+            name, version, _build, tags = parse_wheel_filename(self.filename)
+            return name, version, frozenset(tags)
+        name, version = parse_sdist_filename(self.filename)
+        return name, version, frozenset()
+
+    @property
+    def name(self) -> NormalizedName:
+        """The canonical project name from the file name."""
+        return self._parsed[0]
+
+    @property
+    def version(self) -> Version:
+        return self._parsed[1]
+
+    @property
+    def is_wheel(self) -> bool:
+        return self.filename.endswith(".whl")
+
+    @property
+    def tags(self) -> frozenset[Tag]:
+        """The wheel's compatibility tags (empty for an sdist)."""
+        return self._parsed[2]
+
+    @property
+    def metadata_url(self) -> str | None:
+        """The PEP 658 metadata file's URL, when the index offers one."""
+        return self.url + ".metadata" if self.metadata is not False else None
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    """One project's page on one index: the files it lists (valid names only)."""
+
+    name: str
+    files: tuple[DistFile, ...]
+    #: redacted URL of the index the page came from
+    source: str
+    #: PEP 700 ``versions`` (JSON pages only); empty when the index does not say
+    versions: tuple[str, ...] = ()
+
+
+def valid_dist_filename(filename: str) -> bool:
+    """True for a well-formed wheel or sdist name (what an installer could ever use)."""
+    try:
+        if filename.endswith(".whl"):
+            parse_wheel_filename(filename)
+        else:
+            parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion, ValueError):
+        return False
+    return True
+
+
+def is_json_content_type(content_type: str | None) -> bool:
+    """Whether a response's Content-Type announces the PEP 691 JSON form."""
+    return (content_type or "").split(";")[0].strip().lower() == JSON_CONTENT_TYPE
+
+
+def parse_project_page(
+    content: bytes | str, content_type: str | None, page_url: str, index: str, name: str
+) -> ProjectPage:
+    """Parse a project page in whichever form the server chose (JSON by content type, else HTML)."""
+    if is_json_content_type(content_type):
+        return parse_json_page(content, page_url, index, name)
+    text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
+    return parse_html_page(text, page_url, index, name)
+
+
+def parse_json_page(content: bytes | str | Mapping[str, Any], page_url: str, index: str, name: str) -> ProjectPage:
+    """A PEP 691 project page; ``ValueError`` when it is not JSON of that shape."""
+    data = json.loads(content) if isinstance(content, bytes | str) else content
+    if not isinstance(data, Mapping) or not isinstance(data.get("files", []), list):
+        raise ValueError("not a PEP 691 project page")
+    wanted = canonicalize_name(name)
+    files: list[DistFile] = []
+    for entry in data.get("files", []):
+        if not isinstance(entry, Mapping):
+            continue
+        filename = entry.get("filename")
+        href = entry.get("url")
+        if not isinstance(filename, str) or not isinstance(href, str) or not valid_dist_filename(filename):
+            continue
+        url, fragment_hashes = _split_url(urljoin(page_url, href))
+        hashes = {**fragment_hashes, **_clean_hashes(entry.get("hashes"))}
+        yanked_value = entry.get("yanked", False)
+        yanked = bool(yanked_value)
+        reason = yanked_value if isinstance(yanked_value, str) and yanked_value else None
+        if "core-metadata" in entry:
+            metadata = _json_metadata(entry["core-metadata"])
+        else:
+            metadata = _json_metadata(entry.get("dist-info-metadata", False))
+        requires_python = entry.get("requires-python")
+        size = entry.get("size")
+        dist = DistFile(
+            filename=filename,
+            url=url,
+            index=index,
+            hashes=hashes,
+            requires_python=requires_python if isinstance(requires_python, str) and requires_python.strip() else None,
+            yanked=yanked,
+            yanked_reason=reason,
+            metadata=metadata,
+            size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
+            upload_time=_parse_time(entry.get("upload-time")),
+        )
+        if dist.name == wanted:
+            files.append(dist)
+    versions = data.get("versions")
+    version_list = tuple(v for v in versions if isinstance(v, str)) if isinstance(versions, list) else ()
+    project = data.get("name")
+    return ProjectPage(
+        name=canonicalize_name(project) if isinstance(project, str) else wanted,
+        files=tuple(files),
+        source=index,
+        versions=version_list,
+    )
+
+
+def parse_html_page(text: str, page_url: str, index: str, name: str) -> ProjectPage:
+    """A PEP 503 project page: every anchor of the named project with a valid file name."""
+    wanted = canonicalize_name(name)
+    files = tuple(f for f in parse_links(text, page_url, index) if f.name == wanted)
+    return ProjectPage(name=wanted, files=files, source=index)
+
+
+def parse_links(text: str, page_url: str, index: str) -> tuple[DistFile, ...]:
+    """Every distribution anchor of an HTML page, any project (a find-links page, or a PEP 503 page)."""
+    parser = _AnchorParser()
+    parser.feed(text)
+    parser.close()
+    base = urljoin(page_url, parser.base) if parser.base else page_url
+    files: list[DistFile] = []
+    for attrs in parser.anchors:
+        href = attrs.get("href")
+        if not href:
+            continue
+        url, hashes = _split_url(urljoin(base, href.strip()))
+        filename = unquote(urlsplit(url).path.rpartition("/")[2])
+        if not valid_dist_filename(filename):
+            continue
+        if "data-core-metadata" in attrs:
+            metadata = _html_metadata(attrs["data-core-metadata"])
+        elif "data-dist-info-metadata" in attrs:
+            metadata = _html_metadata(attrs["data-dist-info-metadata"])
+        else:
+            metadata = False
+        requires_python = attrs.get("data-requires-python")
+        yanked = "data-yanked" in attrs
+        files.append(
+            DistFile(
+                filename=filename,
+                url=url,
+                index=index,
+                hashes=hashes,
+                requires_python=requires_python.strip() if requires_python and requires_python.strip() else None,
+                yanked=yanked,
+                yanked_reason=(attrs.get("data-yanked") or None) if yanked else None,
+                metadata=metadata,
+            )
+        )
+    return tuple(files)
+
+
+def parse_directory_listing(
+    filenames: Iterable[str], base_url: str, index: str, sizes: Mapping[str, int] | None = None
+) -> tuple[DistFile, ...]:
+    """The wheels and sdists among a flat directory's file names (``base_url`` is the directory's URL)."""
+    base = base_url if base_url.endswith("/") else base_url + "/"
+    sizes = sizes or {}
+    files = []
+    for filename in sorted(filenames):
+        if not valid_dist_filename(filename):
+            continue
+        files.append(
+            DistFile(
+                filename=filename,
+                url=urljoin(base, quote(filename)),
+                index=index,
+                size=sizes.get(filename),
+            )
+        )
+    return tuple(files)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+class _AnchorParser(HTMLParser):
+    """Collects ``<a>`` attributes (already entity-unescaped by ``html.parser``) and ``<base href>``."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.anchors: list[dict[str, str | None]] = []
+        self.base: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.anchors.append({k.lower(): v for k, v in attrs})
+        elif tag == "base" and self.base is None:
+            href = dict(attrs).get("href")
+            if href:
+                self.base = href
+
+
+def _split_url(url: str) -> tuple[str, dict[str, str]]:
+    """The URL without its fragment, and the ``#<hashname>=<hex>`` hash it carried, if any."""
+    bare, fragment = urldefrag(url)
+    hashes: dict[str, str] = {}
+    if fragment:
+        algo, sep, value = fragment.partition("=")
+        if sep and algo and value and algo.isalnum():
+            hashes[algo.lower()] = value.lower()
+    return bare, hashes
+
+
+def _clean_hashes(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k).lower(): v.lower() for k, v in value.items() if isinstance(v, str) and v}
+
+
+def _json_metadata(value: Any) -> Mapping[str, str] | bool:
+    if isinstance(value, Mapping):
+        hashes = _clean_hashes(value)
+        return hashes or True
+    return bool(value)
+
+
+def _html_metadata(value: str | None) -> Mapping[str, str] | bool:
+    """PEP 658 attribute: ``true`` or ``<hashname>=<hex>``; anything else still means "offered"."""
+    if value is None or value.strip().lower() == "true":
+        return True
+    algo, sep, digest = value.strip().partition("=")
+    if sep and algo and digest:
+        return {algo.lower(): digest.lower()}
+    return True
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
