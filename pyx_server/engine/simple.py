@@ -111,9 +111,10 @@ def valid_dist_filename(filename: str) -> bool:
     """True for a well-formed wheel or sdist name (what an installer could ever use)."""
     try:
         if filename.endswith(".whl"):
-            parse_wheel_filename(filename)
+            name = parse_wheel_filename(filename)[0]
         else:
-            parse_sdist_filename(filename)
+            name = parse_sdist_filename(filename)[0]
+        canonicalize_name(name, validate=True)
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion, ValueError):
         return False
     return True

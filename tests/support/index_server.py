@@ -14,6 +14,7 @@ The ``local_index`` fixture is a factory; each call starts one server (a
         index.drop_connection("demo-1.0-py3-none-any.whl")   # next download of it dies mid-way
         index.requests       # list[RequestRecord(method, path, headers, status)]
         index.count("/simple/demo/")   # how many requests hit that path
+        index.delay = 0.1; index.max_in_flight   # slow answers; peak concurrent requests seen
 
 Options of ``local_index(...)`` (also attributes, changeable later):
 
@@ -47,6 +48,7 @@ import shutil
 import socket
 import tarfile
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -293,6 +295,11 @@ class LocalIndex:
         self.requests: list[RequestRecord] = []
         self._rules: list[_Rule] = []
         self._drops: dict[str, int] = {}
+        #: seconds each request waits before answering (to observe concurrency)
+        self.delay = 0.0
+        #: the most requests that were being answered at the same moment
+        self.max_in_flight = 0
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -303,7 +310,9 @@ class LocalIndex:
         handler = type("Handler", (_Handler,), {"index": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-index", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-index", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -443,7 +452,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's spelling
         path = unquote(urlsplit(self.path).path)
-        status = self._route(path)
+        index = self.index
+        with index._lock:
+            index._in_flight += 1
+            index.max_in_flight = max(index.max_in_flight, index._in_flight)
+        try:
+            if index.delay:
+                time.sleep(index.delay)
+            status = self._route(path)
+        finally:
+            with index._lock:
+                index._in_flight -= 1
         self.index._log(
             RequestRecord(
                 method="GET",
