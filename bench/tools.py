@@ -1,0 +1,176 @@
+"""The benchmarked tools (pyx, uv, pip): how each creates a venv and installs a lock, and where it is found."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+from measure import isolated_env
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_PYX = REPO / ".venv" / "bin" / "pyx"
+
+
+class Unsupported(Exception):
+    """A tool has no command for a scenario; the cell is reported as n/a, not as a failure."""
+
+
+@dataclass
+class Tool:
+    """One tool under test. `problem` is set when it cannot run here (missing, not ready yet)."""
+
+    name: str
+    exe: Path | None
+    version: str = "unknown"
+    problem: str | None = None
+    note: str = ""
+    cache_variable = ""  # the environment variable naming the tool's cache ("" if it takes a flag)
+
+    @property
+    def available(self) -> bool:
+        """True when the tool can be run at all."""
+        return self.exe is not None and self.problem is None
+
+    def env(self, cache: Path) -> dict[str, str]:
+        """The isolated environment with this tool's cache pointed at `cache`."""
+        return isolated_env({self.cache_variable: str(cache)} if self.cache_variable else None)
+
+    def venv_argv(self, venv: Path, python: Path) -> list[str]:
+        """Command creating an empty virtual environment at `venv` (not timed)."""
+        raise NotImplementedError
+
+    def sync_argv(self, lock: Path, venv: Path, cache: Path, offline: bool = False) -> list[str]:
+        """Command installing exactly the pins of `lock` into `venv` (the timed step).
+
+        `offline` forbids network access, so a no-op measures the tool, not index revalidation.
+        """
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, str]:
+        """The command templates, for the results file and the README."""
+        v, py, lock, cache = Path("V"), Path("PYTHON"), Path("LOCK"), Path("CACHE")
+        venv = " ".join(self.venv_argv(v, py)).replace(str(self.exe), self.name)
+        sync = " ".join(self.sync_argv(lock, v, cache)).replace(str(self.exe), self.name)
+        if self.cache_variable:
+            sync = f"{self.cache_variable}=CACHE {sync}"
+        return {"venv": venv, "install": sync}
+
+
+class Pyx(Tool):
+    """pyx from the repository's dev venv: `pyx venv` + `pyx pip sync`."""
+
+    cache_variable = "PYX_CACHE_DIR"
+
+    def venv_argv(self, venv: Path, python: Path) -> list[str]:
+        return [str(self.exe), "venv", str(venv), "--python", str(python)]
+
+    def sync_argv(self, lock: Path, venv: Path, cache: Path, offline: bool = False) -> list[str]:
+        argv = [str(self.exe), "pip", "sync", str(lock), "--python", str(venv / "bin" / "python")]
+        return argv + ["--offline"] if offline else argv
+
+
+class Uv(Tool):
+    """uv: `uv venv` + `uv pip sync`, the reference pyx is measured against."""
+
+    cache_variable = "UV_CACHE_DIR"
+
+    def venv_argv(self, venv: Path, python: Path) -> list[str]:
+        return [str(self.exe), "venv", str(venv), "--python", str(python)]
+
+    def sync_argv(self, lock: Path, venv: Path, cache: Path, offline: bool = False) -> list[str]:
+        argv = [str(self.exe), "pip", "sync", str(lock), "--python", str(venv / "bin" / "python")]
+        return argv + ["--offline"] if offline else argv
+
+
+class Pip(Tool):
+    """pip as bundled in a fresh `python -m venv`; it resolves the lock instead of taking the pins."""
+
+    def venv_argv(self, venv: Path, python: Path) -> list[str]:
+        return [str(python), "-m", "venv", str(venv)]
+
+    def sync_argv(self, lock: Path, venv: Path, cache: Path, offline: bool = False) -> list[str]:
+        argv = [str(venv / "bin" / "pip"), "install", "-r", str(lock), "--cache-dir", str(cache)]
+        return argv + ["--no-index"] if offline else argv
+
+    def describe(self) -> dict[str, str]:
+        return {"venv": "PYTHON -m venv V", "install": "V/bin/pip install -r LOCK --cache-dir CACHE"}
+
+
+def _output(argv: list[str], timeout: float = 60) -> tuple[int, str]:
+    """Exit code and combined output of a quick helper command (versions, --help probes)."""
+    try:
+        done = subprocess.run(
+            argv, env=isolated_env(), stdin=subprocess.DEVNULL, capture_output=True,
+            text=True, timeout=timeout,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return 127, str(exc)
+    return done.returncode, (done.stdout + done.stderr).strip()
+
+
+def find_python(spec: str) -> Path:
+    """The real interpreter behind `spec` (a name on PATH or a path), resolving pyenv-style shims.
+
+    Every tool gets this same interpreter, so the venvs differ only by who built them.
+    """
+    found = shutil.which(spec) or spec
+    code, out = _output([found, "-c", "import sys; print(sys.executable)"])
+    if code != 0 or not out:
+        raise SystemExit(f"bench: cannot run the target interpreter `{spec}`: {out}")
+    return Path(out.splitlines()[-1])
+
+
+def find_pyx(path: str | None) -> Pyx:
+    """pyx at `path` (default: the dev venv's script), marked unavailable until its commands work."""
+    exe = Path(path) if path else DEFAULT_PYX
+    tool = Pyx("pyx", exe, note="installs the pins as given")
+    if not exe.exists():
+        tool.problem = f"`{exe}` does not exist"
+        return tool
+    for probe in (["pip", "sync", "--help"], ["venv", "--help"]):
+        code, out = _output([str(exe), *probe])
+        if code != 0:
+            first = out.splitlines()[0] if out else ""
+            tool.problem = f"`pyx {' '.join(probe)}` exited {code}: {first}"
+            return tool
+    code, out = _output([str(exe), "--version"])
+    tool.version = out.split()[-1] if code == 0 and out else "unknown"
+    return tool
+
+
+def find_uv(path: str | None) -> Uv:
+    """uv from `--uv`, else PATH, else next to the interpreter running the harness (a bench venv)."""
+    candidates = [path] if path else [
+        shutil.which("uv"),
+        str(Path(sysconfig.get_path("scripts")) / "uv"),
+        str(Path(sys.executable).parent / "uv"),
+    ]
+    tool = Uv("uv", None, note="installs the pins as given")
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            tool.exe = Path(candidate)
+            break
+    if tool.exe is None:
+        tool.problem = "uv not found (pass --uv PATH or install it into the bench venv)"
+        return tool
+    code, out = _output([str(tool.exe), "--version"])
+    if code != 0:
+        tool.problem = f"`{tool.exe} --version` exited {code}: {out}"
+    else:
+        tool.version = out.split()[1]
+    return tool
+
+
+def find_pip(python: Path) -> Pip:
+    """pip as `python -m venv` seeds it: the version is the interpreter's bundled (ensurepip) pip."""
+    tool = Pip("pip", python, note="resolves the lock's dependencies (no pinned-sync mode)")
+    code, out = _output([str(python), "-c", "import ensurepip; print(ensurepip.version())"])
+    if code != 0:
+        tool.problem = f"the interpreter `{python}` has no ensurepip: {out}"
+    else:
+        tool.version = out.splitlines()[-1]
+    return tool
