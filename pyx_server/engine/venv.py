@@ -94,10 +94,8 @@ def create_venv(
     venv_python = bin_dir / "python"
     facts = interpreter.for_venv(root, venv_python)
     if cache is not None:
-        for name in names:
-            seed_interpreter_cache(
-                facts if name == "python" else interpreter.for_venv(root, bin_dir / name), cache
-            )
+        # only bin/python, the path environments use: every cache entry costs a few syscalls
+        seed_interpreter_cache(facts, cache)
     return PythonEnvironment(
         root,
         venv_python,
