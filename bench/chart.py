@@ -17,6 +17,18 @@ def _seconds(value: float) -> str:
     return f"{value:.1f} s"
 
 
+def repeat_text(repeat: dict[str, int] | int) -> str:
+    """'3', or '3 (cold: 2)' when scenarios differ, for the table footer and the chart."""
+    if isinstance(repeat, int):
+        return str(repeat)
+    counts = sorted(set(repeat.values()), key=list(repeat.values()).count, reverse=True)
+    if len(counts) <= 1:
+        return str(counts[0]) if counts else "?"
+    common = counts[0]
+    others = ", ".join(f"{k}: {v}" for k, v in repeat.items() if v != common)
+    return f"{common} ({others})"
+
+
 def render(doc: dict[str, Any], path: Path) -> Path:
     """Write the chart of `doc` (the parsed results JSON) to `path` (.svg or .png) and return it.
 
@@ -48,7 +60,10 @@ def render(doc: dict[str, Any], path: Path) -> Path:
             if cell and cell["status"] == "ok":
                 ax.bar(x, cell["median_s"], width * 0.92, color=color,
                        label=f"{tool} {version}" if s == 0 else None)
-                ax.annotate(_seconds(cell["median_s"]), (x, cell["median_s"]), xytext=(0, 3),
+                text = _seconds(cell["median_s"])
+                if tool not in ("uv", "pip") and cell.get("vs_uv"):
+                    text += f"\n{cell['vs_uv']:.2g}× uv"
+                ax.annotate(text, (x, cell["median_s"]), xytext=(0, 3),
                             textcoords="offset points", ha="center", va="bottom", fontsize=8.5)
             else:
                 text = "failed" if cell and cell["status"] == "failed" else "n/a"
@@ -79,7 +94,7 @@ def render(doc: dict[str, Any], path: Path) -> Path:
     fig.text(
         0.01, 0.01,
         f"{machine['cores']} cores, {machine['memory_gb']} GB, {machine['filesystem']}; "
-        f"CPython {doc['python']['version']}; median of {doc['repeat']}; live default index; {how}.",
+        f"CPython {doc['python']['version']}; median of {repeat_text(doc['repeat'])}; live default index; {how}.",
         fontsize=7.5, color="#555555",
     )
     fig.tight_layout(rect=(0, 0.04, 1, 1))

@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import measure  # noqa: E402
+from chart import repeat_text  # noqa: E402
 from scenarios import DEFAULT_SCENARIOS, SCENARIOS, WORKLOADS, Context, StepFailed  # noqa: E402
 from tools import Tool, Unsupported, find_pip, find_python, find_pyx, find_uv  # noqa: E402
 
@@ -73,6 +74,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help=f"comma-separated, from {','.join(SCENARIOS)}")
     p.add_argument("--tools", default="pyx,uv,pip", type=lambda v: _parse_list(v, TOOL_ORDER))
     p.add_argument("--repeat", type=int, default=3, help="timed repeats per scenario and tool (median is reported)")
+    p.add_argument("--cold-repeat", type=int, default=None,
+                   help="repeats for the cold scenario only (each downloads the whole lock); default --repeat")
     p.add_argument("--workload", default="data-science", choices=sorted(WORKLOADS))
     p.add_argument("--python", default="python3.11", help="interpreter every venv is built on")
     p.add_argument("--pyx", default=None, help="pyx executable (default: the repository's .venv/bin/pyx)")
@@ -84,9 +87,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--chart", default=str(RESULTS / "chart.svg"), help="chart file ('-' to skip)")
     p.add_argument("--chart-only", action="store_true", help="redraw the chart from --output and exit")
     args = p.parse_args(argv)
-    if args.repeat < 1:
-        p.error("--repeat must be at least 1")
+    if args.repeat < 1 or (args.cold_repeat is not None and args.cold_repeat < 1):
+        p.error("--repeat and --cold-repeat must be at least 1")
     return args
+
+
+def repeats(args: argparse.Namespace) -> dict[str, int]:
+    """Timed repeats per selected scenario (cold may use fewer: each repeat downloads everything)."""
+    return {name: (args.cold_repeat or args.repeat) if name == "cold" else args.repeat for name in args.scenarios}
 
 
 def say(text: str) -> None:
@@ -223,7 +231,8 @@ def build_document(ctx: Context, args: argparse.Namespace, tools: list[Tool], ce
             "pins": ctx.workload.pins,
             "installed_files": ctx.installed_files,
         },
-        "repeat": args.repeat,
+        "repeat": repeats(args),
+        "pyx_commit": _pyx_commit(),
         "isolation": ISOLATION,
         "tools": {
             t.name: {
@@ -239,6 +248,18 @@ def build_document(ctx: Context, args: argparse.Namespace, tools: list[Tool], ce
         "scenario_labels": {name: SCENARIOS[name].label for name in args.scenarios},
         "results": results,
     }
+
+
+def _pyx_commit() -> str | None:
+    """The repository commit the benchmarked pyx was built from (`+dirty` with local changes)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BENCH.parent,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "pyx_server"], cwd=BENCH.parent,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
 
 
 def _round(value: float | None) -> float | None:
@@ -274,7 +295,7 @@ def format_table(doc: dict) -> str:
         f"notes: {notes}",
         f"machine: {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB, {m['filesystem']}, "
         f"CPython {doc['python']['version']}; {doc['workload']['pins']} pins, "
-        f"{doc['workload']['installed_files'] or '?'} files installed; median of {doc['repeat']}",
+        f"{doc['workload']['installed_files'] or '?'} files installed; median of {repeat_text(doc['repeat'])}",
     ]
     return "\n".join(lines)
 
@@ -301,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     cells: list[Cell] = []
     try:
         for name in args.scenarios:
-            cells += run_scenario(ctx, name, tools, args.repeat)
+            cells += run_scenario(ctx, name, tools, repeats(args)[name])
     finally:
         if remove_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
