@@ -156,6 +156,9 @@ def test_python_option_comes_first(tmp_path: Path, cache: Cache, no_spawn: None)
     # a venv directory, relative to cwd
     env = find_environment(python="./chosen", cwd=tmp_path, env=env_vars, cache=cache)
     assert env.root == tmp_path / "chosen"
+    # an existing directory is a path even without a separator (as uv reads it)
+    env = find_environment(python="chosen", cwd=tmp_path, env=env_vars, cache=cache)
+    assert env.root == tmp_path / "chosen"
     # a venv's interpreter: the venv is known from the layout, nothing runs
     env = find_environment(python=str(tmp_path / "chosen" / "bin" / "python"), cwd=tmp_path, env=env_vars, cache=cache)
     assert env.root == tmp_path / "chosen"

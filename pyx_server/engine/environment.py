@@ -388,7 +388,11 @@ def _looks_like_path(request: str) -> bool:
 
 
 def _from_python_request(request: str, cwd: Path, env: Mapping[str, str], cache: Cache) -> PythonEnvironment:
-    if _looks_like_path(request):
+    # as uv: a version first, then an existing file or directory, then a name on PATH
+    as_path = _looks_like_path(request) or (
+        parse_version_request(request) is None and os.path.lexists(cwd / request)
+    )
+    if as_path:
         path = Path(os.path.expanduser(request))
         path = path if path.is_absolute() else cwd / path
         path = Path(os.path.abspath(path))

@@ -232,6 +232,10 @@ class Interpreter:
         what the venv's own python answers (``tests/test_venv.py`` checks it).
         """
         base = self.base_executable if self.is_venv else Path(self.sys_executable)
+        if base is not None:
+            # what the venv's python reports: the resolved base (sys._base_executable, or
+            # pyvenv.cfg's ``executable`` before 3.11)
+            base = Path(os.path.realpath(base))
         return Interpreter(
             executable=executable,
             sys_executable=str(executable),
