@@ -19,7 +19,6 @@ This module is on the CLI's fast path: it imports neither httpx nor pip at modul
 
 from __future__ import annotations
 
-import configparser
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -325,6 +324,8 @@ class _PipConfig:
 def _read_pip_file(path: Path) -> Iterable[tuple[str, str, str]]:
     if not path.is_file():
         return []
+    import configparser  # only when a file exists: keeps the CLI's fast path lean
+
     parser = configparser.RawConfigParser()
     try:
         parser.read(path, encoding="utf-8")

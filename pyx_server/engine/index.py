@@ -152,6 +152,8 @@ class IndexClient:
         finally:
             if not flat_task.done():
                 flat_task.cancel()
+            elif not flat_task.cancelled():
+                flat_task.exception()  # retrieved: an index error already propagates
         if not pages and not flat:
             searched = tuple(redact_url(u) for u in (*self.settings.indexes, *self.settings.find_links))
             return ProjectNotFound(name=name, searched=searched)

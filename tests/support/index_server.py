@@ -15,6 +15,7 @@ The ``local_index`` fixture is a factory; each call starts one server (a
         index.requests       # list[RequestRecord(method, path, headers, status)]
         index.count("/simple/demo/")   # how many requests hit that path
         index.delay = 0.1; index.max_in_flight   # slow answers; peak concurrent requests seen
+        index.page_overrides["demo"] = (b"{...", "application/vnd.pypi.simple.v1+json")  # a broken page
 
 Options of ``local_index(...)`` (also attributes, changeable later):
 
@@ -292,6 +293,8 @@ class LocalIndex:
         self.cache_control = cache_control
         self.relative_urls = relative_urls
         self.files: dict[str, ServedFile] = {}
+        #: project name → (body, content type) served instead of the generated page
+        self.page_overrides: dict[str, tuple[bytes, str]] = {}
         self.requests: list[RequestRecord] = []
         self._rules: list[_Rule] = []
         self._drops: dict[str, int] = {}
@@ -505,6 +508,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _project(self, name: str) -> int:
         index = self.index
+        if name in index.page_overrides:
+            return self._page(*index.page_overrides[name])
         files = index.project_files(name)
         if not files:
             return self._send(404, b"not found\n", "text/plain")
