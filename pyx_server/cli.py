@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     venv.add_argument("--prompt")
     venv.add_argument("--system-site-packages", action="store_true")
     venv.add_argument("--allow-existing", action="store_true")
+    venv.add_argument("--relocatable", action="store_true", help="activation scripts that work after the venv is moved")
     venv.add_argument("-p", "--python", metavar="PYTHON", help="the interpreter to base it on")
     _index_options(venv)
     _global_options(venv)
@@ -360,6 +361,8 @@ def cmd_venv(args, console: Console) -> int:
         prompt=args.prompt,
         system_site_packages=args.system_site_packages,
         allow_existing=args.allow_existing,
+        relocatable=args.relocatable,
+        cache=cache,
     )
     version = ".".join(map(str, base.version))
     console.status(f"Using Python {version} interpreter at: {base.sys_executable}")
@@ -547,3 +550,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`pyx pip list | head`): stop quietly, like other Unix tools
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
