@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from functools import cached_property
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import quote, unquote, urldefrag, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from packaging.tags import Tag
 from packaging.utils import (
@@ -65,11 +65,10 @@ class DistFile:
 
     @cached_property
     def _parsed(self) -> tuple[NormalizedName, Version, frozenset[Tag]]:
-        if self.filename.endswith(".whl"):
-            name, version, _build, tags = parse_wheel_filename(self.filename)
-            return name, version, frozenset(tags)
-        name, version = parse_sdist_filename(self.filename)
-        return name, version, frozenset()
+        parsed = parse_dist_filename(self.filename)
+        if parsed is None:
+            raise ValueError(f"`{self.filename}` is not a valid wheel or sdist file name")
+        return parsed
 
     @property
     def name(self) -> NormalizedName:
@@ -107,17 +106,30 @@ class ProjectPage:
     versions: tuple[str, ...] = ()
 
 
-def valid_dist_filename(filename: str) -> bool:
-    """True for a well-formed wheel or sdist name (what an installer could ever use)."""
+def parse_dist_filename(filename: str) -> tuple[NormalizedName, Version, frozenset[Tag]] | None:
+    """(canonical name, version, wheel tags) of a wheel or sdist file name; None if it is neither."""
     try:
         if filename.endswith(".whl"):
-            name = parse_wheel_filename(filename)[0]
+            name, version, _build, tags = parse_wheel_filename(filename)
         else:
-            name = parse_sdist_filename(filename)[0]
+            name, version = parse_sdist_filename(filename)
+            tags = frozenset()
         canonicalize_name(name, validate=True)
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion, ValueError):
-        return False
-    return True
+        return None
+    return name, version, frozenset(tags)
+
+
+def valid_dist_filename(filename: str) -> bool:
+    """True for a well-formed wheel or sdist name (what an installer could ever use)."""
+    return parse_dist_filename(filename) is not None
+
+
+def _dist(parsed: tuple[NormalizedName, Version, frozenset[Tag]], **fields: Any) -> DistFile:
+    """A DistFile whose file name was already parsed (pages list thousands: parse each once)."""
+    dist = DistFile(**fields)
+    dist.__dict__["_parsed"] = parsed  # fills the cached_property
+    return dist
 
 
 def is_json_content_type(content_type: str | None) -> bool:
@@ -147,9 +159,12 @@ def parse_json_page(content: bytes | str | Mapping[str, Any], page_url: str, ind
             continue
         filename = entry.get("filename")
         href = entry.get("url")
-        if not isinstance(filename, str) or not isinstance(href, str) or not valid_dist_filename(filename):
+        if not isinstance(filename, str) or not isinstance(href, str):
             continue
-        url, fragment_hashes = _split_url(urljoin(page_url, href))
+        parsed = parse_dist_filename(filename)
+        if parsed is None or parsed[0] != wanted:
+            continue
+        url, fragment_hashes = _split_url(_join(page_url, href))
         hashes = {**fragment_hashes, **_clean_hashes(entry.get("hashes"))}
         yanked_value = entry.get("yanked", False)
         yanked = bool(yanked_value)
@@ -160,7 +175,8 @@ def parse_json_page(content: bytes | str | Mapping[str, Any], page_url: str, ind
             metadata = _json_metadata(entry.get("dist-info-metadata", False))
         requires_python = entry.get("requires-python")
         size = entry.get("size")
-        dist = DistFile(
+        dist = _dist(
+            parsed,
             filename=filename,
             url=url,
             index=index,
@@ -172,8 +188,7 @@ def parse_json_page(content: bytes | str | Mapping[str, Any], page_url: str, ind
             size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
             upload_time=_parse_time(entry.get("upload-time")),
         )
-        if dist.name == wanted:
-            files.append(dist)
+        files.append(dist)
     versions = data.get("versions")
     version_list = tuple(v for v in versions if isinstance(v, str)) if isinstance(versions, list) else ()
     project = data.get("name")
@@ -203,9 +218,10 @@ def parse_links(text: str, page_url: str, index: str) -> tuple[DistFile, ...]:
         href = attrs.get("href")
         if not href:
             continue
-        url, hashes = _split_url(urljoin(base, href.strip()))
+        url, hashes = _split_url(_join(base, href.strip()))
         filename = unquote(urlsplit(url).path.rpartition("/")[2])
-        if not valid_dist_filename(filename):
+        parsed = parse_dist_filename(filename)
+        if parsed is None:
             continue
         if "data-core-metadata" in attrs:
             metadata = _html_metadata(attrs["data-core-metadata"])
@@ -216,7 +232,8 @@ def parse_links(text: str, page_url: str, index: str) -> tuple[DistFile, ...]:
         requires_python = attrs.get("data-requires-python")
         yanked = "data-yanked" in attrs
         files.append(
-            DistFile(
+            _dist(
+                parsed,
                 filename=filename,
                 url=url,
                 index=index,
@@ -238,10 +255,12 @@ def parse_directory_listing(
     sizes = sizes or {}
     files = []
     for filename in sorted(filenames):
-        if not valid_dist_filename(filename):
+        parsed = parse_dist_filename(filename)
+        if parsed is None:
             continue
         files.append(
-            DistFile(
+            _dist(
+                parsed,
                 filename=filename,
                 url=urljoin(base, quote(filename)),
                 index=index,
@@ -271,9 +290,18 @@ class _AnchorParser(HTMLParser):
                 self.base = href
 
 
+def _join(base: str, href: str) -> str:
+    """``urljoin``, skipped for the absolute links most indexes write (it is slow in bulk)."""
+    if href.startswith(("https://", "http://")):
+        return href
+    return urljoin(base, href)
+
+
 def _split_url(url: str) -> tuple[str, dict[str, str]]:
     """The URL without its fragment, and the ``#<hashname>=<hex>`` hash it carried, if any."""
-    bare, fragment = urldefrag(url)
+    if "#" not in url:
+        return url, {}
+    bare, _, fragment = url.partition("#")
     hashes: dict[str, str] = {}
     if fragment:
         algo, sep, value = fragment.partition("=")
