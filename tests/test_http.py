@@ -278,6 +278,20 @@ def test_netrc_credentials(local_index: IndexFactory, cache_dir: Path, tmp_path:
     assert secret not in all_cache_text(cache_dir)
 
 
+def test_default_netrc_in_home(local_index: IndexFactory, cache_dir: Path) -> None:
+    index = local_index(auth=("carol", "home-netrc-pw"))
+    index.build("demo", "1.0")
+    netrc = Path(os.path.expanduser("~")) / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login carol password home-netrc-pw\n")
+    netrc.chmod(0o600)
+
+    async def go():
+        async with client() as http:
+            return await http.get(index.url + "demo/")
+
+    assert asyncio.run(go()).status == 200
+
+
 def test_download_retries_a_dropped_connection(local_index: IndexFactory, tmp_path: Path) -> None:
     index = local_index()
     served = index.build("demo", "1.0", files={"demo/big.bin": os.urandom(300_000)})

@@ -166,6 +166,21 @@ def test_metadata_from_the_wheel_when_no_file_is_offered(local_index: IndexFacto
     assert index.count(f"/files/{served.filename}") == 1  # the extracted metadata is cached
 
 
+def test_offered_metadata_file_missing_falls_back_to_wheel(local_index: IndexFactory, cache_dir: Path) -> None:
+    index = local_index()
+    served = index.build("demo", "1.0", requires_dist=["dep"])
+    index.fail(times=1, status=404, path=f"/files/{served.filename}.metadata")
+
+    async def job(client: IndexClient):
+        (dist,) = (await client.project("demo")).files
+        assert dist.metadata
+        return await client.metadata(dist)
+
+    assert [str(r) for r in run(settings(index.url), cache_dir, job).requires_dist] == ["dep"]
+    assert index.count(f"/files/{served.filename}.metadata", status=404) == 1
+    assert index.count(f"/files/{served.filename}") == 1
+
+
 def test_metadata_mismatches(local_index: IndexFactory, cache_dir: Path) -> None:
     index = local_index()
     served = index.build("demo", "1.0")

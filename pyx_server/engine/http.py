@@ -419,7 +419,7 @@ class HttpClient:
                                 hints=(
                                     ["check the credentials for this host (URL or `~/.netrc`)"]
                                     if status in (401, 403)
-                                    else ["the index may have removed the file; refresh with `--refresh`"]
+                                    else ["the index may no longer have this file; run again so the index pages are re-read"]
                                 ),
                             )
                         else:
