@@ -1,0 +1,664 @@
+"""Installing an unpacked wheel per the binary distribution format; uninstalling by RECORD.
+
+``install_wheel`` takes the directory ``wheel.unpack_wheel`` made in the cache and places it
+into an environment's ``Scheme``:
+
+* the wheel root goes to purelib or platlib (``Root-Is-Purelib``); ``<name>.data/<key>/``
+  goes to the scheme directory of ``key`` (purelib, platlib, scripts, data, headers);
+* files are *linked* (see ``linker``), so the cached copy is never modified: anything whose
+  installed bytes differ from the archive (a ``#!python`` script, an entry-point launcher,
+  ``RECORD``, ``INSTALLER``…) is written as a new file;
+* ``console_scripts`` / ``gui_scripts`` become launchers with the interpreter's shebang;
+* the new ``RECORD`` lists every installed file relative to site-packages with sha256 and
+  size — reusing the wheel's RECORD hashes for linked files, hashing only what was generated.
+
+It plans before it acts (every path is known and checked before the first write) and is
+transactional: a file of another distribution that is in the way is moved aside and put back
+if the install fails, and everything placed so far is removed, so a failed install leaves the
+environment as it was.
+
+Launchers are POSIX shell-less Python scripts (distlib's template, as pip and uv write); no
+Windows ``.exe`` launchers are produced.
+"""
+
+from __future__ import annotations
+
+import configparser
+import csv
+import importlib.util
+import io
+import json
+import os
+import shlex
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from importlib.metadata import EntryPoint
+from pathlib import Path
+from typing import Any
+
+from pyx_server.engine.errors import InstallError, InvalidWheel, PyxError, UninstallError, UnsafeWheel
+from pyx_server.engine.linker import Linker
+from pyx_server.engine.progress import Notice, Reporter
+from pyx_server.engine.scheme import Scheme
+from pyx_server.engine.wheel import RecordEntry, find_dist_info, parse_record, read_wheel_info, record_hash
+
+#: the longest ``#!`` line the kernel is trusted to honour (distlib / pip use the same limit)
+MAX_SHEBANG = 127
+_DATA_KEYS = ("purelib", "platlib", "scripts", "data", "headers")
+#: dist-info files the installer writes itself (the wheel's own copies are not installed)
+_GENERATED = frozenset({"RECORD", "RECORD.jws", "RECORD.p7s", "INSTALLER", "REQUESTED", "direct_url.json"})
+_O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+# distlib's launcher (pip and uv write the same body)
+_LAUNCHER = """\
+# -*- coding: utf-8 -*-
+import re
+import sys
+from {module} import {import_name}
+if __name__ == '__main__':
+    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
+    sys.exit({func}())
+"""
+
+
+@dataclass(frozen=True)
+class InstalledWheel:
+    """What ``install_wheel`` placed: the project, its new dist-info, and how many files."""
+
+    name: str
+    version: str
+    dist_info: Path
+    files: int
+
+
+# -- scripts ----------------------------------------------------------------------------------
+
+
+def script_shebang(python: str) -> bytes:
+    """The ``#!`` header for scripts run by ``python``.
+
+    A plain ``#!<python>`` line, unless the path is longer than the kernel honours or holds
+    whitespace: then the ``/bin/sh`` trick pip and distlib use, a header that is valid shell
+    (``exec`` the interpreter on this file) and a harmless string literal for Python.
+    """
+    exe = os.fsencode(python)
+    if len(exe) + 2 <= MAX_SHEBANG and not any(c in exe for c in b" \t\n\r\f\v"):
+        return b"#!" + exe + b"\n"
+    quoted = os.fsencode(shlex.quote(python))
+    return b"#!/bin/sh\n'''exec' " + quoted + b' "$0" "$@"\n' + b"' '''\n"
+
+
+def launcher_script(python: str, module: str, attr: str) -> bytes:
+    """A console/gui launcher: import ``module:attr`` (``attr`` may be dotted) and exit with it."""
+    body = _LAUNCHER.format(module=module, import_name=attr.split(".")[0], func=attr)
+    return script_shebang(python) + body.encode("utf-8")
+
+
+@dataclass(frozen=True)
+class ScriptEntryPoint:
+    """One console_scripts / gui_scripts entry: the launcher's file name and its target."""
+
+    name: str
+    module: str
+    attr: str
+    gui: bool
+
+
+def read_script_entry_points(text: str, project: str) -> list[ScriptEntryPoint]:
+    """The launchers ``entry_points.txt`` asks for; names that could escape ``bin`` are refused."""
+    parser = configparser.ConfigParser(delimiters=("=",), interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keep the case of names
+    try:
+        parser.read_string(text)
+    except configparser.Error as exc:
+        raise InvalidWheel(f"`{project}` has an unreadable entry_points.txt: {exc}") from exc
+    found: list[ScriptEntryPoint] = []
+    for group, gui in (("console_scripts", False), ("gui_scripts", True)):
+        if not parser.has_section(group):
+            continue
+        for name, value in parser.items(group):
+            name = name.strip()
+            if not name or name in (".", "..") or any(c in name for c in "/\\\x00"):
+                raise UnsafeWheel(
+                    f"`{project}` declares a script named `{name}`, which is not a plain file name",
+                    context={"project": project, "group": group},
+                )
+            ep = EntryPoint(name=name, value=value.strip(), group=group)
+            try:
+                module, attr = ep.module, ep.attr
+            except AttributeError:
+                module, attr = None, None
+            if not module or not attr:
+                raise InvalidWheel(
+                    f"`{project}` declares the script `{name} = {value.strip()}`, "
+                    "which is not `module:callable`",
+                    context={"project": project, "group": group},
+                )
+            found.append(ScriptEntryPoint(name, module, attr, gui))
+    return found
+
+
+# -- the install ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Action:
+    """One file to place: linked from ``src``, or written from ``data`` when it is generated."""
+
+    dst: str
+    record_path: str
+    src: str | None = None
+    data: bytes | None = None
+    mode: int = 0o644
+    #: RECORD hash and size; None means "compute after placing"
+    hash: str | None = None
+    size: int | None = None
+
+
+class _Transaction:
+    """What an install has placed so far, so a failure can put the environment back."""
+
+    def __init__(self) -> None:
+        self.files: list[str] = []
+        self.dirs: list[str] = []
+        self.moved: list[tuple[str, str]] = []  # (aside, original)
+        self._known: set[str] = set()
+        self._placed: set[str] = set()
+
+    def ensure_dir(self, path: str) -> None:
+        if path in self._known:
+            return
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            self.ensure_dir(os.path.dirname(path))
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                pass
+            else:
+                self.dirs.append(path)
+        else:
+            self.dirs.append(path)
+        self._known.add(path)
+
+    def place(self, dst: str, put: Callable[[str], None]) -> None:
+        """Create ``dst`` with ``put``; a file already there is moved aside (restored on rollback)."""
+        try:
+            put(dst)
+        except FileExistsError:
+            if dst in self._placed:
+                os.unlink(dst)  # two members map to one path: the later one wins
+            else:
+                self.move_aside(dst)
+            put(dst)
+        if dst not in self._placed:
+            self.files.append(dst)
+            self._placed.add(dst)
+
+    def move_aside(self, dst: str) -> None:
+        if os.path.isdir(dst) and not os.path.islink(dst):
+            raise IsADirectoryError(21, "a directory is in the way", dst)
+        head, tail = os.path.split(dst)
+        aside = os.path.join(head, f".{tail}.pyx-old-{os.getpid()}-{len(self.moved)}")
+        os.rename(dst, aside)
+        self.moved.append((aside, dst))
+
+    def commit(self) -> None:
+        for aside, _ in self.moved:
+            try:
+                os.unlink(aside)
+            except OSError:
+                pass
+
+    def rollback(self) -> None:
+        for path in reversed(self.files):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        for aside, original in reversed(self.moved):
+            try:
+                os.replace(aside, original)
+            except OSError:
+                pass
+        for path in reversed(self.dirs):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+
+
+def _walk(top: str, rel: str = "") -> Iterator[tuple[str, str]]:
+    """(absolute path, path relative to ``top``) of every file under ``top``; no stat per file."""
+    stack = [(top, rel)]
+    while stack:
+        directory, prefix = stack.pop()
+        with os.scandir(directory) as it:
+            for entry in it:
+                r = f"{prefix}{entry.name}"
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, r + "/"))
+                else:
+                    yield entry.path, r
+
+
+def _read_metadata(dist_info: Path) -> tuple[str, str]:
+    try:
+        with open(dist_info / "METADATA", "rb") as f:
+            headers = BytesHeaderParser().parse(f)
+    except OSError as exc:
+        raise InvalidWheel(f"cannot read `{dist_info / 'METADATA'}`: {exc.strerror}") from exc
+    name, version = headers.get("Name"), headers.get("Version")
+    if not name or not version:
+        raise InvalidWheel(f"`{dist_info / 'METADATA'}` lacks a Name or a Version")
+    return str(name).strip(), str(version).strip()
+
+
+def _plan(
+    unpacked: Path, scheme: Scheme, python: str, requested: bool, direct_url: dict | None, installer: str
+) -> tuple[str, str, str, list[_Action]]:
+    """Every file the install will place, checked, before anything is written."""
+    src_info = find_dist_info(unpacked)
+    name, version = _read_metadata(src_info)
+    info = read_wheel_info(src_info)
+    hashes: dict[str, RecordEntry] = {e.path: e for e in parse_record(
+        (src_info / "RECORD").read_text(encoding="utf-8"), source=str(src_info / "RECORD"))}
+    entry_points: list[ScriptEntryPoint] = []
+    if (src_info / "entry_points.txt").is_file():
+        text = (src_info / "entry_points.txt").read_text(encoding="utf-8")
+        entry_points = read_script_entry_points(text, name)
+    launchers = {ep.name for ep in entry_points}
+
+    root_dir = os.path.abspath(scheme.purelib if info.root_is_purelib else scheme.platlib)
+    targets = {
+        "purelib": os.path.abspath(scheme.purelib),
+        "platlib": os.path.abspath(scheme.platlib),
+        "scripts": os.path.abspath(scheme.scripts),
+        "data": os.path.abspath(scheme.data),
+        "headers": os.path.abspath(scheme.headers_for(name)),
+    }
+    prefixes = {k: _record_prefix(v, root_dir) for k, v in targets.items()}
+    info_name = src_info.name
+    data_name = info_name[: -len(".dist-info")] + ".data"
+    actions: list[_Action] = []
+
+    def linked(src: str, wheel_rel: str, dst: str, record_path: str) -> _Action:
+        entry = hashes.get(wheel_rel)
+        if entry is not None and entry.hash:
+            return _Action(dst, record_path, src=src, hash=entry.hash, size=entry.size)
+        return _Action(dst, record_path, src=src)
+
+    with os.scandir(unpacked) as it:
+        tops = sorted(it, key=lambda e: e.name)
+    for top in tops:
+        if top.name == info_name:
+            for src, rel in _walk(top.path):
+                if rel in _GENERATED:
+                    continue
+                actions.append(linked(src, f"{info_name}/{rel}", f"{root_dir}/{info_name}/{rel}",
+                                      f"{info_name}/{rel}"))
+        elif top.name == data_name and top.is_dir():
+            for key_entry in sorted(os.scandir(top.path), key=lambda e: e.name):
+                key = key_entry.name
+                if key not in _DATA_KEYS or not key_entry.is_dir():
+                    raise InvalidWheel(
+                        f"`{name}` has `{data_name}/{key}`, which is not one of the "
+                        f"wheel data directories ({', '.join(_DATA_KEYS)})"
+                    )
+                for src, rel in _walk(key_entry.path):
+                    wheel_rel = f"{data_name}/{key}/{rel}"
+                    dst = f"{targets[key]}/{rel}"
+                    record_path = f"{prefixes[key]}{rel}"
+                    if key == "scripts":
+                        if rel in launchers:
+                            continue  # the entry point's launcher wins, as with pip
+                        actions.append(_script_action(src, dst, record_path, python,
+                                                      hashes.get(wheel_rel)))
+                    else:
+                        actions.append(linked(src, wheel_rel, dst, record_path))
+        elif top.is_dir(follow_symlinks=False):
+            for src, rel in _walk(top.path, top.name + "/"):
+                actions.append(linked(src, rel, f"{root_dir}/{rel}", rel))
+        else:
+            actions.append(linked(top.path, top.name, f"{root_dir}/{top.name}", top.name))
+
+    for ep in entry_points:
+        data = launcher_script(python, ep.module, ep.attr)
+        actions.append(_Action(f"{targets['scripts']}/{ep.name}", f"{prefixes['scripts']}{ep.name}",
+                               data=data, mode=0o755))
+    dist_dir = f"{root_dir}/{info_name}"
+    actions.append(_Action(f"{dist_dir}/INSTALLER", f"{info_name}/INSTALLER",
+                           data=(installer + "\n").encode("utf-8")))
+    if requested:
+        actions.append(_Action(f"{dist_dir}/REQUESTED", f"{info_name}/REQUESTED", data=b""))
+    if direct_url is not None:
+        if not isinstance(direct_url, dict) or "url" not in direct_url:
+            raise InstallError(f"`{name}`: direct_url must be a PEP 610 object with a `url`")
+        actions.append(_Action(f"{dist_dir}/direct_url.json", f"{info_name}/direct_url.json",
+                               data=json.dumps(direct_url, sort_keys=True).encode("utf-8")))
+    return name, version, dist_dir, actions
+
+
+def _record_prefix(directory: str, root_dir: str) -> str:
+    """How RECORD spells ``directory`` relative to site-packages (``../../../bin/``), with a slash."""
+    rel = os.path.relpath(directory, root_dir)
+    return "" if rel == "." else rel.replace(os.sep, "/") + "/"
+
+
+def _script_action(src: str, dst: str, record_path: str, python: str,
+                   entry: RecordEntry | None) -> _Action:
+    """A ``.data/scripts`` file: ``#!python`` gets the interpreter's shebang; all are executable."""
+    with open(src, "rb") as f:
+        data = f.read()
+    if data.startswith(b"#!python"):
+        _, newline, rest = data.partition(b"\n")
+        return _Action(dst, record_path, data=script_shebang(python) + (rest if newline else b""),
+                       mode=0o755)
+    recorded = (entry.hash, entry.size) if entry is not None and entry.hash else (None, None)
+    if os.stat(src).st_mode & 0o111:
+        return _Action(dst, record_path, src=src, hash=recorded[0], size=recorded[1])
+    # not executable in the cache: chmod on a link would change the cache, so write a copy
+    return _Action(dst, record_path, data=data, mode=0o755, hash=recorded[0], size=recorded[1])
+
+
+def _write_new(path: str, data: bytes, mode: int) -> None:
+    fd = os.open(path, _O_NEW, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def _file_hash(path: str) -> tuple[str, int]:
+    with open(path, "rb") as f:
+        data = f.read()
+    return record_hash(data), len(data)
+
+
+def install_wheel(
+    unpacked: Path,
+    scheme: Scheme,
+    *,
+    python: str,
+    linker: Linker,
+    requested: bool = True,
+    direct_url: dict | None = None,
+    installer: str = "pyx",
+) -> InstalledWheel:
+    """Install the unpacked wheel ``unpacked`` (a cache entry, never modified) into ``scheme``.
+
+    ``python`` is the environment's interpreter, for shebangs. Files of another distribution
+    in the way are replaced; on any failure everything is put back and ``InstallError`` (or
+    the ``InvalidWheel`` that explains it) names the package. Replacing an installed version
+    of the same project is ``replace_wheel``'s job (or ``uninstall`` first).
+    """
+    unpacked = Path(unpacked)
+    label = unpacked.name
+    try:
+        name, version, dist_dir, actions = _plan(unpacked, scheme, python, requested, direct_url, installer)
+    except PyxError:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InstallError(f"cannot read the unpacked wheel `{label}`: {exc}") from exc
+
+    tx = _Transaction()
+    record: dict[str, tuple[str, str, str]] = {}
+    link = linker.link
+    try:
+        for action in actions:
+            tx.ensure_dir(os.path.dirname(action.dst))
+            if action.data is not None:
+                data, mode = action.data, action.mode
+                tx.place(action.dst, lambda p, d=data, m=mode: _write_new(p, d, m))
+                digest = action.hash or record_hash(data)
+                size = action.size if action.hash and action.size is not None else len(data)
+            else:
+                src = action.src
+                tx.place(action.dst, lambda p, s=src: link(s, p))
+                if action.hash is not None:
+                    digest, size = action.hash, action.size
+                else:
+                    digest, size = _file_hash(action.dst)
+            record[action.dst] = (action.record_path, digest, "" if size is None else str(size))
+        record_rel = f"{os.path.basename(dist_dir)}/RECORD"
+        rows = sorted(record.values())
+        rows.append((record_rel, "", ""))
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(rows)
+        record_file = f"{dist_dir}/RECORD"
+        tx.place(record_file, lambda p: _write_new(p, out.getvalue().encode("utf-8"), 0o644))
+    except BaseException as exc:
+        tx.rollback()
+        if isinstance(exc, PyxError) or not isinstance(exc, Exception):
+            raise
+        raise InstallError(
+            f"installing `{name}` {version} failed: {exc}",
+            context={"package": name, "version": version},
+            hints=["the environment was left as it was before the install"],
+        ) from exc
+    tx.commit()
+    return InstalledWheel(name=name, version=version, dist_info=Path(dist_dir), files=len(rows))
+
+
+def replace_wheel(
+    old_dist_info: Path,
+    unpacked: Path,
+    scheme: Scheme,
+    *,
+    python: str,
+    linker: Linker,
+    reporter: Reporter | None = None,
+    **options: Any,
+) -> InstalledWheel:
+    """Upgrade/reinstall: install the new wheel over ``old_dist_info``, then remove what it left.
+
+    Installing first (files in the way are moved aside and restored on failure) keeps the old
+    version working if the new one fails; files both versions ship end up present because
+    only the old paths the new RECORD does not list are removed.
+    """
+    old_dist_info = Path(os.path.abspath(old_dist_info))
+    old_entries = _read_installed_record(old_dist_info)
+    new = install_wheel(unpacked, scheme, python=python, linker=linker, **options)
+    site = str(new.dist_info.parent)
+    keep = {os.path.normpath(os.path.join(site, e.path)) for e in _read_installed_record(new.dist_info)}
+    _remove_dist(old_dist_info, old_entries, root=None, reporter=reporter, keep=keep,
+                 remove_dist_info=old_dist_info != new.dist_info)
+    return new
+
+
+# -- uninstall --------------------------------------------------------------------------------
+
+
+def _read_installed_record(dist_info: Path) -> list[RecordEntry]:
+    record = dist_info / "RECORD"
+    try:
+        text = record.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UninstallError(
+            f"cannot uninstall `{dist_info.name}`: it has no RECORD, so its files are unknown",
+            context={"dist_info": dist_info},
+            hints=[
+                "it was installed by a tool that does not record its files (a distutils "
+                "`setup.py install` or a system package manager); remove it with that tool, "
+                f"or delete its files and `{dist_info}` by hand"
+            ],
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UninstallError(f"cannot read `{record}`: {exc}") from exc
+    try:
+        return parse_record(text, source=str(record))
+    except InvalidWheel as exc:
+        raise UninstallError(exc.message) from exc
+
+
+def environment_root(site_packages: Path) -> Path:
+    """The environment a site-packages belongs to: the venv (``pyvenv.cfg``) or the prefix.
+
+    Uninstall never removes anything outside it. ``--target``-style directories are their own root.
+    """
+    site = Path(os.path.abspath(site_packages))
+    for candidate in [site, *list(site.parents)[:3]]:
+        if (candidate / "pyvenv.cfg").is_file():
+            return candidate
+    parts = site.parts
+    if len(parts) >= 4 and site.name in ("site-packages", "dist-packages"):
+        if site.parent.name.startswith(("python", "pypy")) and site.parent.parent.name.startswith("lib"):
+            return site.parent.parent.parent
+        if site.parent.name.lower() == "lib":
+            return site.parent.parent
+    return site
+
+
+def uninstall(
+    dist_info: Path, *, root: Path | None = None, reporter: Reporter | None = None
+) -> list[Path]:
+    """Remove an installed distribution by its RECORD (pip's and pyx's alike); return what went.
+
+    RECORD paths are relative to site-packages and may climb out of it (``../../../bin/x``).
+    Their ``__pycache__`` files, directories left empty and the dist-info go too. A RECORD
+    line pointing outside the environment ``root`` (default: ``environment_root``) is
+    skipped and reported as a warning ``Notice``, never followed.
+    """
+    dist_info = Path(os.path.abspath(dist_info))
+    entries = _read_installed_record(dist_info)
+    return _remove_dist(dist_info, entries, root=root, reporter=reporter, keep=frozenset(),
+                        remove_dist_info=True)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _remove_dist(
+    dist_info: Path,
+    entries: list[RecordEntry],
+    *,
+    root: Path | None,
+    reporter: Reporter | None,
+    keep: set[str] | frozenset[str],
+    remove_dist_info: bool,
+) -> list[Path]:
+    site = str(dist_info.parent)
+    env_root = os.path.abspath(root if root is not None else environment_root(dist_info.parent))
+    real_root = os.path.realpath(env_root)
+    reporter = reporter or Reporter()
+    real_dirs: dict[str, str] = {}
+    removed: list[Path] = []
+    touched_dirs: set[str] = set()
+    py_stems: dict[str, set[str]] = {}
+    seen: set[str] = set()
+
+    for entry in entries:
+        full = os.path.normpath(os.path.join(site, entry.path))
+        if full in seen:
+            continue
+        seen.add(full)
+        parent = os.path.dirname(full)
+        real_parent = real_dirs.get(parent)
+        if real_parent is None:
+            real_parent = real_dirs[parent] = os.path.realpath(parent)
+        if not _inside(full, env_root) or full == env_root or not _inside(real_parent, real_root):
+            reporter.report(Notice(
+                f"skipped `{entry.path}` from the RECORD of `{dist_info.name}`: "
+                f"it points outside the environment `{env_root}`", level="warning"))
+            continue
+        if full in keep:
+            continue
+        try:
+            os.unlink(full)
+        except FileNotFoundError:
+            continue
+        except (IsADirectoryError, PermissionError) as exc:
+            if os.path.isdir(full) and not os.path.islink(full):
+                continue  # a directory listed by mistake: emptied ones go below
+            raise UninstallError(f"cannot remove `{full}`: {exc.strerror}",
+                                 context={"dist_info": dist_info}) from exc
+        except OSError as exc:
+            raise UninstallError(f"cannot remove `{full}`: {exc.strerror}",
+                                 context={"dist_info": dist_info}) from exc
+        removed.append(Path(full))
+        touched_dirs.add(parent)
+        if full.endswith(".py"):
+            py_stems.setdefault(parent, set()).add(full)
+
+    for directory, sources in py_stems.items():
+        cache = os.path.join(directory, "__pycache__")
+        try:
+            names = os.listdir(cache)
+        except OSError:
+            continue
+        for n in names:
+            if not n.endswith(".pyc"):
+                continue
+            pyc = os.path.join(cache, n)
+            try:
+                source = importlib.util.source_from_cache(pyc)
+            except (ValueError, NotImplementedError):
+                continue
+            if source in sources and pyc not in keep:
+                try:
+                    os.unlink(pyc)
+                except OSError:
+                    continue
+                removed.append(Path(pyc))
+        touched_dirs.add(cache)
+
+    if remove_dist_info and os.path.isdir(dist_info) and not os.path.islink(dist_info):
+        leftovers = [Path(p) for p, _ in _walk(str(dist_info))]
+        try:
+            shutil.rmtree(dist_info)
+        except OSError as exc:
+            raise UninstallError(f"cannot remove `{dist_info}`: {exc.strerror}") from exc
+        removed.extend(leftovers)
+        removed.append(dist_info)
+
+    removed.extend(Path(d) for d in _prune_empty_dirs(touched_dirs, env_root, site))
+    return removed
+
+
+#: what ``python -m venv`` creates at the root: kept even when an uninstall empties them
+_LAYOUT = frozenset({"bin", "Scripts", "lib", "lib64", "Lib", "include", "Include"})
+
+
+def _prune_empty_dirs(dirs: set[str], env_root: str, site: str) -> list[str]:
+    """Remove directories the uninstall emptied, never the environment's own layout.
+
+    Kept: the root, site-packages and its ancestors, and in an environment (not a
+    ``--target`` directory) the standard top-level directories (``bin``, ``include``…).
+    """
+    protected = {env_root}
+    p = site
+    while _inside(p, env_root) and p not in protected:
+        protected.add(p)
+        p = os.path.dirname(p)
+    if env_root != site:
+        protected.update(os.path.join(env_root, name) for name in _LAYOUT)
+    gone: list[str] = []
+    for d in sorted(dirs, key=len, reverse=True):
+        while _inside(d, env_root) and d not in protected:
+            try:
+                os.rmdir(d)
+            except OSError:
+                break
+            gone.append(d)
+            d = os.path.dirname(d)
+    return gone
+
+
+__all__ = [
+    "InstalledWheel",
+    "environment_root",
+    "install_wheel",
+    "launcher_script",
+    "read_script_entry_points",
+    "replace_wheel",
+    "script_shebang",
+    "uninstall",
+]
