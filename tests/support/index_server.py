@@ -30,11 +30,13 @@ Options of ``local_index(...)`` (also attributes, changeable later):
 ``add(path, yanked=False|True|"reason", requires_python=None, metadata=None, hashes=None,
 upload_time=None)`` serves a wheel or sdist: requires-python defaults to the file's own
 metadata, ``hashes`` overrides what the pages advertise (to provoke hash mismatches),
-``metadata`` overrides the index-wide PEP 658 switch for that file.
+``metadata`` overrides the index-wide PEP 658 switch for that file. ``add``, ``build`` and
+``add_sdist`` return a ``ServedFile`` (``.filename``, ``.sha256``, ``.path``, ``.name``,
+``.version``); ``build``/``add_sdist`` pass ``index_options={...}`` on to ``add``.
 
 Files for the other kinds of location, no server needed:
 ``make_find_links_dir(directory, files)`` (a flat directory) and
-``make_file_index(directory, files, json=False)`` (a ``file://`` simple tree; returns its URL).
+``make_file_index(directory, files, json_pages=False)`` (a ``file://`` simple tree; returns its URL).
 ``build_sdist(directory, name, version, ...)`` writes a ``.tar.gz`` with ``PKG-INFO``.
 """
 
