@@ -242,7 +242,7 @@ def _read_requirements(args, names: list[str], files: list[str]):
 
 
 def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
-    from pyx_server.engine.operations import InstallOptions, install, unpinned
+    from pyx_server.engine.operations import InstallOptions, audit, install, unpinned
 
     files = list(args.requirement) + (list(args.src) if exact else [])
     reqs = _read_requirements(args, [] if exact else args.packages, files)
@@ -263,7 +263,6 @@ def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
         return EXIT_ERROR
     cache = _cache(args)
     env = _environment(args, cache)
-    settings = _index_settings(args, reqs)
     require_hashes = args.require_hashes or any(spec.hashes for spec in reqs.requirements)
     options = InstallOptions(
         exact=exact,
@@ -273,11 +272,16 @@ def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
         link_mode=args.link_mode,
         prereleases=args.pre or reqs.prerelease,
     )
-    from pyx_server.progressbars import reporter_for
-
+    started = time.perf_counter()
+    result = None if args.format == "json" else audit(reqs.requirements, env, options)
+    if result is not None:
+        _render_install(result, console, time.perf_counter() - started)
+        return 0
     import asyncio
 
-    started = time.perf_counter()
+    from pyx_server.progressbars import reporter_for
+
+    settings = _index_settings(args, reqs)
     with reporter_for(console, enabled=console.progress and not args.no_progress) as reporter:
         result = asyncio.run(
             install(reqs.requirements, env, index=settings, cache=cache, options=options, reporter=reporter)

@@ -408,6 +408,10 @@ def install_wheel(
     except (OSError, UnicodeDecodeError) as exc:
         raise InstallError(f"cannot read the unpacked wheel `{label}`: {exc}") from exc
 
+    # The dist-info goes in last: a process killed mid-install leaves files but no dist-info,
+    # so the next run sees the package as missing and installs it again over the debris.
+    prefix = dist_dir + "/"
+    actions = sorted(actions, key=lambda a: a.dst.startswith(prefix))
     tx = _Transaction()
     record: dict[str, tuple[str, str, str]] = {}
     link = linker.link

@@ -14,11 +14,9 @@ failures are ``PyxError`` subclasses. The order of work follows "plan, then act"
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,6 +82,43 @@ class InstallResult:
     audited: int = 0
 
 
+def audit(
+    requirements: Sequence[RequirementSpec], env, options: InstallOptions = InstallOptions()
+) -> InstallResult | None:
+    """The no-op check, synchronous and offline: a result when nothing needs doing, else None.
+
+    Fronts call it first so that "already in sync" costs no event loop, no HTTP client and
+    no interpreter process (``install`` does the same check).
+    """
+    started = time.perf_counter()
+    if options.require_hashes:
+        _check_hash_mode(requirements)
+    return _noop_result(_partition(requirements, env, options), options, started)
+
+
+def _noop_result(part: planning.Partition, options: InstallOptions, started: float) -> InstallResult | None:
+    if part.to_install or part.extraneous:
+        return None
+    return InstallResult(
+        planning.Plan(unchanged=part.unchanged),
+        skipped=[str(s) for s in part.skipped],
+        dry_run=options.dry_run,
+        audited=len(part.unchanged),
+        timings={"resolve": time.perf_counter() - started},
+    )
+
+
+def _partition(requirements: Sequence[RequirementSpec], env, options: InstallOptions) -> planning.Partition:
+    needs_markers = any(spec.requirement.marker is not None for spec in requirements)
+    return planning.partition(
+        requirements,
+        env.installed(),
+        markers=env.interpreter.markers if needs_markers else None,
+        exact=options.exact,
+        reinstall=options.reinstall,
+    )
+
+
 async def install(
     requirements: Sequence[RequirementSpec],
     env,
@@ -97,26 +132,19 @@ async def install(
 
     With ``options.exact`` this is ``pip sync``: distributions not named are removed.
     """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
     reporter = reporter or Reporter()
     started = time.perf_counter()
     if options.require_hashes:
         _check_hash_mode(requirements)
     installed = env.installed()
-    needs_markers = any(spec.requirement.marker is not None for spec in requirements)
-    part = planning.partition(
-        requirements,
-        installed,
-        markers=env.interpreter.markers if needs_markers else None,
-        exact=options.exact,
-        reinstall=options.reinstall,
-    )
+    part = _partition(requirements, env, options)
+    noop = _noop_result(part, options, started)
+    if noop is not None:
+        return noop
     skipped = [str(s) for s in part.skipped]
-    if not part.to_install and not part.extraneous:
-        plan = planning.Plan(unchanged=part.unchanged)
-        return InstallResult(
-            plan, skipped=skipped, dry_run=options.dry_run, audited=len(part.unchanged),
-            timings={"resolve": time.perf_counter() - started},
-        )
 
     reporter.report(PhaseStarted("resolve", len(part.to_install)))
     interpreter = env.interpreter
@@ -139,20 +167,20 @@ async def install(
         timings["prepare"] = time.perf_counter() - t
         reporter.report(PhaseFinished("prepare", len(fetched), timings["prepare"]))
 
-    # -- act: remove what is replaced or extraneous, then link the new wheels in
-    from pyx_server.engine.installer import install_wheel, uninstall
+    # -- act: remove what is extraneous, then link the new wheels in; a replaced version is
+    # swapped by ``replace_wheel`` (new files first), so a failed upgrade keeps the old one.
+    from pyx_server.engine.installer import install_wheel, replace_wheel, uninstall
     from pyx_server.engine.linker import Linker, link_mode_from_env
 
-    removals = list(plan.reinstall) + list(plan.extraneous)
-    if removals:
+    if plan.extraneous:
         t = time.perf_counter()
-        reporter.report(PhaseStarted("uninstall", len(removals)))
-        for dist in removals:
-            uninstall(dist.dist_info)
+        reporter.report(PhaseStarted("uninstall", len(plan.extraneous)))
+        for dist in plan.extraneous:
+            uninstall(dist.dist_info, reporter=reporter)
             result.uninstalled.append(Change(dist.name, str(dist.version)))
             reporter.report(Uninstalled(dist.name, str(dist.version)))
         timings["uninstall"] = time.perf_counter() - t
-        reporter.report(PhaseFinished("uninstall", len(removals), timings["uninstall"]))
+        reporter.report(PhaseFinished("uninstall", len(plan.extraneous), timings["uninstall"]))
 
     if plan.installs:
         t = time.perf_counter()
@@ -160,22 +188,26 @@ async def install(
         linker = Linker(link_mode_from_env(options.link_mode))
         scheme = interpreter.scheme
         python = str(interpreter.executable)
+        replaced = {d.name: d for d in plan.reinstall}
 
         def one(p: planning.PlannedWheel):
-            return install_wheel(
-                archives[p.source.name],
-                scheme,
-                python=python,
-                linker=linker,
-                requested=p.source.requested,
-                direct_url=_direct_url(p.source, archives[p.source.name]) if p.source.direct else None,
-            )
+            archive = archives[p.source.name]
+            kwargs = {
+                "requested": p.source.requested,
+                "direct_url": _direct_url(p.source, archive) if p.source.direct else None,
+            }
+            old = replaced.get(p.source.name)
+            if old is not None:
+                return old, replace_wheel(old.dist_info, archive, scheme, python=python, linker=linker, reporter=reporter, **kwargs)
+            return None, install_wheel(archive, scheme, python=python, linker=linker, **kwargs)
 
         loop = asyncio.get_running_loop()
         with ThreadPoolExecutor(max_workers=min(4, len(plan.installs))) as pool:
             futures = [loop.run_in_executor(pool, one, p) for p in plan.installs]
             for future in asyncio.as_completed(futures):
-                done = await future
+                old, done = await future
+                if old is not None:
+                    result.uninstalled.append(Change(old.name, str(old.version)))
                 result.installed.append(Change(done.name, done.version))
                 reporter.report(Installed(done.name, done.version))
         result.installed.sort(key=lambda c: c.name)
@@ -210,6 +242,8 @@ def _check_hash_mode(requirements: Sequence[RequirementSpec]) -> None:
 async def _choose_wheels(
     specs: Sequence[RequirementSpec], interpreter, index: IndexSettings, cache: Cache, options: InstallOptions
 ) -> list[planning.WheelSource]:
+    import asyncio
+
     from pyx_server.engine.index import IndexClient, ProjectNotFound
     from pyx_server.engine.wheel import parse_wheel_name
 
@@ -330,6 +364,8 @@ def _cached_archive(cache: Cache, source: planning.WheelSource) -> Path | None:
 async def _fetch(
     items: Sequence[planning.PlannedWheel], index: IndexSettings, cache: Cache, reporter: Reporter
 ) -> dict[NormalizedName, Path]:
+    import asyncio
+
     from pyx_server.engine.index import IndexClient
     from pyx_server.engine.wheel import unpack_wheel
 

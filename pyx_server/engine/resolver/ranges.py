@@ -1,0 +1,543 @@
+"""Version sets: unions of intervals over PEP 440 versions, with the algebra PubGrub needs.
+
+PubGrub reasons about *sets* of versions (``a>=2`` depends on ``b<1``; ``a<2`` cannot be used),
+so it needs intersection, union, complement and subset tests that are exact. A ``SpecifierSet``
+can only answer "does this version match", so this module turns specifiers into sorted,
+disjoint intervals and does the set algebra on those.
+
+Intervals are bounded by *cuts*: points that sit between versions. A version ``v`` lies at
+position ``(key(v), 1)``; the cut just below it is ``(key(v), 0)`` and the cut just above it is
+``(key(v), 2)``. Three more cuts express PEP 440's special cases exactly, the same way
+``packaging`` (26+) does internally:
+
+* *after the locals of* ``V``: above ``V`` and every ``V+local`` (``==1.0`` matches ``1.0+cpu``);
+* *after the post-releases of* ``V``: above ``V``, ``V+local`` and every ``V.postN``
+  (``>1.0`` matches neither ``1.0.post1`` nor ``1.0+cpu``);
+* ``<V`` for a final ``V`` ends before ``V.dev0`` (``<2.0`` does not match ``2.0rc1``).
+
+``key(v)`` is PEP 440's ordering written with public attributes only (epoch, release without
+trailing zeros, pre, post, dev, local), so comparisons are plain tuple comparisons. A cut is a
+tuple ``(key, side, kind, version)``; ``key`` and ``side`` alone decide its position, ``kind``
+and ``version`` are kept to print it back as a specifier.
+
+Arbitrary equality (``===``) is treated as an exact match of the parsed version (no local
+versions); a ``===`` string that is not a PEP 440 version matches nothing.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+__all__ = [
+    "VersionSet",
+    "version_key",
+    "version_position",
+]
+
+_INF = float("inf")
+_PRE_RANK = {"a": 0, "b": 1, "rc": 2}
+_LOCAL_MAX = (2,)
+
+Key = tuple[Any, ...]
+Cut = tuple[Key, int, str, "Version | None"]
+Segment = tuple[Cut, Cut]
+
+
+@lru_cache(maxsize=65536)
+def version_key(version: Version) -> Key:
+    """PEP 440's sort key from public attributes; equal versions (``1.0``, ``1.0.0``) get equal keys."""
+    release = version.release
+    end = len(release)
+    while end > 1 and release[end - 1] == 0:
+        end -= 1
+    pre, post, dev, local = version.pre, version.post, version.dev, version.local
+    if pre is None and post is None and dev is not None:
+        pre_key: tuple[int, ...] = (-1, 0)  # 1.0.dev0 sorts before 1.0a0
+    elif pre is None:
+        pre_key = (3, 0)
+    else:
+        pre_key = (_PRE_RANK[pre[0]], pre[1])
+    post_key = -1 if post is None else post
+    dev_key: float = _INF if dev is None else dev
+    if local is None:
+        local_key: tuple[Any, ...] = (0,)
+    else:
+        parts = tuple((1, int(p)) if p.isdigit() else (0, p) for p in local.lower().split("."))
+        local_key = (1, *parts)
+    return (version.epoch, release[:end], pre_key, post_key, dev_key, local_key)
+
+
+def version_position(version: Version) -> tuple[Key, int]:
+    """Where a version sits among cuts: strictly between the cut below and the cut above it."""
+    return (version_key(version), 1)
+
+
+# -- cuts ------------------------------------------------------------------------------------
+
+MIN_CUT: Cut = ((-1,), 0, "min", None)
+MAX_CUT: Cut = ((_INF,), 0, "max", None)
+
+
+def _before(v: Version) -> Cut:
+    return (version_key(v), 0, "before", v)
+
+
+def _after(v: Version) -> Cut:
+    return (version_key(v), 2, "after", v)
+
+
+def _after_locals(v: Version) -> Cut:
+    return (version_key(v)[:5] + (_LOCAL_MAX,), 0, "after_locals", v)
+
+
+def _after_posts(v: Version) -> Cut:
+    return (version_key(v)[:3] + (_INF,), 0, "after_posts", v)
+
+
+def _make_version(
+    epoch: int,
+    release: Sequence[int],
+    pre: tuple[str, int] | None = None,
+    post: int | None = None,
+    dev: int | None = None,
+) -> Version:
+    text = f"{epoch}!" if epoch else ""
+    text += ".".join(str(part) for part in release)
+    if pre is not None:
+        text += f"{pre[0]}{pre[1]}"
+    if post is not None:
+        text += f".post{post}"
+    if dev is not None:
+        text += f".dev{dev}"
+    return Version(text)
+
+
+def _is_bare_dev0(v: Version) -> bool:
+    """``X.dev0`` with nothing else: the first version of release ``X``."""
+    return v.dev == 0 and v.pre is None and v.post is None and v.local is None
+
+
+class VersionSet:
+    """An immutable set of versions: sorted, disjoint, non-touching half-open cut intervals."""
+
+    __slots__ = ("_segments", "_hash")
+
+    def __init__(self, segments: tuple[Segment, ...] = ()) -> None:
+        # callers inside this module pass normalized segments; use ``_normalized`` otherwise
+        self._segments = segments
+        self._hash: int | None = None
+
+    # -- construction ---------------------------------------------------------------------
+
+    @staticmethod
+    def full() -> VersionSet:
+        """Every version."""
+        return _FULL
+
+    @staticmethod
+    def empty() -> VersionSet:
+        """No version."""
+        return _EMPTY
+
+    @staticmethod
+    def exact(version: Version) -> VersionSet:
+        """Exactly this version (its local variants excluded): what a decision pins."""
+        return VersionSet(((_before(version), _after(version)),))
+
+    @staticmethod
+    def between(lower: Version | None, upper: Version | None) -> VersionSet:
+        """The open gap strictly between two versions (``None`` = unbounded on that side)."""
+        lo = MIN_CUT if lower is None else _after(lower)
+        hi = MAX_CUT if upper is None else _before(upper)
+        return VersionSet(((lo, hi),)) if lo < hi else _EMPTY
+
+    @staticmethod
+    def from_specifier(specifier: Specifier | str) -> VersionSet:
+        """The versions one PEP 440 specifier admits, pre-releases included."""
+        if isinstance(specifier, str):
+            specifier = Specifier(specifier)
+        return _from_specifier(specifier.operator, specifier.version)
+
+    @staticmethod
+    def from_specifier_set(specifiers: SpecifierSet | str) -> VersionSet:
+        """The versions every specifier of the set admits (an empty set admits every version)."""
+        text = str(specifiers)
+        return _from_specifier_set_text(text)
+
+    @staticmethod
+    def from_versions(versions: Iterable[Version]) -> VersionSet:
+        """Exactly the given versions."""
+        return VersionSet._normalized([(_before(v), _after(v)) for v in versions])
+
+    @staticmethod
+    def _normalized(segments: Iterable[Segment]) -> VersionSet:
+        ordered = sorted(s for s in segments if s[0] < s[1])
+        merged: list[list[Cut]] = []
+        for lo, hi in ordered:
+            if merged and lo <= merged[-1][1]:
+                if hi > merged[-1][1]:
+                    merged[-1][1] = hi
+            else:
+                merged.append([lo, hi])
+        if not merged:
+            return _EMPTY
+        return VersionSet(tuple((lo, hi) for lo, hi in merged))
+
+    # -- queries ----------------------------------------------------------------------------
+
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        """The intervals, lowest first (for printing and for slicing sorted candidate lists)."""
+        return self._segments
+
+    def is_empty(self) -> bool:
+        return not self._segments
+
+    def is_full(self) -> bool:
+        return self._segments == _FULL_SEGMENTS
+
+    def __contains__(self, version: Version) -> bool:
+        return self.contains_position(version_position(version))
+
+    def contains(self, version: Version) -> bool:
+        """Whether ``version`` is in the set (pre-releases are not special here)."""
+        return self.contains_position(version_position(version))
+
+    def contains_position(self, position: tuple[Key, int]) -> bool:
+        """Membership by precomputed position: the solver caches one per candidate."""
+        segments = self._segments
+        if not segments:
+            return False
+        if len(segments) == 1:
+            lo, hi = segments[0]
+            return lo < position < hi  # type: ignore[operator]
+        index = bisect_right(segments, (position,)) - 1  # type: ignore[arg-type]
+        if index < 0:
+            return False
+        lo, hi = segments[index]
+        return lo < position < hi  # type: ignore[operator]
+
+    def index_ranges(self, positions: Sequence[tuple[Key, int]]) -> list[tuple[int, int]]:
+        """For a sorted list of candidate positions, the index slices ``[i, j)`` inside the set."""
+        out: list[tuple[int, int]] = []
+        for lo, hi in self._segments:
+            i = bisect_right(positions, lo)  # type: ignore[arg-type]
+            j = bisect_right(positions, hi, lo=i)  # type: ignore[arg-type]
+            if i < j:
+                out.append((i, j))
+        return out
+
+    def singleton(self) -> Version | None:
+        """The version if the set is one version (optionally with its local variants)."""
+        if len(self._segments) != 1:
+            return None
+        lo, hi = self._segments[0]
+        if lo[2] == "before" and hi[2] in ("after", "after_locals") and lo[3] == hi[3]:
+            return lo[3]
+        return None
+
+    # -- algebra ----------------------------------------------------------------------------
+
+    def intersection(self, other: VersionSet) -> VersionSet:
+        """Versions in both sets."""
+        a, b = self._segments, other._segments
+        if not a or not b:
+            return _EMPTY
+        if a is b or a == _FULL_SEGMENTS:
+            return other
+        if b == _FULL_SEGMENTS:
+            return self
+        if len(a) == 1 and len(b) == 1:
+            lo = a[0][0] if a[0][0] > b[0][0] else b[0][0]
+            hi = a[0][1] if a[0][1] < b[0][1] else b[0][1]
+            if not lo < hi:
+                return _EMPTY
+            if lo is a[0][0] and hi is a[0][1]:
+                return self
+            if lo is b[0][0] and hi is b[0][1]:
+                return other
+            return VersionSet(((lo, hi),))
+        out: list[Segment] = []
+        i = j = 0
+        while i < len(a) and j < len(b):
+            alo, ahi = a[i]
+            blo, bhi = b[j]
+            lo = alo if alo > blo else blo
+            hi = ahi if ahi < bhi else bhi
+            if lo < hi:
+                out.append((lo, hi))
+            if ahi < bhi:
+                i += 1
+            else:
+                j += 1
+        return VersionSet(tuple(out)) if out else _EMPTY
+
+    def union(self, other: VersionSet) -> VersionSet:
+        """Versions in either set."""
+        a, b = self._segments, other._segments
+        if not a or b == _FULL_SEGMENTS:
+            return other
+        if not b or a == _FULL_SEGMENTS or a is b:
+            return self
+        return VersionSet._normalized(a + b)
+
+    def complement(self) -> VersionSet:
+        """Every version not in the set."""
+        segments = self._segments
+        if not segments:
+            return _FULL
+        if segments == _FULL_SEGMENTS:
+            return _EMPTY
+        out: list[Segment] = []
+        previous = MIN_CUT
+        for lo, hi in segments:
+            if previous < lo:
+                out.append((previous, lo))
+            previous = hi
+        if previous < MAX_CUT:
+            out.append((previous, MAX_CUT))
+        return VersionSet(tuple(out)) if out else _EMPTY
+
+    def difference(self, other: VersionSet) -> VersionSet:
+        """Versions in this set and not in ``other``."""
+        if not other._segments or not self._segments:
+            return self
+        return self.intersection(other.complement())
+
+    def is_subset(self, other: VersionSet) -> bool:
+        """Whether every version of this set is in ``other``."""
+        a, b = self._segments, other._segments
+        if not a or a is b or b == _FULL_SEGMENTS:
+            return True
+        if not b:
+            return False
+        j = 0
+        for lo, hi in a:
+            while j < len(b) and b[j][1] < hi:
+                j += 1
+            if j == len(b):
+                return False
+            blo, bhi = b[j]
+            if not (blo <= lo and hi <= bhi):
+                return False
+        return True
+
+    def is_disjoint(self, other: VersionSet) -> bool:
+        """Whether no version is in both sets."""
+        a, b = self._segments, other._segments
+        if not a or not b:
+            return True
+        i = j = 0
+        while i < len(a) and j < len(b):
+            alo, ahi = a[i]
+            blo, bhi = b[j]
+            if (alo if alo > blo else blo) < (ahi if ahi < bhi else bhi):
+                return False
+            if ahi < bhi:
+                i += 1
+            else:
+                j += 1
+        return True
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def _positions(self) -> tuple[tuple[Key, int], ...]:
+        return tuple((cut[0], cut[1]) for segment in self._segments for cut in segment)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, VersionSet):
+            return NotImplemented
+        return self is other or self._positions() == other._positions()
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(self._positions())
+        return self._hash
+
+    def __bool__(self) -> bool:
+        return bool(self._segments)
+
+    def __repr__(self) -> str:
+        return f"VersionSet({str(self)!r})"
+
+    def __str__(self) -> str:
+        if not self._segments:
+            return "∅"
+        if self.is_full():
+            return "*"
+        return " || ".join(self.specifier_strings())
+
+    # -- printing ---------------------------------------------------------------------------
+
+    def specifier_strings(self) -> list[str]:
+        """The set as specifier strings, one per alternative: usually one (``>=1,<2,!=1.5``).
+
+        Holes that are one version (with its local variants) or one wildcard become ``!=``
+        clauses of a single string; other gaps split the set into alternatives.
+        """
+        segments = self._segments
+        if not segments:
+            return []
+        groups: list[list[Segment]] = [[segments[0]]]
+        for segment in segments[1:]:
+            if _hole(groups[-1][-1][1], segment[0]) is None:
+                groups.append([segment])
+            else:
+                groups[-1].append(segment)
+        out = []
+        for group in groups:
+            single = _segment_text(group[0][0], group[-1][1]) if len(group) == 1 else None
+            if single is not None:
+                out.append(single)
+                continue
+            clauses = []
+            lower = _lower_text(group[0][0])
+            upper = _upper_text(group[-1][1])
+            if lower:
+                clauses.append(lower)
+            if upper:
+                clauses.append(upper)
+            for left, right in zip(group, group[1:]):
+                clauses.append(_hole(left[1], right[0]) or "")
+            out.append(",".join(clauses))
+        return out
+
+
+def _segment_text(lo: Cut, hi: Cut) -> str | None:
+    """One interval as a specifier (``==1.0``, ``==1.*``, ``>=1,<2``, ``""`` for everything)."""
+    if lo[2] == "before" and hi[2] in ("after", "after_locals") and lo[3] == hi[3]:
+        return f"=={lo[3]}"
+    if lo[2] == "before" and hi[2] == "before":
+        prefix = _wildcard_prefix(lo[3], hi[3])  # type: ignore[arg-type]
+        if prefix is not None:
+            return f"=={prefix}.*"
+    clauses = [text for text in (_lower_text(lo), _upper_text(hi)) if text]
+    return ",".join(clauses)
+
+
+def _wildcard_prefix(lo: Version, hi: Version) -> str | None:
+    """``1.2`` when ``[lo, hi)`` is ``[1.2.dev0, 1.3.dev0)``, the range of ``==1.2.*``."""
+    if not (_is_bare_dev0(lo) and _is_bare_dev0(hi)) or lo.epoch != hi.epoch:
+        return None
+    a, b = lo.release, hi.release
+    if len(a) != len(b) or a[:-1] != b[:-1] or b[-1] != a[-1] + 1:
+        return None
+    prefix = ".".join(str(part) for part in a)
+    return f"{lo.epoch}!{prefix}" if lo.epoch else prefix
+
+
+def _lower_text(cut: Cut) -> str:
+    kind, version = cut[2], cut[3]
+    if kind == "min":
+        return ""
+    if kind == "before":
+        return f">={version}"
+    return f">{version}"  # after, after_locals, after_posts
+
+
+def _upper_text(cut: Cut) -> str:
+    kind, version = cut[2], cut[3]
+    if kind == "max":
+        return ""
+    if kind == "before":
+        assert version is not None
+        if _is_bare_dev0(version):
+            # ``<2.0`` is stored as ``<2.0.dev0`` (PEP 440 excludes 2.0's pre-releases)
+            release = ".".join(str(part) for part in version.release)
+            return f"<{version.epoch}!{release}" if version.epoch else f"<{release}"
+        return f"<{version}"
+    return f"<={version}"
+
+
+def _hole(left_hi: Cut, right_lo: Cut) -> str | None:
+    """``!=V`` (or ``!=V.*``) when the gap between two intervals is exactly that, else None."""
+    if left_hi[2] == "before" and right_lo[2] in ("after", "after_locals") and left_hi[3] == right_lo[3]:
+        return f"!={left_hi[3]}"
+    if left_hi[2] == "before" and right_lo[2] == "before":
+        prefix = _wildcard_prefix(left_hi[3], right_lo[3])  # type: ignore[arg-type]
+        if prefix is not None:
+            return f"!={prefix}.*"
+    return None
+
+
+# -- specifiers -> sets --------------------------------------------------------------------
+
+
+def _from_specifier(operator: str, text: str) -> VersionSet:
+    if operator == "===":
+        try:
+            return VersionSet.exact(Version(text))
+        except InvalidVersion:
+            return _EMPTY
+    if text.endswith(".*"):
+        base = Version(text[:-2])
+        lower = _make_version(base.epoch, base.release, dev=0)
+        upper_release = (*base.release[:-1], base.release[-1] + 1)
+        upper = _make_version(base.epoch, upper_release, dev=0)
+        inside = VersionSet(((_before(lower), _before(upper)),))
+        if operator == "==":
+            return inside
+        if operator == "!=":
+            return inside.complement()
+        raise InvalidSpecifier(f"{operator}{text}")
+    version = Version(text)
+    if operator in ("==", "!="):
+        hi = _after(version) if version.local is not None else _after_locals(version)
+        inside = VersionSet(((_before(version), hi),))
+        return inside if operator == "==" else inside.complement()
+    if operator == ">=":
+        return VersionSet(((_before(version), MAX_CUT),))
+    if operator == "<=":
+        hi = _after(version) if version.local is not None else _after_locals(version)
+        return VersionSet(((MIN_CUT, hi),))
+    if operator == ">":
+        if version.dev is not None:
+            nxt = _make_version(version.epoch, version.release, version.pre, version.post, version.dev + 1)
+            return VersionSet(((_before(nxt), MAX_CUT),))
+        if version.post is not None:
+            nxt = _make_version(version.epoch, version.release, version.pre, version.post + 1, 0)
+            return VersionSet(((_before(nxt), MAX_CUT),))
+        return VersionSet(((_after_posts(version), MAX_CUT),))
+    if operator == "<":
+        bound = version
+        if not version.is_prerelease:
+            bound = _make_version(version.epoch, version.release, version.pre, version.post, 0)
+        hi = _before(bound)
+        return VersionSet(((MIN_CUT, hi),)) if MIN_CUT < hi else _EMPTY
+    if operator == "~=":
+        prefix = version.release[:-1]
+        upper = _make_version(version.epoch, (*prefix[:-1], prefix[-1] + 1), dev=0)
+        return VersionSet(((_before(version), _before(upper)),))
+    raise InvalidSpecifier(f"{operator}{text}")
+
+
+@lru_cache(maxsize=16384)
+def _from_specifier_set_text(text: str) -> VersionSet:
+    result = _FULL
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        spec = Specifier(part)
+        result = result.intersection(_from_specifier(spec.operator, spec.version))
+        if not result:
+            break
+    return result
+
+
+_FULL_SEGMENTS: tuple[Segment, ...] = ((MIN_CUT, MAX_CUT),)
+_FULL = VersionSet(_FULL_SEGMENTS)
+_EMPTY = VersionSet(())
+
+
+def iter_versions_in(versions: Sequence[Version], allowed: VersionSet) -> Iterator[Version]:
+    """The versions of a sorted list that the set admits, lowest first."""
+    positions = [version_position(v) for v in versions]
+    for i, j in allowed.index_ranges(positions):
+        yield from versions[i:j]
