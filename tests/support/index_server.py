@@ -313,7 +313,9 @@ class LocalIndex:
 
     def start(self) -> LocalIndex:
         handler = type("Handler", (_Handler,), {"index": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        # a deep listen backlog: the default (5) drops parallel connects, which then wait 1 s for a SYN retry
+        server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 128})
+        self._server = server_class(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-index", daemon=True
@@ -450,6 +452,8 @@ class LocalIndex:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # answer at once: without this, keep-alive responses wait ~40 ms for delayed ACKs (Nagle)
+    disable_nagle_algorithm = True
     index: LocalIndex  # set on the per-server subclass
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
