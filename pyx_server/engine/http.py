@@ -121,6 +121,24 @@ def parse_cache_control(value: str | None) -> dict[str, str | None]:
     return directives
 
 
+def _number_from_env(env: Mapping[str, str], key: str, default: float, *, integer: bool = False) -> float:
+    """A non-negative number from ``env[key]`` (``PYX_HTTP_RETRIES``, ``PYX_HTTP_TIMEOUT``), else ``default``."""
+    raw = env.get(key)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigError(
+            f"invalid `{key}` value `{raw}`",
+            context={"value": raw, "source": key},
+            hints=[f"set `{key}` to a {'whole ' if integer else ''}number of {'retries' if integer else 'seconds'}"],
+        )
+    return value
+
+
 def concurrency_from_env(env: Mapping[str, str] | None = None) -> int:
     """``PYX_CONCURRENT_DOWNLOADS`` (a positive integer), else the default of 16 connections."""
     env = os.environ if env is None else env
@@ -154,12 +172,16 @@ class HttpClient:
         offline: bool = False,
         cert: str | None = None,
         concurrency: int | None = None,
-        retries: int = DEFAULT_RETRIES,
+        retries: int | None = None,
         backoff: float = DEFAULT_BACKOFF,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.env = os.environ if env is None else env
+        if retries is None:
+            retries = int(_number_from_env(self.env, "PYX_HTTP_RETRIES", DEFAULT_RETRIES, integer=True))
+        if timeout is None:
+            timeout = _number_from_env(self.env, "PYX_HTTP_TIMEOUT", DEFAULT_TIMEOUT)
         self.reporter = reporter or Reporter()
         self.offline = offline
         self.cert = cert

@@ -36,8 +36,6 @@ from pyx_server.engine.config import IndexSettings, redact_url
 from pyx_server.engine.errors import HashMismatch, IndexUnavailable, InvalidMetadata, InvalidWheel
 from pyx_server.engine.http import (
     DEFAULT_BACKOFF,
-    DEFAULT_RETRIES,
-    DEFAULT_TIMEOUT,
     HttpClient,
     file_url_to_path,
 )
@@ -89,9 +87,9 @@ class IndexClient:
         cache: Cache,
         reporter: Reporter | None = None,
         *,
-        retries: int = DEFAULT_RETRIES,
+        retries: int | None = None,
         backoff: float = DEFAULT_BACKOFF,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
         concurrency: int | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:

@@ -465,21 +465,26 @@ class _Handler(BaseHTTPRequestHandler):
         with index._lock:
             index._in_flight += 1
             index.max_in_flight = max(index.max_in_flight, index._in_flight)
+        self._log_path = path
         try:
             if index.delay:
                 time.sleep(index.delay)
-            status = self._route(path)
+            self._route(path)
         finally:
             with index._lock:
                 index._in_flight -= 1
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        # logged before the first byte goes out, so a client that has its answer can rely on the log
         self.index._log(
             RequestRecord(
                 method="GET",
-                path=path,
+                path=self._log_path,
                 headers={k.lower(): v for k, v in self.headers.items()},
-                status=status,
+                status=code,
             )
         )
+        super().send_response(code, message)
 
     def _route(self, path: str) -> int:
         index = self.index
