@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -18,6 +19,9 @@ _DROPPED_PREFIXES = ("PIP_", "UV_", "PYX_")
 # Kept: TLS trust is not index configuration, and without it a tool may not reach the index.
 _KEPT = frozenset({"PIP_CERT"})
 _DROPPED = frozenset({"VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH", "PYTHONHOME"})
+# URL authorities (host, port, credentials) in a failing tool's output: the tail goes into the
+# committed results file, which names no index host.
+_AUTHORITY = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s'\"]+", re.IGNORECASE)
 
 
 def isolated_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -55,12 +59,16 @@ class Sample:
         return self.returncode == 0 and not self.timed_out
 
     def tail(self, lines: int = 12) -> str:
-        """The last lines of the command's output, to explain a failure in the report."""
+        """The last lines of the command's output, to explain a failure in the report.
+
+        URL hosts and credentials are masked, since the report is committed.
+        """
         try:
             text = self.log.read_text(errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.rstrip().splitlines()[-lines:])
+        tail = "\n".join(text.rstrip().splitlines()[-lines:])
+        return _AUTHORITY.sub(lambda m: m["scheme"] + "<host>", tail)
 
 
 def run(argv: list[str], *, env: dict[str, str], cwd: Path, log: Path, timeout: float) -> Sample:

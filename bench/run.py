@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import measure  # noqa: E402
 from chart import repeat_text  # noqa: E402
-from scenarios import DEFAULT_SCENARIOS, SCENARIOS, WORKLOADS, Context, StepFailed  # noqa: E402
+from scenarios import DEFAULT_SCENARIOS, SCENARIOS, WORKLOADS, Context, StepFailed, failure  # noqa: E402
 from tools import Tool, Unsupported, find_pip, find_python, find_pyx, find_uv  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
@@ -48,10 +48,12 @@ class Cell:
     status: str = "ok"  # ok | failed | n/a
     samples: list[measure.Sample] = field(default_factory=list)
     error: str | None = None
+    summary: str | None = None
 
-    def fail(self, status: str, error: str) -> None:
-        """Stop measuring this cell and keep the reason for the table and the JSON."""
+    def fail(self, status: str, error: str, summary: str | None = None) -> None:
+        """Stop measuring this cell and keep the reason (one line for the table, detail for the JSON)."""
         self.status, self.error, self.samples = status, error, []
+        self.summary = summary or error.splitlines()[0]
 
     @property
     def median(self) -> float | None:
@@ -125,7 +127,8 @@ def run_scenario(ctx: Context, scenario_name: str, tools: list[Tool], repeat: in
         except Unsupported as exc:
             cell.fail("n/a", str(exc))
         except StepFailed as exc:
-            cell.fail("failed", str(exc))
+            cell.fail("failed", str(exc), exc.summary)
+            say(f"[{scenario_name}] {tool.name}: FAILED — {exc.summary}")
     for i in range(repeat):
         for tool in list(active):
             cell = cells[tool.name]
@@ -133,8 +136,7 @@ def run_scenario(ctx: Context, scenario_name: str, tools: list[Tool], repeat: in
                 argv = scenario.prepare(ctx, tool, i)
                 sample = ctx.timed(tool, argv, scenario_name)
                 if not sample.ok:
-                    why = f"timed out after {ctx.timeout:.0f} s" if sample.timed_out else f"exited {sample.returncode}"
-                    raise StepFailed(f"`{' '.join(argv)}` {why}\n{sample.tail()}")
+                    raise failure(scenario_name, argv, sample)
                 cell.samples.append(sample)
                 say(f"[{scenario_name}] {tool.name}: run {i + 1}/{repeat} {sample.seconds:.3f} s, "
                     f"peak RSS {sample.peak_rss_mb:.0f} MB")
@@ -143,9 +145,9 @@ def run_scenario(ctx: Context, scenario_name: str, tools: list[Tool], repeat: in
                 cell.fail("n/a", str(exc))
                 active.remove(tool)
             except StepFailed as exc:
-                cell.fail("failed", str(exc))
+                cell.fail("failed", str(exc), exc.summary)
                 active.remove(tool)
-                say(f"[{scenario_name}] {tool.name}: FAILED — {str(exc).splitlines()[0]}")
+                say(f"[{scenario_name}] {tool.name}: FAILED — {exc.summary}")
     return list(cells.values())
 
 
@@ -211,6 +213,7 @@ def build_document(ctx: Context, args: argparse.Namespace, tools: list[Tool], ce
             "cpu_s": round(statistics.median(s.cpu_seconds for s in c.samples), 3) if c.samples else None,
             "vs_uv": _round(_ratio(c.median, medians.get((c.scenario, "uv")))),
             "vs_pip": _round(_ratio(c.median, medians.get((c.scenario, "pip")))),
+            "summary": c.summary,
             "error": c.error,
         })
     return {
@@ -268,7 +271,7 @@ def _round(value: float | None) -> float | None:
 
 def format_table(doc: dict) -> str:
     """The plain-text table printed at the end of a run."""
-    head = ("scenario", "tool", "median", "× uv", "× pip", "peak RSS", "CPU", "runs (s)")
+    head = ("scenario", "tool", "median", "× uv", "× pip", "peak RSS", "CPU", "runs (s) or reason")
     rows = [head]
     for r in doc["results"]:
         if r["status"] == "ok":
@@ -280,9 +283,7 @@ def format_table(doc: dict) -> str:
                 " ".join(f"{s:.3f}" for s in r["runs_s"]),
             ))
         else:
-            lines = [line.strip() for line in (r["error"] or "").splitlines() if line.strip()]
-            why = lines[-1] if lines else ""
-            rows.append((r["scenario"], r["tool"], r["status"].upper(), "", "", "", "", why[:100]))
+            rows.append((r["scenario"], r["tool"], r["status"].upper(), "", "", "", "", (r["summary"] or "")[:110]))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -19,7 +19,25 @@ BENCH = Path(__file__).resolve().parent
 
 
 class StepFailed(Exception):
-    """An untimed step (venv creation, cache priming, import check) failed; the cell is marked failed."""
+    """A step failed (an untimed helper or the timed command); the cell is marked failed.
+
+    `summary` is the one line the table shows; the message holds the command and its output.
+    """
+
+    def __init__(self, message: str, summary: str) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+def failure(label: str, argv: list[str], sample: measure.Sample) -> StepFailed:
+    """The error for a command that failed or timed out, with its output's last line as summary."""
+    if sample.timed_out:
+        summary = f"{label}: timed out"
+    else:
+        lines = [line.strip() for line in sample.tail().splitlines() if line.strip() and not line.startswith("$ ")]
+        summary = f"{label}: exit {sample.returncode}: {lines[-1] if lines else 'no output'}"
+    why = "timed out" if sample.timed_out else f"exited {sample.returncode}"
+    return StepFailed(f"{label}: `{' '.join(argv)}` {why}\n{sample.tail()}", summary)
 
 
 @dataclass(frozen=True)
@@ -84,8 +102,7 @@ class Context:
         """Run an untimed helper command; raise `StepFailed` with its output if it fails."""
         sample = self.timed(tool, argv, label)
         if not sample.ok:
-            why = "timed out" if sample.timed_out else f"exited {sample.returncode}"
-            raise StepFailed(f"{label}: `{' '.join(argv)}` {why}\n{sample.tail()}")
+            raise failure(label, argv, sample)
 
     def fresh_venv(self, tool: Tool, label: str) -> Path:
         """An empty venv made by the tool itself (untimed), replacing any earlier one."""
