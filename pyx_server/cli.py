@@ -57,7 +57,7 @@ class Console:
         """The one renderer of engine errors for the terminal."""
         print(f"{self._style('error', '1;31')}: {err.message}", file=sys.stderr)
         for key, value in err.context.items():
-            if self.verbose or key in ("expected", "actual", "path"):
+            if self.verbose:
                 print(f"  {self.dim(key + ':')} {value}", file=sys.stderr)
         for hint in err.hints:
             print(f"  {self._style('hint', '1;36')}: {hint}", file=sys.stderr)

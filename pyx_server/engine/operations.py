@@ -446,7 +446,7 @@ def _verify_user_hashes(source: planning.WheelSource, wheel_path: Path, sha256: 
         actual = f"{algo}:{h.hexdigest()}"
     expected = ", ".join(f"{a}:{d}" for a, ds in allowed.items() for d in ds)
     raise HashMismatch(
-        f"`{source.filename}` does not match the hash you gave",
+        f"hash mismatch for `{source.filename}`: expected `{expected}`, got `{actual}`",
         context={"expected": expected, "actual": actual},
         hints=["if the file changed on purpose, update the `--hash` in your requirements"],
     )

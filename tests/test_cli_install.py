@@ -1,0 +1,338 @@
+"""`pyx pip sync` / `pyx pip install --no-deps` end to end, against the local test index."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyx_server.engine.cache import Cache
+from pyx_server.engine.environment import open_venv
+from pyx_server.engine.interpreter import query_interpreter
+from pyx_server.engine.venv import create_venv
+from tests.support.cli import mask, pyx, pyx_process
+from tests.support.wheels import build_wheel
+
+
+@pytest.fixture
+def venv(tmp_path: Path, cache_dir: Path) -> Path:
+    """A fresh virtual environment (made by pyx itself) at ``tmp_path/.venv``."""
+    cache = Cache(cache_dir)
+    create_venv(tmp_path / ".venv", query_interpreter(sys.executable, cache), cache=cache)
+    return tmp_path / ".venv"
+
+
+def site(venv: Path) -> Path:
+    return next((venv / "lib").glob("python*/site-packages"))
+
+
+def installed(venv: Path) -> dict[str, str]:
+    return {name: str(d.version) for name, d in open_venv(venv).installed().items()}
+
+
+def reqs(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "requirements.txt"
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def test_sync_installs_replaces_and_removes(local_index, venv: Path, tmp_path: Path) -> None:
+    index = local_index()
+    index.build("alpha", "1.0")
+    index.build("alpha", "2.0")
+    index.build("beta", "0.1", entry_points={"console_scripts": {"beta": "beta:main"}},
+                files={"beta/__init__.py": "def main():\n    print('beta says hi')\n"})
+    run = pyx("pip", "sync", reqs(tmp_path, "alpha==1.0", "beta==0.1"), "-i", index.url, "-p", venv)
+    assert run.code == 0, run.err
+    assert installed(venv) == {"alpha": "1.0", "beta": "0.1"}
+    assert mask(run.err).splitlines()[-2:] == [" + alpha==1.0", " + beta==0.1"]
+    import subprocess
+
+    assert subprocess.run([venv / "bin" / "beta"], capture_output=True, text=True).stdout == "beta says hi\n"
+    dist_info = site(venv) / "alpha-1.0.dist-info"
+    assert (dist_info / "INSTALLER").read_text().strip() == "pyx"
+
+    run = pyx("pip", "sync", reqs(tmp_path, "alpha==2.0"), "-i", index.url, "-p", venv)
+    assert run.code == 0, run.err
+    assert installed(venv) == {"alpha": "2.0"}
+    lines = mask(run.err).splitlines()
+    assert lines[-3:] == [" - alpha==1.0", " + alpha==2.0", " - beta==0.1"]
+    assert not (venv / "bin" / "beta").exists()
+    assert not dist_info.exists()
+
+
+def test_noop_sync_needs_no_index(local_index, venv: Path, tmp_path: Path) -> None:
+    index = local_index()
+    index.build("alpha", "1.0")
+    req = reqs(tmp_path, "alpha==1.0")
+    assert pyx("pip", "sync", req, "-i", index.url, "-p", venv).code == 0
+    url = index.url
+    index.close()  # nothing may be asked of the index now
+    run = pyx("pip", "sync", req, "-i", url, "-p", venv)
+    assert run.code == 0, run.err
+    assert mask(run.err) == "Audited 1 package in [TIME]\n"
+
+
+def test_dry_run_prints_plan_and_changes_nothing(local_index, venv: Path, tmp_path: Path) -> None:
+    index = local_index()
+    index.build("alpha", "1.0")
+    index.build("gamma", "3.0")
+    assert pyx("pip", "install", "--no-deps", "gamma==3.0", "-i", index.url, "-p", venv).code == 0
+    run = pyx("pip", "sync", reqs(tmp_path, "alpha==1.0"), "-i", index.url, "-p", venv, "--dry-run")
+    assert run.code == 0, run.err
+    assert " + alpha==1.0 (download)" in run.err
+    assert " - gamma==3.0 (not in the requirements)" in run.err
+    assert installed(venv) == {"gamma": "3.0"}
+    run = pyx("pip", "sync", reqs(tmp_path, "alpha==1.0"), "-i", index.url, "-p", venv, "--dry-run", "--format", "json")
+    plan = json.loads(run.out)["plan"]
+    assert plan["remote"] == [{"name": "alpha", "version": "1.0", "filename": "alpha-1.0-py3-none-any.whl"}]
+    assert plan["extraneous"] == [{"name": "gamma", "version": "3.0"}]
+
+
+@pytest.mark.parametrize("mode", ["hardlink", "copy", "symlink", "clone"])
+def test_link_modes(local_index, venv: Path, tmp_path: Path, cache_dir: Path, mode: str) -> None:
+    index = local_index()
+    served = index.build("alpha", "1.0")
+    run = pyx("pip", "install", "--no-deps", "alpha==1.0", "-i", index.url, "-p", venv, "--link-mode", mode)
+    assert run.code == 0, run.err
+    installed_file = site(venv) / "alpha" / "__init__.py"
+    cached_file = Cache(cache_dir).archive(served.sha256) / "alpha" / "__init__.py"
+    assert installed_file.read_text() == cached_file.read_text()
+    if mode == "hardlink":
+        assert installed_file.stat().st_ino == cached_file.stat().st_ino
+    elif mode == "copy":
+        assert installed_file.stat().st_ino != cached_file.stat().st_ino
+    elif mode == "symlink":
+        assert installed_file.is_symlink() and installed_file.resolve() == cached_file.resolve()
+    else:
+        # clone where the filesystem can reflink; elsewhere the fallback is said, not silent
+        assert not installed_file.is_symlink()
+        if installed_file.stat().st_ino == cached_file.stat().st_ino or "falling back" in run.err:
+            pass
+        else:
+            assert installed_file.stat().st_ino != cached_file.stat().st_ino  # a real clone
+    # the cache is never modified through the environment's files
+    assert Cache(cache_dir).archive(served.sha256) is not None
+
+
+def test_default_link_mode_from_env(local_index, venv: Path, monkeypatch, cache_dir: Path) -> None:
+    index = local_index()
+    served = index.build("alpha", "1.0")
+    monkeypatch.setenv("PYX_LINK_MODE", "copy")
+    assert pyx("pip", "install", "--no-deps", "alpha==1.0", "-i", index.url, "-p", venv).code == 0
+    cached = Cache(cache_dir).archive(served.sha256) / "alpha" / "__init__.py"
+    assert (site(venv) / "alpha" / "__init__.py").stat().st_ino != cached.stat().st_ino
+    monkeypatch.setenv("PYX_LINK_MODE", "teleport")
+    run = pyx("pip", "install", "--no-deps", "alpha==1.0", "-i", index.url, "-p", venv, "--reinstall")
+    assert run.code == 2 and "teleport" in run.err
+
+
+def test_missing_package_is_one_readable_error(local_index, venv: Path) -> None:
+    index = local_index()
+    index.build("alpha", "1.0")
+    proc = pyx_process("pip", "install", "--no-deps", "nosuchthing==1.0", "-i", index.url, "-p", venv)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: `nosuchthing` was not found")
+    assert "hint:" in proc.stderr
+
+
+def test_no_matching_version_lists_available(local_index, venv: Path) -> None:
+    index = local_index()
+    index.build("alpha", "1.0")
+    index.build("alpha", "1.1")
+    run = pyx("pip", "install", "--no-deps", "alpha==7", "-i", index.url, "-p", venv)
+    assert run.code == 2
+    assert "no version of `alpha` matches `alpha==7`" in run.err
+    assert "1.0, 1.1" in run.err
+
+
+def test_index_hash_mismatch_rejects_and_leaves_everything_clean(local_index, venv: Path, cache_dir: Path) -> None:
+    index = local_index()
+    index.add(build_wheel(venv.parent / "w", "alpha", "1.0"), hashes={"sha256": "0" * 64})
+    run = pyx("pip", "install", "--no-deps", "alpha==1.0", "-i", index.url, "-p", venv)
+    assert run.code == 2
+    assert "alpha-1.0-py3-none-any.whl" in run.err and "0" * 64 in run.err
+    assert installed(venv) == {}
+    assert not list((cache_dir / "archive-v1").glob("*")) if (cache_dir / "archive-v1").exists() else True
+
+
+def test_user_hash_mismatch_and_match(local_index, venv: Path, tmp_path: Path) -> None:
+    index = local_index()
+    served = index.build("alpha", "1.0")
+    run = pyx("pip", "sync", reqs(tmp_path, f"alpha==1.0 --hash=sha256:{'1' * 64}"), "-i", index.url, "-p", venv)
+    assert run.code == 2
+    assert "hash" in run.err and "alpha" in run.err
+    assert installed(venv) == {}
+    run = pyx("pip", "sync", reqs(tmp_path, f"alpha==1.0 --hash=sha256:{served.sha256}"), "-i", index.url, "-p", venv)
+    assert run.code == 0, run.err
+    assert installed(venv) == {"alpha": "1.0"}
+
+
+def test_require_hashes_refuses_unhashed_or_unpinned(local_index, venv: Path, tmp_path: Path) -> None:
+    index = local_index()
+    index.build("alpha", "1.0")
+    run = pyx("pip", "sync", reqs(tmp_path, "alpha==1.0"), "--require-hashes", "-i", index.url, "-p", venv)
+    assert run.code == 2 and "`alpha==1.0` has no `--hash`" in run.err
+    run = pyx("pip", "sync", reqs(tmp_path, f"alpha>=1.0 --hash=sha256:{'1' * 64}"), "-i", index.url, "-p", venv)
+    assert run.code == 2 and "not pinned" in run.err
+
+
+def test_zip_slip_wheel_is_refused_and_nothing_written(local_index, venv: Path, tmp_path: Path, cache_dir: Path) -> None:
+    index = local_index()
+    evil = build_wheel(tmp_path / "w", "evil", "1.0", raw_members={"../../../../escaped.txt": b"gotcha"})
+    index.add(evil)
+    before = sorted(p.relative_to(venv) for p in venv.rglob("*"))
+    run = pyx("pip", "install", "--no-deps", "evil==1.0", "-i", index.url, "-p", venv)
+    assert run.code == 2
+    assert "`../../../../escaped.txt`" in run.err
+    assert sorted(p.relative_to(venv) for p in venv.rglob("*")) == before
+    assert not list(tmp_path.rglob("escaped.txt"))
+    archives = cache_dir / "archive-v1"
+    assert not archives.exists() or not [p for p in archives.iterdir() if not p.name.endswith(".lock")]
+
+
+def test_offline_uses_cache_and_names_what_is_missing(local_index, venv: Path) -> None:
+    index = local_index()
+    index.build("alpha", "1.0")
+    index.build("beta", "1.0")
+    assert pyx("pip", "install", "--no-deps", "alpha==1.0", "-i", index.url, "-p", venv).code == 0
+    assert pyx("pip", "uninstall", "alpha", "-p", venv).code == 0
+    url = index.url
+    index.close()
+    run = pyx("pip", "install", "--no-deps", "alpha==1.0", "-i", url, "-p", venv, "--offline")
+    assert run.code == 0, run.err
+    assert installed(venv) == {"alpha": "1.0"}
+    run = pyx("pip", "install", "--no-deps", "beta==1.0", "-i", url, "-p", venv, "--offline")
+    assert run.code == 2
+    assert "offline" in run.err.lower() and "beta" in run.err
+
+
+def test_offline_without_any_cache(local_index, venv: Path) -> None:
+    index = local_index()
+    index.build("alpha", "1.0")
+    run = pyx("pip", "install", "--no-deps", "alpha==1.0", "-i", index.url, "-p", venv, "--offline")
+    assert run.code == 2
+    assert "alpha" in run.err and "offline" in run.err.lower()
+    assert index.requests == []
+
+
+def test_credentials_never_appear_in_output_or_cache(local_index, venv: Path, tmp_path: Path, cache_dir: Path) -> None:
+    index = local_index(auth=("pyxuser", "s3cr3t-pa55"))
+    index.build("alpha", "1.0")
+    index.fail(times=1, path="/simple/alpha/")
+    run = pyx("-v", "pip", "install", "--no-deps", "alpha==1.0", "-i", index.auth_url, "-p", venv)
+    assert run.code == 0, run.err
+    failing = pyx("-v", "pip", "install", "--no-deps", "nothere==1.0", "-i", index.auth_url, "-p", venv, "--format", "json")
+    for text in (run.output, failing.output):
+        assert "s3cr3t-pa55" not in text
+    for path in cache_dir.rglob("*"):
+        assert "s3cr3t" not in path.name
+        if path.is_file() and path.stat().st_size < 1_000_000:
+            assert b"s3cr3t-pa55" not in path.read_bytes(), path
+    for path in site(venv).rglob("*"):
+        if path.is_file():
+            assert b"s3cr3t-pa55" not in path.read_bytes(), path
+
+
+def test_server_error_once_is_retried(local_index, venv: Path) -> None:
+    index = local_index()
+    index.build("alpha", "1.0")
+    index.fail(times=1, status=503, path="/simple/alpha/")
+    run = pyx("pip", "install", "--no-deps", "alpha==1.0", "-i", index.url, "-p", venv)
+    assert run.code == 0, run.err
+    assert [r.status for r in index.requests_to("/simple/alpha/")] == [503, 200]
+
+
+def test_server_error_always_is_a_readable_error(local_index, venv: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PYX_HTTP_RETRIES", "1")
+    index = local_index()
+    index.build("alpha", "1.0")
+    index.fail(times=10, status=500, path="/simple/alpha/")
+    run = pyx("pip", "install", "--no-deps", "alpha==1.0", "-i", index.url, "-p", venv)
+    assert run.code == 2
+    assert "500" in run.err and "127.0.0.1" in run.err
+    assert len(index.requests_to("/simple/alpha/")) == 2
+
+
+def test_dropped_download_is_retried(local_index, venv: Path) -> None:
+    index = local_index()
+    served = index.build("alpha", "1.0", files={"alpha/data.bin": os.urandom(200_000), "alpha/__init__.py": ""})
+    index.drop_connection(served.filename)
+    run = pyx("pip", "install", "--no-deps", "alpha==1.0", "-i", index.url, "-p", venv)
+    assert run.code == 0, run.err
+    assert len(index.requests_to(f"/files/{served.filename}")) == 2
+    assert (site(venv) / "alpha" / "data.bin").stat().st_size == 200_000
+
+
+def test_wheel_path_and_url_get_direct_url_json(local_index, venv: Path, tmp_path: Path) -> None:
+    wheel = build_wheel(tmp_path / "dist", "localpkg", "0.3")
+    run = pyx("pip", "install", "--no-deps", wheel, "-p", venv)
+    assert run.code == 0, run.err
+    direct = json.loads((site(venv) / "localpkg-0.3.dist-info" / "direct_url.json").read_text())
+    assert direct["url"] == wheel.as_uri()
+    assert "sha256" in direct["archive_info"]["hashes"]
+    # satisfied by the same path: nothing to do
+    run = pyx("pip", "install", "--no-deps", wheel, "-p", venv)
+    assert "Audited 1 package" in run.err
+    assert pyx("pip", "freeze", "-p", venv).out == f"localpkg @ {wheel.as_uri()}\n"
+
+    index = local_index()
+    served = index.build("remote", "1.5")
+    run = pyx("pip", "install", "--no-deps", f"remote @ {index.file_url(served.filename)}", "-p", venv)
+    assert run.code == 0, run.err
+    direct = json.loads((site(venv) / "remote-1.5.dist-info" / "direct_url.json").read_text())
+    assert direct["url"] == index.file_url(served.filename)
+
+
+def test_find_links_directory_and_no_index(venv: Path, tmp_path: Path) -> None:
+    links = tmp_path / "links"
+    build_wheel(links, "flat", "1.0")
+    build_wheel(links, "flat", "1.2")
+    run = pyx("pip", "install", "--no-deps", "flat", "--no-index", "-f", links, "-p", venv)
+    assert run.code == 0, run.err
+    assert installed(venv) == {"flat": "1.2"}
+
+
+def test_pip_configuration_is_honoured(local_index, venv: Path, tmp_path: Path, monkeypatch) -> None:
+    index = local_index()
+    index.build("alpha", "1.0")
+    conf = tmp_path / "pip.conf"
+    conf.write_text(f"[global]\nindex-url = {index.url}\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    run = pyx("pip", "install", "--no-deps", "alpha==1.0", "-p", venv)
+    assert run.code == 0, run.err
+    assert index.count("/simple/alpha/") == 1
+
+
+def test_yanked_only_when_pinned(local_index, venv: Path, tmp_path: Path) -> None:
+    index = local_index()
+    index.build("alpha", "1.0")
+    index.add(build_wheel(tmp_path / "w", "alpha", "1.1"), yanked="broken build")
+    assert pyx("pip", "install", "--no-deps", "alpha", "-i", index.url, "-p", venv).code == 0
+    assert installed(venv) == {"alpha": "1.0"}
+    assert pyx("pip", "install", "--no-deps", "alpha==1.1", "-i", index.url, "-p", venv).code == 0
+    assert installed(venv) == {"alpha": "1.1"}
+
+
+def test_markers_skip_requirements_for_other_platforms(local_index, venv: Path, tmp_path: Path) -> None:
+    index = local_index()
+    index.build("alpha", "1.0")
+    run = pyx("pip", "sync", reqs(tmp_path, "alpha==1.0", "winonly==1.0 ; sys_platform == 'win32'"), "-i", index.url, "-p", venv)
+    assert run.code == 0, run.err
+    assert installed(venv) == {"alpha": "1.0"}
+
+
+def test_no_environment_refuses_the_system_python(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    run = pyx("pip", "install", "--no-deps", "alpha==1.0", cwd=tmp_path)
+    assert run.code == 2
+    assert "No virtual environment found" in run.err and "--system" in run.err
+
+
+def test_install_without_no_deps_says_what_to_do(venv: Path) -> None:
+    run = pyx("pip", "install", "alpha", "-p", venv)
+    assert run.code == 2 and "--no-deps" in run.err
