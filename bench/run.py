@@ -87,7 +87,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=1200, help="seconds before one command is killed")
     p.add_argument("--output", default=str(RESULTS / "latest.json"), help="results file ('-' to skip)")
     p.add_argument("--chart", default=str(RESULTS / "chart.svg"), help="chart file ('-' to skip)")
-    p.add_argument("--chart-only", action="store_true", help="redraw the chart from --output and exit")
+    p.add_argument("--chart-only", action="store_true", help="redraw the chart and the Markdown table from --output and exit")
     args = p.parse_args(argv)
     if args.repeat < 1 or (args.cold_repeat is not None and args.cold_repeat < 1):
         p.error("--repeat and --cold-repeat must be at least 1")
@@ -301,6 +301,58 @@ def format_table(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def _fmt(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 0.1 else f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def format_markdown(doc: dict) -> str:
+    """The results as a Markdown page (results/latest.md) that READMEs can quote or link to."""
+    tools = list(doc["tools"])
+    cells = {(r["scenario"], r["tool"]): r for r in doc["results"]}
+    ratio_cols = [t for t in tools if t not in ("uv", "pip")]
+    head = ["scenario", *tools] + [f"{t} ÷ {ref}" for t in ratio_cols for ref in ("uv", "pip") if ref in tools]
+    rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for scenario, label in doc["scenario_labels"].items():
+        row = [label]
+        for t in tools:
+            c = cells.get((scenario, t))
+            row.append(_fmt(c["median_s"]) if c and c["status"] == "ok" else (c["status"] if c else "—"))
+        for t in ratio_cols:
+            c = cells.get((scenario, t))
+            for ref in ("uv", "pip"):
+                if ref in tools:
+                    v = c and c.get(f"vs_{ref}")
+                    row.append(f"{v:.2f}" if v else "—")
+        rows.append("| " + " | ".join(row) + " |")
+    rss = " · ".join(
+        f"{t} {max(r['peak_rss_mb'] for r in doc['results'] if r['tool'] == t and r['peak_rss_mb']):.0f} MB"
+        for t in tools if any(r["tool"] == t and r["peak_rss_mb"] for r in doc["results"])
+    )
+    m, w = doc["machine"], doc["workload"]
+    versions = ", ".join(
+        f"{t} {v['version']}" + (f" (commit {doc['pyx_commit']})" if t == "pyx" and doc.get("pyx_commit") else "")
+        for t, v in doc["tools"].items()
+    )
+    failures = [f"- {r['scenario']} / {r['tool']}: {r['status']} — {r['summary']}" for r in doc["results"]
+                if r["status"] != "ok"]
+    return "\n".join([
+        f"# Benchmark results, {doc['date'][:10]}",
+        "",
+        f"Installing {w['pins']} pinned packages ({w['title']}; {w['installed_files'] or '?'} files) into a fresh venv.",
+        f"{versions}; {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB, {m['filesystem']}, "
+        f"CPython {doc['python']['version']}; median of {repeat_text(doc['repeat'])}. Lower is better.",
+        "",
+        *rows,
+        "",
+        f"Peak RSS (largest over the scenarios): {rss}.",
+        *(["", "Not measured:", *failures] if failures else []),
+        "",
+        "Notes: " + "; ".join(f"{t} {v['note']}" for t, v in doc["tools"].items() if v["note"]) + ".",
+        "Written by `bench/run.py`; every repeat and the CPU times are in `latest.json`.",
+        "",
+    ])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the selected scenarios for the selected tools, print the table, write JSON and chart."""
     args = parse_args(argv)
@@ -308,7 +360,9 @@ def main(argv: list[str] | None = None) -> int:
         doc = json.loads(Path(args.output).read_text())
         import chart
 
-        say(f"chart: {chart.render(doc, Path(args.chart))}")
+        if args.chart != "-":
+            say(f"chart: {chart.render(doc, Path(args.chart))}")
+        Path(args.output).with_suffix(".md").write_text(format_markdown(doc))
         return 0
 
     python = find_python(args.python)
@@ -334,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(doc, indent=2) + "\n")
-        say(f"results: {out}")
+        out.with_suffix(".md").write_text(format_markdown(doc))
+        say(f"results: {out} and {out.with_suffix('.md')}")
     if args.chart != "-":
         try:
             import chart
