@@ -1,0 +1,202 @@
+"""`pyx` as separate processes: concurrent installs into one cache, kills mid-way, terminals."""
+
+from __future__ import annotations
+
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pyx_server.engine.cache import Cache
+from pyx_server.engine.environment import open_venv
+from pyx_server.engine.interpreter import query_interpreter
+from pyx_server.engine.venv import create_venv
+from pyx_server.engine.wheel import read_record
+from tests.support.cli import pyx, pyx_process
+from tests.support.wheels import build_wheel
+
+
+def make_venv(path: Path, cache_dir: Path) -> Path:
+    cache = Cache(cache_dir)
+    create_venv(path, query_interpreter(sys.executable, cache), cache=cache)
+    return path
+
+
+def site(venv: Path) -> Path:
+    return next((venv / "lib").glob("python*/site-packages"))
+
+
+def many_files(n: int, big: int = 0) -> dict[str, bytes | str]:
+    files: dict[str, bytes | str] = {f"bulky/m{i:04d}.py": f"X = {i}\n" * 20 for i in range(n)}
+    files["bulky/__init__.py"] = ""
+    if big:
+        files["bulky/blob.bin"] = os.urandom(big)
+    return files
+
+
+def assert_complete(venv: Path, name: str) -> None:
+    """Every file the installed RECORD lists exists with its recorded size."""
+    dists = open_venv(venv).installed()
+    assert name in dists, sorted(dists)
+    site_dir = dists[name].dist_info.parent
+    for entry in read_record(dists[name].dist_info):
+        path = (site_dir / entry.path).resolve()
+        assert path.exists(), entry.path
+        if entry.size is not None:
+            assert path.stat().st_size == int(entry.size), entry.path
+
+
+def test_two_processes_install_into_one_cache(local_index, tmp_path: Path, cache_dir: Path) -> None:
+    index = local_index()
+    names = [f"pkg{i}" for i in range(6)]
+    for name in names:
+        index.build(name, "1.0", files={f"{name}/__init__.py": "", f"{name}/data.bin": os.urandom(50_000)})
+    index.delay = 0.05  # both processes are in flight at once
+    req = tmp_path / "r.txt"
+    req.write_text("".join(f"{n}==1.0\n" for n in names))
+    venvs = [make_venv(tmp_path / f"v{i}", cache_dir) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pyx_server", "pip", "sync", str(req), "-i", index.url, "-p", str(v)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for v in venvs
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    for v in venvs:
+        assert sorted(open_venv(v).installed()) == names
+        for n in names:
+            assert_complete(v, n)
+    archives = [p for p in (cache_dir / "archive-v1").iterdir() if not p.name.endswith(".lock")]
+    assert len(archives) == len(names)  # each wheel unpacked exactly once
+    assert list(Cache(cache_dir).tmp.iterdir()) == []
+
+
+def _start(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pyx_server", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait_for(predicate, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.002)
+    return False
+
+
+def test_killed_while_unpacking_leaves_no_cache_entry_and_rerun_repairs(local_index, tmp_path: Path, cache_dir: Path) -> None:
+    index = local_index()
+    served = index.build("bulky", "1.0", files=many_files(4000))
+    venv = make_venv(tmp_path / "v", cache_dir)
+    cache = Cache(cache_dir)
+    proc = _start(["pip", "install", "--no-deps", "bulky==1.0", "-i", index.url, "-p", str(venv)])
+    tmp = cache_dir / ".tmp"
+    caught = _wait_for(lambda: tmp.exists() and any(p.name.startswith("archive-") for p in tmp.iterdir()))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert caught, "the install finished before it could be interrupted"
+    # an interrupted unpack is never visible as a cache entry
+    assert cache.archive(served.sha256) is None
+    assert "bulky" not in open_venv(venv).installed()
+    run = pyx("pip", "install", "--no-deps", "bulky==1.0", "-i", index.url, "-p", venv)
+    assert run.code == 0, run.err
+    assert_complete(venv, "bulky")
+    assert len(list(cache.archive(served.sha256).rglob("*.py"))) == 4001
+    cache.prune()
+    assert list(cache.tmp.iterdir()) == []
+
+
+def test_killed_while_linking_is_repaired_by_the_next_run(local_index, tmp_path: Path, cache_dir: Path) -> None:
+    index = local_index()
+    index.build("bulky", "1.0", files=many_files(4000))
+    venv = make_venv(tmp_path / "v", cache_dir)
+    # fill the cache first, so the next run spends its time linking
+    assert pyx("pip", "install", "--no-deps", "bulky==1.0", "-i", index.url, "-p", venv).code == 0
+    assert pyx("pip", "uninstall", "bulky", "-p", venv).code == 0
+    proc = _start(["pip", "install", "--no-deps", "bulky==1.0", "-i", index.url, "-p", str(venv), "--link-mode", "copy"])
+    package = site(venv) / "bulky"
+    caught = _wait_for(lambda: package.exists() and any(package.iterdir()))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert caught
+    dists = open_venv(venv).installed()
+    if "bulky" in dists:  # the kill came after the very last step
+        assert_complete(venv, "bulky")
+    run = pyx("pip", "install", "--no-deps", "bulky==1.0", "-i", index.url, "-p", venv)
+    assert run.code == 0, run.err
+    assert_complete(venv, "bulky")
+
+
+def test_progress_bars_only_on_a_terminal(local_index, tmp_path: Path, cache_dir: Path) -> None:
+    index = local_index()
+    index.build("alpha", "1.0", files={"alpha/__init__.py": "", "alpha/blob.bin": os.urandom(300_000)})
+    index.delay = 0.4
+    venv = make_venv(tmp_path / "v", cache_dir)
+    args = [sys.executable, "-m", "pyx_server", "pip", "install", "--no-deps", "alpha==1.0", "-i", index.url, "-p", str(venv)]
+
+    piped = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0, piped.stderr
+    assert "\x1b[" not in piped.stderr and "Downloading" not in piped.stderr
+    assert " + alpha==1.0" in piped.stderr
+
+    assert pyx("pip", "uninstall", "alpha", "-p", venv).code == 0
+    Cache(cache_dir).clean()
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary, env={**os.environ, "COLUMNS": "100"})
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(primary, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(primary)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0, screen
+    assert "Downloading" in screen or "Installing" in screen
+    assert "\x1b[" in screen
+
+
+def test_uninstall_a_package_pip_installed(tmp_path: Path, cache_dir: Path) -> None:
+    venv = make_venv(tmp_path / "v", cache_dir)
+    wheel = build_wheel(tmp_path / "dist", "pipmade", "1.0", entry_points={"console_scripts": {"pipmade": "pipmade:main"}},
+                        files={"pipmade/__init__.py": "def main():\n    pass\n"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-index", "--no-deps",
+         "--disable-pip-version-check", str(wheel)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"pip could not install into the venv here: {proc.stderr[-300:]}")
+    dists = open_venv(venv).installed()
+    assert dists["pipmade"].installer == "pip"
+    before = set(site(venv).iterdir())
+    run = pyx("pip", "uninstall", "pipmade", "-p", venv)
+    assert run.code == 0, run.err
+    assert " - pipmade==1.0" in run.err
+    assert not (venv / "bin" / "pipmade").exists()
+    assert not (site(venv) / "pipmade").exists()
+    assert "pipmade" not in open_venv(venv).installed()
+    assert {p.name for p in before - set(site(venv).iterdir())} >= {"pipmade", "pipmade-1.0.dist-info"}
+
+
+def test_user_errors_never_print_a_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "r.txt"
+    bad.write_text("this is not valid !!\n")
+    for args in (["pip", "sync", str(bad), "--system"], ["pip", "install", "--no-deps", "x==1", "-p", str(tmp_path / "nope")]):
+        proc = pyx_process(*args, cwd=tmp_path)
+        assert proc.returncode == 2
+        assert "Traceback" not in proc.stderr
+        assert proc.stderr.startswith("error: ")
