@@ -121,6 +121,7 @@ def _install_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reinstall", "--force-reinstall", action="store_true", help="reinstall every package")
     p.add_argument("--reinstall-package", metavar="NAME", action="append", default=[])
     p.add_argument("--pre", action="store_true", help="allow pre-releases")
+    p.add_argument("--refresh", action="store_true", help="ask the indexes again, even for pins already in the cache")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format of the summary")
     _python_options(p)
     _index_options(p)
@@ -271,6 +272,7 @@ def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
         require_hashes=require_hashes,
         link_mode=args.link_mode,
         prereleases=args.pre or reqs.prerelease,
+        refresh=args.refresh,
     )
     started = time.perf_counter()
     result = None if args.format == "json" else audit(reqs.requirements, env, options)

@@ -33,8 +33,8 @@ def installed(venv: Path) -> dict[str, str]:
     return {name: str(d.version) for name, d in open_venv(venv).installed().items()}
 
 
-def reqs(tmp_path: Path, *lines: str) -> Path:
-    path = tmp_path / "requirements.txt"
+def reqs(tmp_path: Path, *lines: str, name: str = "requirements.txt") -> Path:
+    path = tmp_path / name
     path.write_text("".join(line + "\n" for line in lines))
     return path
 
@@ -336,3 +336,36 @@ def test_no_environment_refuses_the_system_python(tmp_path: Path, monkeypatch) -
 def test_install_without_no_deps_says_what_to_do(venv: Path) -> None:
     run = pyx("pip", "install", "alpha", "-p", venv)
     assert run.code == 2 and "--no-deps" in run.err
+
+
+def test_cached_pins_need_no_index_page(local_index, tmp_path: Path, cache_dir: Path) -> None:
+    index = local_index()
+    index.build("alpha", "1.0")
+    index.build("alpha", "2.0")
+    first = tmp_path / "one"
+    second = tmp_path / "two"
+    for path in (first, second):
+        assert pyx("venv", path, "--python", sys.executable).code == 0
+    req = reqs(tmp_path, "alpha==1.0")
+    assert pyx("pip", "sync", req, "-i", index.url, "-p", first).code == 0
+    index.clear_log()
+    # a fresh environment, same pin: linked from the cache without asking the index
+    run = pyx("pip", "sync", req, "-i", index.url, "-p", second)
+    assert run.code == 0, run.err
+    assert index.requests == []
+    assert installed(second) == {"alpha": "1.0"}
+    # another version, or --refresh, asks again
+    assert pyx("pip", "sync", reqs(tmp_path, "alpha==2.0", name="two.txt"), "-i", index.url, "-p", second).code == 0
+    assert index.count("/simple/alpha/") == 1
+    run = pyx("pip", "sync", req, "-i", index.url, "-p", second, "--refresh")
+    assert run.code == 0, run.err
+    assert index.count("/simple/alpha/") == 2, (run.err, index.requests)
+    # a hash the cached wheel does not have is not satisfied from the cache
+    bad = reqs(tmp_path, f"alpha==1.0 --hash=sha256:{'3' * 64}", name="bad.txt")
+    run = pyx("pip", "sync", bad, "-i", index.url, "-p", first, "--reinstall")
+    assert run.code == 2 and "hash" in run.err
+    # a different index is a different source: its pages are asked
+    other = local_index()
+    other.build("alpha", "1.0")
+    assert pyx("pip", "sync", req, "-i", other.url, "-p", first, "--reinstall").code == 0
+    assert other.count("/simple/alpha/") == 1

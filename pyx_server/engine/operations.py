@@ -15,6 +15,7 @@ failures are ``PyxError`` subclasses. The order of work follows "plan, then act"
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,8 @@ class InstallOptions:
     require_hashes: bool = False
     link_mode: str | None = None
     prereleases: bool = False
+    #: ask the indexes again even for pins whose wheel the cache already has
+    refresh: bool = False
 
 
 @dataclass
@@ -159,6 +162,9 @@ async def install(
 
     # -- fetch: nothing in the environment changes until every wheel is in the cache
     archives: dict[NormalizedName, Path] = {p.source.name: p.archive for p in plan.cached if p.archive}
+    for p in plan.cached:
+        if p.source.file is not None and cache.read_pointer(_source_key(p.source), p.source.name, p.source.filename) is None:
+            _remember(cache, p.source, p.archive.name)
     if plan.remote:
         t = time.perf_counter()
         reporter.report(PhaseStarted("prepare", len(plan.remote)))
@@ -272,6 +278,17 @@ async def _choose_wheels(
                     direct=True,
                 )
             )
+    if not options.refresh and not index.offline:
+        # exact pins already in the cache need no index page (uv's registry wheel index):
+        # a file name on an index is immutable, so the cached wheel is the one the index serves
+        remaining = []
+        for spec in by_index:
+            cached = _cached_pin(spec, interpreter, index, cache)
+            if cached is not None:
+                sources.append(cached)
+            else:
+                remaining.append(spec)
+        by_index = remaining
     if not by_index:
         return sources
     python_version = Version(".".join(map(str, interpreter.version)))
@@ -314,6 +331,58 @@ async def _choose_wheels(
     return sources
 
 
+def _cached_pin(spec: RequirementSpec, interpreter, index: IndexSettings, cache: Cache) -> planning.WheelSource | None:
+    """A wheel for ``name==X`` that the cache already holds from a configured index, or None.
+
+    The first index (in priority order) with a cached compatible wheel of that version wins;
+    among its wheels the best-ranked tag. User hashes must match the cached digest.
+    """
+    version = spec.pinned_version
+    if version is None:
+        return None
+    from pyx_server.engine.simple import DistFile
+    from pyx_server.engine.wheel import parse_wheel_name
+
+    for location in (*index.find_links, *index.indexes):
+        shown = redact_url(location)
+        directory = cache.root / "wheels-v1" / ("index-" + digest(shown)) / spec.name
+        try:
+            entries = [e.name[: -len(".json")] for e in os.scandir(directory) if e.name.endswith(".whl.json")]
+        except OSError:
+            continue
+        best = None
+        for filename in entries:
+            try:
+                wheel = parse_wheel_name(filename)
+            except PyxError:
+                continue
+            if wheel.version != version:
+                continue
+            rank = interpreter.supports(wheel.tags)
+            if rank is None or (best is not None and rank >= best[0]):
+                continue
+            pointer = cache.read_pointer("index-" + digest(shown), spec.name, filename)
+            if pointer is None or cache.archive(pointer.sha256) is None:
+                continue
+            if "sha256" in spec.hashes and pointer.sha256 not in spec.hashes["sha256"]:
+                continue
+            best = (rank, wheel, pointer)
+        if best is not None:
+            _, wheel, pointer = best
+            file = DistFile(filename=wheel.filename, url=pointer.url, index=shown, hashes={"sha256": pointer.sha256})
+            return planning.WheelSource(
+                name=wheel.name,
+                version=wheel.version,
+                filename=wheel.filename,
+                file=file,
+                path=None,
+                url=pointer.url,
+                allowed_hashes=spec.hashes,
+                sha256=pointer.sha256,
+            )
+    return None
+
+
 def _python_label(interpreter) -> str:
     return f"Python {'.'.join(map(str, interpreter.version))} at `{interpreter.executable}`"
 
@@ -330,11 +399,28 @@ def _file_path(url: str) -> Path | None:
 
 
 def _source_key(source: planning.WheelSource) -> str:
-    if source.path is not None:
-        return "path-" + digest(str(source.path))
+    """Where ``wheels-v1`` files the pointer: by index, local path, or URL of the wheel."""
     if source.file is not None:
         return "index-" + digest(source.file.index)
+    if source.path is not None:
+        return "path-" + digest(str(source.path))
     return "url-" + digest(redact_url(source.url.split("#")[0]))
+
+
+def _remember(cache: Cache, source: planning.WheelSource, sha256: str) -> None:
+    """Record which archive holds ``source`` (so pins find it without the index next time)."""
+    st = source.path.stat() if source.path is not None else None
+    cache.write_pointer(
+        _source_key(source),
+        source.name,
+        WheelPointer(
+            filename=source.filename,
+            sha256=sha256,
+            url=redact_url(source.url),
+            size=st.st_size if st else None,
+            mtime_ns=st.st_mtime_ns if st else None,
+        ),
+    )
 
 
 def _cached_archive(cache: Cache, source: planning.WheelSource) -> Path | None:
@@ -384,18 +470,7 @@ async def _fetch(
             archive = await asyncio.to_thread(
                 cache.store_archive, sha256, lambda dest: unpack_wheel(wheel_path, dest)
             )
-            st = source.path.stat() if source.path is not None else None
-            cache.write_pointer(
-                _source_key(source),
-                source.name,
-                WheelPointer(
-                    filename=source.filename,
-                    sha256=sha256,
-                    url=redact_url(source.url),
-                    size=st.st_size if st else None,
-                    mtime_ns=st.st_mtime_ns if st else None,
-                ),
-            )
+            _remember(cache, source, sha256)
             return source.name, archive
 
     async with IndexClient(index, cache, reporter) as client:
