@@ -52,10 +52,14 @@ def select_file(
     reasons: dict[str, list[str]] = {"yanked": [], "python": [], "tags": [], "sdist": [], "hash": []}
     finals: list[Candidate] = []
     pres: list[Candidate] = []
+    admitted: dict[Version, bool] = {}  # pages list many files per version: test each version once
     for f in files:
         version = f.version
-        seen_versions.add(version)
-        if not specifier.contains(version, prereleases=True):
+        ok = admitted.get(version)
+        if ok is None:
+            ok = admitted[version] = specifier.contains(version, prereleases=True)
+            seen_versions.add(version)
+        if not ok:
             continue
         if f.yanked and not exact:
             reasons["yanked"].append(f.filename)

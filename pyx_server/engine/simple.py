@@ -17,15 +17,16 @@ dropped, as are files of another project on a project page.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import cached_property
+from functools import cached_property, lru_cache
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from packaging.tags import Tag
+from packaging.tags import Tag, parse_tag
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -106,10 +107,49 @@ class ProjectPage:
     versions: tuple[str, ...] = ()
 
 
+# A page lists thousands of files but few distinct names, versions and tag sets: parse each
+# part once (packaging does the parsing), so most files cost a split and three dict lookups.
+_WHEEL_NAME_PART = re.compile(r"^[\w\d._]*$", re.UNICODE)
+
+
+@lru_cache(maxsize=256)
+def _name_part(text: str) -> NormalizedName | None:
+    if "__" in text or _WHEEL_NAME_PART.match(text) is None:
+        return None
+    try:
+        return canonicalize_name(text, validate=True)
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=8192)
+def _version_part(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+@lru_cache(maxsize=8192)
+def _tags_part(text: str) -> frozenset[Tag]:
+    return frozenset(parse_tag(text))
+
+
+def _wheel_parts(name: str, version: str, tags: str) -> tuple[NormalizedName, Version, frozenset[Tag]] | None:
+    canonical = _name_part(name)
+    parsed_version = _version_part(version)
+    if canonical is None or parsed_version is None:
+        return None
+    return canonical, parsed_version, _tags_part(tags)
+
+
 def parse_dist_filename(filename: str) -> tuple[NormalizedName, Version, frozenset[Tag]] | None:
     """(canonical name, version, wheel tags) of a wheel or sdist file name; None if it is neither."""
     try:
         if filename.endswith(".whl"):
+            parts = filename[:-4].split("-")
+            if len(parts) == 5 or (len(parts) == 6 and parts[2][:1].isdigit()):
+                return _wheel_parts(parts[0], parts[1], "-".join(parts[-3:]))
             name, version, _build, tags = parse_wheel_filename(filename)
         else:
             name, version = parse_sdist_filename(filename)
