@@ -7,8 +7,9 @@ PubGrub decides *which package* to pin next; this module decides *which version*
   forbids, candidates uploaded after ``exclude_newer``.
 * **Unusable** candidates are listed but can never be chosen, and when they are all that is
   left the resolver says why: yanked (PEP 592: usable only when a requirement or constraint of
-  the user pins it exactly with ``==``/``===``, or when it is installed/locked), and
-  ``Requires-Python`` that excludes the target Python.
+  the user pins it exactly with ``==``/``===``, or when it is installed/locked),
+  ``Requires-Python`` that excludes the target Python, and no installable file (the
+  provider's ``Candidate.unavailable``).
 * Among the rest: the installed/locked version first (unless upgrading); then by the
   resolution mode (highest or lowest); pre-releases, unless allowed outright, only when no
   final release is left in the range (PEP 440's "if necessary").
@@ -35,6 +36,7 @@ HIDDEN_PRERELEASE = "prerelease"
 HIDDEN_EXCLUDE_NEWER = "exclude-newer"
 UNUSABLE_YANKED = "yanked"
 UNUSABLE_REQUIRES_PYTHON = "requires-python"
+UNUSABLE_DISTRIBUTION = "distribution"
 _HIDDEN = frozenset({HIDDEN_PRERELEASE, HIDDEN_EXCLUDE_NEWER})
 
 # per-package pre-release policies derived from the mode
@@ -154,6 +156,8 @@ class CandidateSelector:
                 self._python, prereleases=True
             ):
                 status.append(UNUSABLE_REQUIRES_PYTHON)
+            elif candidate.unavailable is not None:
+                status.append(UNUSABLE_DISTRIBUTION)
             elif (
                 candidate.yanked
                 and candidate.url is None
@@ -234,6 +238,8 @@ class CandidateSelector:
                 candidate = versions.candidates[k]
                 if reason == UNUSABLE_REQUIRES_PYTHON:
                     detail: str | None = str(candidate.requires_python)
+                elif reason == UNUSABLE_DISTRIBUTION:
+                    detail = candidate.unavailable
                 else:
                     detail = candidate.yanked_reason
                 key = (reason, detail)

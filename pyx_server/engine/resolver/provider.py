@@ -56,7 +56,10 @@ class Candidate:
 
     ``requires_python`` is what the index says (PEP 503 ``data-requires-python`` / JSON
     ``requires-python``); the metadata may repeat it. ``url`` is set when the candidate comes
-    from a direct URL or local path rather than from an index listing.
+    from a direct URL or local path rather than from an index listing. ``unavailable`` is set by
+    the provider when none of the version's files can be installed on the target, as the end
+    of a sentence about it ("has no wheels with a matching platform tag"): the resolver then
+    skips it and cites the reason when that matters.
     """
 
     name: NormalizedName
@@ -66,6 +69,7 @@ class Candidate:
     requires_python: SpecifierSet | None = None
     upload_time: datetime | None = None
     url: str | None = None
+    unavailable: str | None = None
 
     @property
     def prerelease(self) -> bool:

@@ -151,12 +151,13 @@ class Incompatibility:
     def is_derived(self) -> bool:
         return self.kind == DERIVED
 
-    def dependency(self) -> tuple[Package, Package] | None:
-        """``(dependent, dependency)`` for a dependency incompatibility."""
+    def dependency(self) -> tuple[Package, Package, VersionSet] | None:
+        """``(dependent, dependency, required versions)`` for a dependency incompatibility."""
         if self.kind != DEPENDENCY:
             return None
-        (p, _), (d, _) = self.terms.items()
-        return p, d
+        dependent = next(iter(self.terms))
+        dependency, required, _ = self.reason
+        return dependent, dependency, required
 
     def __repr__(self) -> str:
         terms = ", ".join(f"{p}: {t!r}" for p, t in self.terms.items())
@@ -213,20 +214,25 @@ class State:
         return incompatibility
 
     def add_dependencies(
-        self, package: Package, versions: VersionSet, dependencies: list[tuple[Package, VersionSet]]
+        self, package: Package, versions: VersionSet, dependencies: list[tuple[Package, VersionSet, Any]]
     ) -> list[Incompatibility]:
-        """``package in versions depends on d in D`` for each dependency, merged with the same
-        dependency of neighbouring versions; returns the incompatibilities now in force."""
+        """``package in versions depends on d in D`` for each ``(d, D, note)``, merged with the
+        same dependency of neighbouring versions; returns the incompatibilities now in force.
+        ``note`` is kept for the report (the requirement texts behind ``D``)."""
         out = []
-        for dependency, required in dependencies:
-            terms = {package: Term(True, versions), dependency: Term(False, required)}
+        for dependency, required, note in dependencies:
             if dependency == package:
                 # depending on oneself: only the part outside the requirement is forbidden
                 terms = {package: Term(True, versions.difference(required))}
                 if not terms[package].set:
                     continue
-            incompatibility = Incompatibility(terms, DEPENDENCY)
-            if dependency != package:
+            elif not required:
+                # a requirement no version satisfies: these versions cannot be used at all
+                terms = {package: Term(True, versions)}
+            else:
+                terms = {package: Term(True, versions), dependency: Term(False, required)}
+            incompatibility = Incompatibility(terms, DEPENDENCY, reason=(dependency, required, note))
+            if len(terms) == 2:
                 incompatibility = self._merge_dependency(incompatibility, package, dependency, required)
             self.add(incompatibility)
             out.append(incompatibility)
@@ -244,6 +250,7 @@ class State:
                         dependency: Term(False, required),
                     },
                     DEPENDENCY,
+                    reason=(dependency, required, incompatibility.reason[2]),
                 )
                 for key in (package, dependency):
                     bucket = self._by_package.get(key)
@@ -344,8 +351,10 @@ class State:
             else:
                 self._pending.pop(package, None)
         self._level = level
-        if self._contradicted:
-            self._contradicted = {i: lvl for i, lvl in self._contradicted.items() if lvl <= level}
+        contradicted = self._contradicted
+        if contradicted:
+            for key in [i for i, lvl in contradicted.items() if lvl > level]:
+                del contradicted[key]
 
     def backtrack_package(self, package: Package) -> bool:
         """Undo the decision on ``package`` and everything after it (conflict re-prioritization)."""
@@ -471,7 +480,7 @@ class State:
                 earlier = self._satisfier(satisfier_package, term, own)
                 if earlier[0] > previous[0]:
                     previous = (earlier[0], earlier[1])
-            previous_level = max(previous[1], 1)
+            previous_level = previous[1]
             if cause is None or previous_level != level:
                 if changed:
                     self.add(incompatibility)

@@ -80,23 +80,42 @@ def version_position(version: Version) -> tuple[Key, int]:
 
 # -- cuts ------------------------------------------------------------------------------------
 
-MIN_CUT: Cut = ((-1,), 0, "min", None)
+# Every position has exactly one cut: a cut that can be written as "just below the least version
+# above X" is always written that way, so equal sets have equal segments (``<=1.0`` and
+# ``<1.0.post0.dev0`` are one set). Only "after the post-releases of a final release" has no
+# least version above it (1.0.0.1, 1.0.0.0.1, … get ever closer), and "after exactly V".
+_MIN_VERSION = Version("0.dev0")  # the least version there is
+MIN_CUT: Cut = (version_key(_MIN_VERSION), 0, "min", None)
 MAX_CUT: Cut = ((_INF,), 0, "max", None)
 
 
 def _before(v: Version) -> Cut:
-    return (version_key(v), 0, "before", v)
+    key = version_key(v)
+    if key == MIN_CUT[0]:
+        return MIN_CUT
+    return (key, 0, "before", v)
 
 
 def _after(v: Version) -> Cut:
     return (version_key(v), 2, "after", v)
 
 
+def _above_locals(v: Version) -> Version:
+    """The least version above ``v`` and every ``v+local`` (``v`` has no local part)."""
+    if v.dev is not None:
+        return _make_version(v.epoch, v.release, v.pre, v.post, v.dev + 1)
+    return _make_version(v.epoch, v.release, v.pre, 0 if v.post is None else v.post + 1, 0)
+
+
 def _after_locals(v: Version) -> Cut:
-    return (version_key(v)[:5] + (_LOCAL_MAX,), 0, "after_locals", v)
+    return _before(_above_locals(v))
 
 
 def _after_posts(v: Version) -> Cut:
+    """Above ``v``, its locals and its post-releases (``v`` has no dev or post part)."""
+    if v.pre is not None:
+        kind, number = v.pre
+        return _before(_make_version(v.epoch, v.release, (kind, number + 1), dev=0))
     return (version_key(v)[:3] + (_INF,), 0, "after_posts", v)
 
 
@@ -238,9 +257,7 @@ class VersionSet:
         if len(self._segments) != 1:
             return None
         lo, hi = self._segments[0]
-        if lo[2] == "before" and hi[2] in ("after", "after_locals") and lo[3] == hi[3]:
-            return lo[3]
-        return None
+        return _exactly(lo, hi)
 
     # -- algebra ----------------------------------------------------------------------------
 
@@ -409,10 +426,24 @@ class VersionSet:
         return out
 
 
+def _exactly(lo: Cut, hi: Cut) -> Version | None:
+    """``V`` when ``[lo, hi)`` is ``==V``: exactly V, or V and its local variants."""
+    if lo[2] != "before":
+        return None
+    version = lo[3]
+    assert version is not None
+    if hi[2] == "after" and hi[3] == version:
+        return version
+    if hi[2] == "before" and version.local is None and hi[0] == version_key(_above_locals(version)):
+        return version
+    return None
+
+
 def _segment_text(lo: Cut, hi: Cut) -> str | None:
     """One interval as a specifier (``==1.0``, ``==1.*``, ``>=1,<2``, ``""`` for everything)."""
-    if lo[2] == "before" and hi[2] in ("after", "after_locals") and lo[3] == hi[3]:
-        return f"=={lo[3]}"
+    exact = _exactly(lo, hi)
+    if exact is not None:
+        return f"=={exact}"
     if lo[2] == "before" and hi[2] == "before":
         prefix = _wildcard_prefix(lo[3], hi[3])  # type: ignore[arg-type]
         if prefix is not None:
@@ -432,13 +463,32 @@ def _wildcard_prefix(lo: Version, hi: Version) -> str | None:
     return f"{lo.epoch}!{prefix}" if lo.epoch else prefix
 
 
+def _below(version: Version) -> Version | None:
+    """``X`` when ``version`` is the least version above ``X`` and its locals/post-releases,
+    i.e. when a cut before ``version`` reads best as "above X": ``1.0.post3.dev0`` → ``1.0.post2``,
+    ``1.0.post0.dev0`` → ``1.0``, ``1.0a2.dev0`` → ``1.0a1``."""
+    if version.dev != 0 or version.local is not None:
+        return None
+    if version.post is not None:
+        post = None if version.post == 0 else version.post - 1
+        return _make_version(version.epoch, version.release, version.pre, post)
+    if version.pre is not None and version.pre[1] > 0:
+        return _make_version(version.epoch, version.release, (version.pre[0], version.pre[1] - 1))
+    return None
+
+
 def _lower_text(cut: Cut) -> str:
     kind, version = cut[2], cut[3]
     if kind == "min":
         return ""
     if kind == "before":
+        assert version is not None
+        below = _below(version)
+        if below is not None and version.post != 0:
+            # >1.0.post2, >1.0a1 (">1.0" for 1.0.post0.dev0 would wrongly exclude 1.0.post1)
+            return f">{below}"
         return f">={version}"
-    return f">{version}"  # after, after_locals, after_posts
+    return f">{version}"  # after, after_posts
 
 
 def _upper_text(cut: Cut) -> str:
@@ -451,14 +501,18 @@ def _upper_text(cut: Cut) -> str:
             # ``<2.0`` is stored as ``<2.0.dev0`` (PEP 440 excludes 2.0's pre-releases)
             release = ".".join(str(part) for part in version.release)
             return f"<{version.epoch}!{release}" if version.epoch else f"<{release}"
+        below = _below(version)
+        if below is not None and version.post is not None:
+            return f"<={below}"  # <=1.0 (with its locals), <=1.0.post2
         return f"<{version}"
     return f"<={version}"
 
 
 def _hole(left_hi: Cut, right_lo: Cut) -> str | None:
     """``!=V`` (or ``!=V.*``) when the gap between two intervals is exactly that, else None."""
-    if left_hi[2] == "before" and right_lo[2] in ("after", "after_locals") and left_hi[3] == right_lo[3]:
-        return f"!={left_hi[3]}"
+    exact = _exactly(left_hi, right_lo)
+    if exact is not None:
+        return f"!={exact}"
     if left_hi[2] == "before" and right_lo[2] == "before":
         prefix = _wildcard_prefix(left_hi[3], right_lo[3])  # type: ignore[arg-type]
         if prefix is not None:
