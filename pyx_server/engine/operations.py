@@ -451,9 +451,15 @@ async def _fetch(
     items: Sequence[planning.PlannedWheel], index: IndexSettings, cache: Cache, reporter: Reporter
 ) -> dict[NormalizedName, Path]:
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from pyx_server.engine.index import IndexClient
     from pyx_server.engine.wheel import unpack_wheel
+
+    loop = asyncio.get_running_loop()
+    # Unpacking is zlib + file creation, which release the GIL: one thread per core keeps the
+    # cores busy without starving the event loop that is still receiving other downloads.
+    unpacker = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="pyx-unpack")
 
     async def one(client, item: planning.PlannedWheel) -> tuple[NormalizedName, Path]:
         source = item.source
@@ -467,14 +473,19 @@ async def _fetch(
                 file = source.file if source.file is not None else _direct_file(source)
                 sha256 = await client.download(file, wheel_path)
             _verify_user_hashes(source, wheel_path, sha256)
-            archive = await asyncio.to_thread(
-                cache.store_archive, sha256, lambda dest: unpack_wheel(wheel_path, dest)
+            archive = await loop.run_in_executor(
+                unpacker, cache.store_archive, sha256, lambda dest: unpack_wheel(wheel_path, dest)
             )
             _remember(cache, source, sha256)
             return source.name, archive
 
-    async with IndexClient(index, cache, reporter) as client:
-        done = await asyncio.gather(*(one(client, item) for item in items))
+    # the largest first: their unpacking, the longest, starts while the rest still download
+    ordered = sorted(items, key=lambda i: -(getattr(i.source.file, "size", None) or 0))
+    try:
+        async with IndexClient(index, cache, reporter) as client:
+            done = await asyncio.gather(*(one(client, item) for item in ordered))
+    finally:
+        unpacker.shutdown(wait=True)
     return dict(done)
 
 
