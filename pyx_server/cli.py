@@ -96,6 +96,7 @@ def _global_options(p: argparse.ArgumentParser, *, top: bool = False) -> None:
 def _python_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-p", "--python", metavar="PYTHON", help="interpreter or environment to act on")
     p.add_argument("--system", action="store_true", help="allow acting on a Python that is not in a virtual environment")
+    p.add_argument("--break-system-packages", action="store_true", help="allow changing a Python that its distributor manages (PEP 668)")
 
 
 def _index_options(p: argparse.ArgumentParser) -> None:
@@ -264,6 +265,8 @@ def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
         return EXIT_ERROR
     cache = _cache(args)
     env = _environment(args, cache)
+    console.detail(f"environment: {env.root}")
+    console.detail(f"cache: {cache.root}")
     require_hashes = args.require_hashes or any(spec.hashes for spec in reqs.requirements)
     options = InstallOptions(
         exact=exact,
@@ -273,6 +276,7 @@ def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
         link_mode=args.link_mode,
         prereleases=args.pre or reqs.prerelease,
         refresh=args.refresh,
+        break_system_packages=args.break_system_packages,
     )
     started = time.perf_counter()
     result = None if args.format == "json" else audit(reqs.requirements, env, options)
@@ -284,6 +288,13 @@ def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
     from pyx_server.progressbars import reporter_for
 
     settings = _index_settings(args, reqs)
+    if console.verbose:
+        from pyx_server.engine.config import redact_url
+
+        for url in settings.indexes:
+            console.detail(f"index: {redact_url(url)}")
+        for url in settings.find_links:
+            console.detail(f"find-links: {redact_url(url)}")
     with reporter_for(console, enabled=console.progress and not args.no_progress) as reporter:
         result = asyncio.run(
             install(reqs.requirements, env, index=settings, cache=cache, options=options, reporter=reporter)
@@ -337,6 +348,8 @@ def _render_install(result, console: Console, total: float) -> None:
             console.status(f" {console.bold('-')} {d.name}=={d.version} (not in the requirements)")
         console.status("Dry run: nothing was changed")
         return
+    if result.link_mode:
+        console.detail(f"link mode: {result.link_mode}")
     if "prepare" in t:
         console.status(console.dim(f"Prepared {plural(len(plan.remote), 'package')} in {elapsed(t['prepare'])}"))
     if result.uninstalled:

@@ -369,3 +369,21 @@ def test_cached_pins_need_no_index_page(local_index, tmp_path: Path, cache_dir: 
     other.build("alpha", "1.0")
     assert pyx("pip", "sync", req, "-i", other.url, "-p", first, "--reinstall").code == 0
     assert other.count("/simple/alpha/") == 1
+
+
+def test_externally_managed_python_is_refused(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from pyx_server.engine.errors import PyxError
+    from pyx_server.engine.operations import _check_not_externally_managed
+
+    stdlib = tmp_path / "lib" / "python3.11"
+    stdlib.mkdir(parents=True)
+    interpreter = SimpleNamespace(base_prefix=tmp_path, version_short="3.11", executable=tmp_path / "bin" / "python3")
+    system = SimpleNamespace(is_venv=False, interpreter=interpreter)
+    _check_not_externally_managed(system)  # no marker: fine
+    (stdlib / "EXTERNALLY-MANAGED").write_text("[externally-managed]\n")
+    with pytest.raises(PyxError, match="externally managed") as exc:
+        _check_not_externally_managed(system)
+    assert any("--break-system-packages" in h for h in exc.value.hints)
+    _check_not_externally_managed(SimpleNamespace(is_venv=True, interpreter=interpreter))

@@ -200,3 +200,23 @@ def test_user_errors_never_print_a_traceback(tmp_path: Path) -> None:
         assert proc.returncode == 2
         assert "Traceback" not in proc.stderr
         assert proc.stderr.startswith("error: ")
+
+
+def test_two_processes_installing_into_one_environment_take_turns(local_index, tmp_path: Path, cache_dir: Path) -> None:
+    index = local_index()
+    for name in ("left", "right"):
+        index.build(name, "1.0", files={f"{name}/__init__.py": "", **{f"{name}/m{i}.py": "" for i in range(300)}})
+    venv = make_venv(tmp_path / "v", cache_dir)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pyx_server", "pip", "install", "--no-deps", f"{name}==1.0", "-i", index.url, "-p", str(venv)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for name in ("left", "right")
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    for name in ("left", "right"):
+        assert_complete(venv, name)
+    assert (venv / ".lock").exists()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +59,8 @@ class InstallOptions:
     prereleases: bool = False
     #: ask the indexes again even for pins whose wheel the cache already has
     refresh: bool = False
+    #: install into a non-virtual Python even if its distributor manages it (PEP 668)
+    break_system_packages: bool = False
 
 
 @dataclass
@@ -111,11 +113,13 @@ def _noop_result(part: planning.Partition, options: InstallOptions, started: flo
     )
 
 
-def _partition(requirements: Sequence[RequirementSpec], env, options: InstallOptions) -> planning.Partition:
+def _partition(
+    requirements: Sequence[RequirementSpec], env, options: InstallOptions, installed: Mapping | None = None
+) -> planning.Partition:
     needs_markers = any(spec.requirement.marker is not None for spec in requirements)
     return planning.partition(
         requirements,
-        env.installed(),
+        env.installed() if installed is None else installed,
         markers=env.interpreter.markers if needs_markers else None,
         exact=options.exact,
         reinstall=options.reinstall,
@@ -135,15 +139,14 @@ async def install(
 
     With ``options.exact`` this is ``pip sync``: distributions not named are removed.
     """
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
-
     reporter = reporter or Reporter()
     started = time.perf_counter()
     if options.require_hashes:
         _check_hash_mode(requirements)
+    if not options.break_system_packages:
+        _check_not_externally_managed(env)
     installed = env.installed()
-    part = _partition(requirements, env, options)
+    part = _partition(requirements, env, options, installed)
     noop = _noop_result(part, options, started)
     if noop is not None:
         return noop
@@ -175,8 +178,32 @@ async def install(
 
     # -- act: remove what is extraneous, then link the new wheels in; a replaced version is
     # swapped by ``replace_wheel`` (new files first), so a failed upgrade keeps the old one.
+    with environment_lock(env, cache):
+        await _act(plan, archives, env, interpreter, options, result, reporter)
+    return result
+
+
+def environment_lock(env, cache: Cache | None = None):
+    """A cross-process lock on one environment: two installers never change it at once.
+
+    A venv holds its own ``.lock`` (as uv's do); another Python's lock lives in the cache.
+    """
+    from filelock import FileLock
+
+    if env.is_venv:
+        return FileLock(str(env.root / ".lock"))
+    cache = cache or Cache()
+    return cache.lock(cache.root / "locks-v1" / digest(str(env.root)))
+
+
+async def _act(plan: planning.Plan, archives, env, interpreter, options: InstallOptions, result: InstallResult, reporter: Reporter) -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
     from pyx_server.engine.installer import install_wheel, replace_wheel, uninstall
     from pyx_server.engine.linker import Linker, link_mode_from_env
+
+    timings = result.timings
 
     if plan.extraneous:
         t = time.perf_counter()
@@ -224,7 +251,24 @@ async def install(
             reporter.report(Notice(warning, "warning"))
         timings["install"] = time.perf_counter() - t
         reporter.report(PhaseFinished("install", len(plan.installs), timings["install"]))
-    return result
+
+
+def _check_not_externally_managed(env) -> None:
+    """PEP 668: a Python whose distributor manages its packages is not installed into directly."""
+    if env.is_venv:
+        return
+    interpreter = env.interpreter
+    marker = Path(interpreter.base_prefix) / "lib" / f"python{interpreter.version_short}" / "EXTERNALLY-MANAGED"
+    if marker.is_file():
+        raise PyxError(
+            f"the Python at `{interpreter.executable}` is externally managed (PEP 668): "
+            "its distributor installs its packages",
+            context={"marker": marker},
+            hints=[
+                "create a virtual environment with `pyx venv` and install there",
+                "or pass `--break-system-packages` if you really mean to change it",
+            ],
+        )
 
 
 def _check_hash_mode(requirements: Sequence[RequirementSpec]) -> None:
@@ -559,6 +603,11 @@ def uninstall(names: Sequence[str], env, *, dry_run: bool = False, reporter: Rep
     from pyx_server.engine.installer import uninstall as remove
 
     reporter = reporter or Reporter()
+    with environment_lock(env):
+        return _uninstall(names, env, dry_run, reporter, remove)
+
+
+def _uninstall(names: Sequence[str], env, dry_run: bool, reporter: Reporter, remove) -> UninstallResult:
     installed = env.installed()
     result = UninstallResult()
     for raw in names:

@@ -107,6 +107,7 @@ class CandidateSelector:
         self._allowed_yanks = allowed_yanks
         self._direct = direct_names
         self._preferences = {name: version for name, version in options.preferences.items()}
+        self._python_support: dict[str, bool] = {}
 
     # -- classification (once per package) ------------------------------------------------
 
@@ -152,9 +153,7 @@ class CandidateSelector:
                 and (candidate.upload_time is None or _aware(candidate.upload_time) > _aware(cutoff))
             ):
                 status.append(HIDDEN_EXCLUDE_NEWER)
-            elif candidate.requires_python is not None and not candidate.requires_python.contains(
-                self._python, prereleases=True
-            ):
+            elif candidate.requires_python is not None and not self._supports_python(candidate):
                 status.append(UNUSABLE_REQUIRES_PYTHON)
             elif candidate.unavailable is not None:
                 status.append(UNUSABLE_DISTRIBUTION)
@@ -168,6 +167,15 @@ class CandidateSelector:
             else:
                 status.append(None)
         return PackageVersions(name, ordered, status)
+
+    def _supports_python(self, candidate: Candidate) -> bool:
+        # many candidates share one Requires-Python string: evaluate each string once
+        text = str(candidate.requires_python)
+        supported = self._python_support.get(text)
+        if supported is None:
+            assert candidate.requires_python is not None
+            supported = self._python_support[text] = candidate.requires_python.contains(self._python, prereleases=True)
+        return supported
 
     # -- selection (once per decision) ----------------------------------------------------
 

@@ -66,8 +66,8 @@ class ResolverOptions:
 
     environment: Mapping[str, str] | None = None
     python: Version | None = None
-    constraints: Sequence[Requirement] = ()
-    overrides: Sequence[Requirement] = ()
+    constraints: Sequence[Requirement | str] = ()
+    overrides: Sequence[Requirement | str] = ()
     preferences: Mapping[str, Version] = field(default_factory=dict)
     upgrade: bool = False
     upgrade_packages: frozenset[str] = frozenset()

@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 _INF = float("inf")
+_UNSET = object()
 _PRE_RANK = {"a": 0, "b": 1, "rc": 2}
 _LOCAL_MAX = (2,)
 
@@ -100,6 +101,7 @@ def _after(v: Version) -> Cut:
     return (version_key(v), 2, "after", v)
 
 
+@lru_cache(maxsize=65536)
 def _above_locals(v: Version) -> Version:
     """The least version above ``v`` and every ``v+local`` (``v`` has no local part)."""
     if v.dev is not None:
@@ -145,12 +147,13 @@ def _is_bare_dev0(v: Version) -> bool:
 class VersionSet:
     """An immutable set of versions: sorted, disjoint, non-touching half-open cut intervals."""
 
-    __slots__ = ("_segments", "_hash")
+    __slots__ = ("_segments", "_hash", "_singleton")
 
     def __init__(self, segments: tuple[Segment, ...] = ()) -> None:
         # callers inside this module pass normalized segments; use ``_normalized`` otherwise
         self._segments = segments
         self._hash: int | None = None
+        self._singleton: Any = _UNSET
 
     # -- construction ---------------------------------------------------------------------
 
@@ -254,10 +257,9 @@ class VersionSet:
 
     def singleton(self) -> Version | None:
         """The version if the set is one version (optionally with its local variants)."""
-        if len(self._segments) != 1:
-            return None
-        lo, hi = self._segments[0]
-        return _exactly(lo, hi)
+        if self._singleton is _UNSET:
+            self._singleton = _exactly(*self._segments[0]) if len(self._segments) == 1 else None
+        return self._singleton
 
     # -- algebra ----------------------------------------------------------------------------
 

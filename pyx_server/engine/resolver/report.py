@@ -107,7 +107,9 @@ def _runs(known: Sequence[Version], versions: VersionSet) -> list[tuple[int, int
 
 
 def _run_text(package: Pkg, known: Sequence[Version], i: int, j: int, open_low: bool, open_high: bool) -> str:
-    if i == j and not (open_low and i == 0) and not (open_high and j == len(known) - 1):
+    """A run of known versions: ``a==1.0`` for one, else bounds on the versions that exist
+    (an end that reaches the first/last known version stays open when the set is open there)."""
+    if i == j:
         return f"{package}=={known[i]}"
     clauses = []
     if not (i == 0 and open_low):
@@ -199,6 +201,9 @@ def _available(context: ReportContext, package: Pkg, missing: VersionSet, python
     if len(parts) == 1:
         if parts[0].startswith("all versions of"):
             return f"there is no version of {_raw(package, missing)}"
+        listing = context.packages.get(package.name)
+        if listing is not None and len(listing.candidates) == 1 and listing.candidates[0].url:
+            return f"only {parts[0]} is available (from {listing.candidates[0].url})"
         return f"only {parts[0]} is available"
     return f"only {_join(parts)} are available"
 
@@ -263,6 +268,9 @@ class _Formatter:
                 return f"you require {_raw(a[1], a[2])} and {_raw(b[1], b[2])}"
             return self.depends(a[0], first.terms[a[0]].set, [(a[1], a[2]), (b[1], b[2])])
         python = _python_range(first.terms) or _python_range(second.terms) or python
+        if a and b and a[0] == b[1] and a[0] != ROOT_PKG:
+            # read a chain in order: "c depends on a and a depends on b"
+            first, second = second, first
         if _is_python_fact(second) and not _is_python_fact(first):
             # "the current Python version (3.9) does not satisfy Python>=3.10 and a==2 depends on …"
             first, second = second, first
@@ -547,6 +555,7 @@ def hints(incompatibility: Incompatibility, context: ReportContext) -> list[str]
     from pyx_server.engine.resolver.candidates import HIDDEN_EXCLUDE_NEWER, HIDDEN_PRERELEASE
 
     out: list[str] = []
+    python: dict[str, list[str]] = {}
 
     def add(text: str) -> None:
         if text not in out:
@@ -576,10 +585,7 @@ def hints(incompatibility: Incompatibility, context: ReportContext) -> list[str]
                 continue
             package, _, required = dependency
             subject = _Range(context, package, inc.terms[package].set).text()
-            add(
-                f"`{subject}` requires Python {','.join(required.specifier_strings())}, but the target "
-                f"Python is {context.python}: versions that do not support it were skipped"
-            )
+            python.setdefault(package.name, []).append(f"`{subject}` requires {_raw(PYTHON_PKG, required)}")
         elif inc.kind == UNAVAILABLE:
             (package, term), = inc.terms.items()
             reason: Unavailability = inc.reason
@@ -595,4 +601,9 @@ def hints(incompatibility: Incompatibility, context: ReportContext) -> list[str]
                 )
             elif reason.kind == "not-found":
                 add(f"`{package.name}` was not found on the configured indexes: check the name, or the index URLs")
+    for name, needs in python.items():
+        add(
+            f"Versions of `{name}` were skipped because they do not support the target Python "
+            f"({context.python}): {'; '.join(needs)}. Use a newer Python, or allow older versions of `{name}`"
+        )
     return out

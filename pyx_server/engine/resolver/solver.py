@@ -70,7 +70,7 @@ ROOT_VERSION = Version("0")
 #: conflicts a package may take part in before it is re-prioritized (uv uses 5 too)
 CONFLICT_THRESHOLD = 5
 # priority tiers, highest first
-_ROOT_TIER, _URL_TIER, _SINGLETON_TIER, _EARLY_TIER, _LATE_TIER, _DEFAULT_TIER = 9, 5, 4, 3, 2, 1
+_ROOT_TIER, _URL_TIER, _SINGLETON_TIER, _EARLY_TIER, _DEFAULT_TIER, _LATE_TIER = 9, 5, 4, 3, 2, 1
 
 
 def resolve(
@@ -140,7 +140,8 @@ class _Solver:
             self.python = Version(env.get("python_full_version") or env.get("python_version") or "3")
         env.setdefault("python_full_version", str(self.python))
         env.setdefault("python_version", ".".join(str(p) for p in self.python.release[:2]))
-        self.builder = DependencyBuilder(env, options.overrides)
+        overrides = [_parse(o) for o in options.overrides]
+        self.builder = DependencyBuilder(env, overrides)
         constraints = [_parse(c) for c in options.constraints]
 
         # URL pins, explicit pre-release opt-ins and allowed yanks come from first-party input
@@ -149,7 +150,7 @@ class _Solver:
         yanks: dict[str, VersionSet] = {}
         first_party = [r for r in self.requirements if self.builder.applies(r.marker)]
         first_party += [c for c in constraints if self.builder.applies(c.marker)]
-        first_party += [o for o in options.overrides if self.builder.applies(o.marker)]
+        first_party += [o for o in overrides if self.builder.applies(o.marker)]
         for requirement in first_party:
             name = canonicalize_name(requirement.name)
             if requirement.url:
@@ -199,8 +200,7 @@ class _Solver:
         self.order: dict[Pkg, int] = {ROOT_PKG: 0, PYTHON_PKG: 1}
         self.hinted: set[str] = set()
         self.tier: dict[str, int] = {}
-        self.culprit: dict[str, int] = {}
-        self.affected: dict[str, int] = {}
+        self.conflicts: dict[tuple[str, str], int] = {}
         self.to_prioritize: list[Pkg] = []
         self.to_deprioritize: list[Pkg] = []
         self.attempts: dict[str, int] = {}
@@ -421,18 +421,24 @@ class _Solver:
     # -- conflict tracking (uv's heuristic) ------------------------------------------------------
 
     def _record_conflict(self, affected: Pkg, incompatibility: Incompatibility) -> None:
-        real = False
+        """Count how often a decided package (the culprit) rules out versions of another.
+
+        When one culprit keeps rejecting versions of the same package, deciding the culprit
+        first was the mistake (uv's "wrong backtracking" case): the affected package moves
+        ahead, the culprit behind, and the culprit's decision is undone.
+        """
+        if affected in (ROOT_PKG, PYTHON_PKG):
+            return
         for package in incompatibility.terms:
             if package in (ROOT_PKG, PYTHON_PKG) or package.name == affected.name:
                 continue
-            real = True
-            count = self.culprit[package.name] = self.culprit.get(package.name, 0) + 1
-            if count == CONFLICT_THRESHOLD:
-                self.to_deprioritize.append(package)
-        if real and affected not in (ROOT_PKG, PYTHON_PKG):
-            count = self.affected[affected.name] = self.affected.get(affected.name, 0) + 1
+            if self.state.decision_level_of(package) is None:
+                continue
+            key = (affected.name, package.name)
+            count = self.conflicts[key] = self.conflicts.get(key, 0) + 1
             if count == CONFLICT_THRESHOLD:
                 self.to_prioritize.append(affected)
+                self.to_deprioritize.append(package)
 
     def _reprioritize(self) -> None:
         for package in self.to_prioritize:
