@@ -419,3 +419,25 @@ def test_broken_page_is_reported(local_index: IndexFactory, cache_dir: Path, tmp
     (tmp_path / "tree" / "simple" / "demo" / "index.json").write_text("[]")
     with pytest.raises(IndexUnavailable, match="index.json"):
         run(settings(url), cache_dir, lambda c: c.project("demo"))
+
+
+def test_project_can_keep_only_some_versions(local_index, cache_dir) -> None:
+    from packaging.specifiers import SpecifierSet
+
+    from pyx_server.engine.selector import PinnedVersions
+
+    index = local_index()
+    index.build("demo", "1.0")
+    index.build("demo", "1.0+cpu")
+    index.build("demo", "2.0")
+    settings = IndexSettings(indexes=(index.url,), find_links=())
+
+    async def go():
+        async with IndexClient(settings, Cache(cache_dir)) as client:
+            only = await client.project("demo", versions=PinnedVersions(SpecifierSet("==1.0")))
+            every = await client.project("demo")
+        return only, every
+
+    only, every = asyncio.run(go())
+    assert sorted(f.filename for f in only.files) == ["demo-1.0+cpu-py3-none-any.whl", "demo-1.0-py3-none-any.whl"]
+    assert len(every.files) == 3

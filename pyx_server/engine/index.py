@@ -22,7 +22,7 @@ import hashlib
 import os
 import tarfile
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -109,7 +109,7 @@ class IndexClient:
         # credentials of configured locations apply to every URL on the same host
         for location in (*settings.indexes, *settings.find_links):
             self.http.remember_credentials(location)
-        self._projects: dict[NormalizedName, asyncio.Future[ProjectFiles | ProjectNotFound]] = {}
+        self._projects: dict[tuple[NormalizedName, Container[Version] | None], asyncio.Future[ProjectFiles | ProjectNotFound]] = {}
         self._flat: asyncio.Future[tuple[DistFile, ...]] | None = None
 
     async def __aenter__(self) -> IndexClient:
@@ -127,26 +127,32 @@ class IndexClient:
 
     # -- projects -------------------------------------------------------------------------
 
-    async def project(self, name: str) -> ProjectFiles | ProjectNotFound:
-        """The files of ``name`` per the index strategy, or ``ProjectNotFound`` listing where we looked."""
-        key = canonicalize_name(name)
+    async def project(
+        self, name: str, *, versions: Container[Version] | None = None
+    ) -> ProjectFiles | ProjectNotFound:
+        """The files of ``name`` per the index strategy, or ``ProjectNotFound`` listing where we looked.
+
+        ``versions`` keeps only the files of those versions (the index strategy is unchanged:
+        an index that knows the name answers for it even if it lacks the version).
+        """
+        key = (canonicalize_name(name), versions)
         future = self._projects.get(key)
         if future is None:
-            future = asyncio.ensure_future(self._lookup(key))
+            future = asyncio.ensure_future(self._lookup(key[0], versions))
             self._projects[key] = future
             future.add_done_callback(lambda f, k=key: self._forget_failure(k, f))
         return await asyncio.shield(future)
 
-    def _forget_failure(self, key: NormalizedName, future: asyncio.Future) -> None:
+    def _forget_failure(self, key: tuple, future: asyncio.Future) -> None:
         if future.cancelled() or future.exception() is not None:
             if self._projects.get(key) is future:
                 del self._projects[key]
 
-    async def _lookup(self, name: NormalizedName) -> ProjectFiles | ProjectNotFound:
+    async def _lookup(self, name: NormalizedName, versions: Container[Version] | None) -> ProjectFiles | ProjectNotFound:
         flat_task = asyncio.ensure_future(self._flat_files())
         try:
-            pages = await self._index_pages(name)
-            flat = [f for f in await flat_task if f.name == name]
+            pages = await self._index_pages(name, versions)
+            flat = [f for f in await flat_task if f.name == name and (versions is None or f.version in versions)]
         finally:
             if not flat_task.done():
                 flat_task.cancel()
@@ -172,24 +178,26 @@ class IndexClient:
             versions=tuple(versions),
         )
 
-    async def _index_pages(self, name: NormalizedName) -> list[ProjectPage]:
+    async def _index_pages(self, name: NormalizedName, versions: Container[Version] | None) -> list[ProjectPage]:
         indexes = self.settings.indexes
         if self.settings.strategy == "first-index":
             for index in indexes:
-                page = await self._index_page(index, name)
+                page = await self._index_page(index, name, versions)
                 if page is not None:
                     return [page]
             return []
-        found = await asyncio.gather(*(self._index_page(index, name) for index in indexes))
+        found = await asyncio.gather(*(self._index_page(index, name, versions) for index in indexes))
         return [page for page in found if page is not None]
 
-    async def _index_page(self, index: str, name: NormalizedName) -> ProjectPage | None:
+    async def _index_page(
+        self, index: str, name: NormalizedName, versions: Container[Version] | None = None
+    ) -> ProjectPage | None:
         """One index's page for ``name``, or None when that index does not know it."""
         source = redact_url(index)
         base = index if index.endswith("/") else index + "/"
         url = f"{base}{name}/"
         if urlsplit(index).scheme == "file":
-            return self._local_index_page(base, name, source)
+            return self._local_index_page(base, name, source, versions)
         entry = self.cache.bucket(Bucket.SIMPLE) / digest(source) / name
         response = await self.http.get(
             url, cache_entry=entry, accept=ACCEPT, subject=f"the index page of `{name}`"
@@ -197,7 +205,7 @@ class IndexClient:
         if response.not_found:
             return None
         try:
-            return parse_project_page(response.content, response.content_type, response.url, source, name)
+            return parse_project_page(response.content, response.content_type, response.url, source, name, versions)
         except ValueError as exc:
             raise IndexUnavailable(
                 f"`{redact_url(url)}` answered with a page that is not a valid simple-API page",
@@ -206,7 +214,9 @@ class IndexClient:
                 detail=str(exc),
             ) from None
 
-    def _local_index_page(self, base: str, name: NormalizedName, source: str) -> ProjectPage | None:
+    def _local_index_page(
+        self, base: str, name: NormalizedName, source: str, versions: Container[Version] | None = None
+    ) -> ProjectPage | None:
         directory = file_url_to_path(base) / name
         for filename, content_type in (
             ("index.json", "application/vnd.pypi.simple.v1+json"),
@@ -215,7 +225,7 @@ class IndexClient:
             path = directory / filename
             if path.is_file():
                 try:
-                    return parse_project_page(path.read_bytes(), content_type, path.as_uri(), source, name)
+                    return parse_project_page(path.read_bytes(), content_type, path.as_uri(), source, name, versions)
                 except ValueError as exc:
                     raise IndexUnavailable(
                         f"`{path}` is not a valid simple-API page",

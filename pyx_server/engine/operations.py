@@ -336,9 +336,20 @@ async def _choose_wheels(
     if not by_index:
         return sources
     python_version = Version(".".join(map(str, interpreter.version)))
+    from pyx_server.engine.errors import NoMatchingDistribution
+    from pyx_server.engine.selector import PinnedVersions, select_file
+
     async with IndexClient(index, cache) as client:
-        pages = await asyncio.gather(*(client.project(spec.name) for spec in by_index))
-    from pyx_server.engine.selector import select_file
+        # exact pins only need the files of their version: the rest of a page is not parsed
+        filters = [PinnedVersions(spec.requirement.specifier) if spec.pinned_version else None for spec in by_index]
+        pages = await asyncio.gather(*(client.project(s.name, versions=f) for s, f in zip(by_index, filters)))
+        for i, (spec, page) in enumerate(zip(by_index, pages)):
+            if filters[i] is not None and not isinstance(page, ProjectNotFound):
+                try:
+                    _select(spec, page, python_version, interpreter, options, select_file)
+                except NoMatchingDistribution:
+                    # explain the miss with the whole page (every version, every file)
+                    pages[i] = await client.project(spec.name)
 
     for spec, page in zip(by_index, pages):
         if isinstance(page, ProjectNotFound):
@@ -348,16 +359,7 @@ async def _choose_wheels(
                 context={"searched": searched},
                 hints=[f"searched: {searched}", "check the spelling, or add the index that hosts it with `--index-url`"],
             )
-        chosen = select_file(
-            spec.name,
-            page.files,
-            spec.requirement.specifier,
-            python_version=python_version,
-            tag_rank=interpreter.supports,
-            allowed_hashes=dict(spec.hashes) or None,
-            prereleases=options.prereleases,
-            requirement_text=str(spec.requirement),
-        )
+        chosen = _select(spec, page, python_version, interpreter, options, select_file)
         f = chosen.file
         sources.append(
             planning.WheelSource(
@@ -373,6 +375,19 @@ async def _choose_wheels(
             )
         )
     return sources
+
+
+def _select(spec: RequirementSpec, page, python_version: Version, interpreter, options: InstallOptions, select_file):
+    return select_file(
+        spec.name,
+        page.files,
+        spec.requirement.specifier,
+        python_version=python_version,
+        tag_rank=interpreter.supports,
+        allowed_hashes=dict(spec.hashes) or None,
+        prereleases=options.prereleases,
+        requirement_text=str(spec.requirement),
+    )
 
 
 def _cached_pin(spec: RequirementSpec, interpreter, index: IndexSettings, cache: Cache) -> planning.WheelSource | None:

@@ -148,3 +148,25 @@ def _no_match(
         if reasons["hash"]:
             hints.append("no file matches the hashes you gave: " + ", ".join(reasons["hash"][:3]))
     return NoMatchingDistribution(message, context={"package": name, "requirement": shown}, hints=hints)
+
+
+class PinnedVersions:
+    """The versions an exact pin admits (``==1.0`` admits ``1.0+cpu``), as a hashable container."""
+
+    __slots__ = ("specifier", "_seen")
+
+    def __init__(self, specifier) -> None:
+        self.specifier = specifier
+        self._seen: dict[Version, bool] = {}
+
+    def __contains__(self, version: object) -> bool:
+        answer = self._seen.get(version)  # type: ignore[arg-type]
+        if answer is None:
+            answer = self._seen[version] = self.specifier.contains(version, prereleases=True)  # type: ignore[index]
+        return answer
+
+    def __hash__(self) -> int:
+        return hash(str(self.specifier))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PinnedVersions) and str(other.specifier) == str(self.specifier)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property, lru_cache
@@ -178,17 +178,35 @@ def is_json_content_type(content_type: str | None) -> bool:
 
 
 def parse_project_page(
-    content: bytes | str, content_type: str | None, page_url: str, index: str, name: str
+    content: bytes | str,
+    content_type: str | None,
+    page_url: str,
+    index: str,
+    name: str,
+    versions: Container[Version] | None = None,
 ) -> ProjectPage:
-    """Parse a project page in whichever form the server chose (JSON by content type, else HTML)."""
+    """Parse a project page in whichever form the server chose (JSON by content type, else HTML).
+
+    ``versions``, when given, keeps only files of those versions: an install of exact pins
+    needs a handful of numpy's 4,000 files, and building the rest is most of the cost.
+    """
     if is_json_content_type(content_type):
-        return parse_json_page(content, page_url, index, name)
+        return parse_json_page(content, page_url, index, name, versions)
     text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
-    return parse_html_page(text, page_url, index, name)
+    page = parse_html_page(text, page_url, index, name)
+    if versions is not None:
+        page = ProjectPage(page.name, tuple(f for f in page.files if f.version in versions), page.source, page.versions)
+    return page
 
 
-def parse_json_page(content: bytes | str | Mapping[str, Any], page_url: str, index: str, name: str) -> ProjectPage:
-    """A PEP 691 project page; ``ValueError`` when it is not JSON of that shape."""
+def parse_json_page(
+    content: bytes | str | Mapping[str, Any],
+    page_url: str,
+    index: str,
+    name: str,
+    versions: Container[Version] | None = None,
+) -> ProjectPage:
+    """A PEP 691 project page (only files of ``versions`` when given); ``ValueError`` when it is not JSON of that shape."""
     data = json.loads(content) if isinstance(content, bytes | str) else content
     if not isinstance(data, Mapping) or not isinstance(data.get("files", []), list):
         raise ValueError("not a PEP 691 project page")
@@ -202,7 +220,7 @@ def parse_json_page(content: bytes | str | Mapping[str, Any], page_url: str, ind
         if not isinstance(filename, str) or not isinstance(href, str):
             continue
         parsed = parse_dist_filename(filename)
-        if parsed is None or parsed[0] != wanted:
+        if parsed is None or parsed[0] != wanted or (versions is not None and parsed[1] not in versions):
             continue
         url, fragment_hashes = _split_url(_join(page_url, href))
         hashes = {**fragment_hashes, **_clean_hashes(entry.get("hashes"))}
