@@ -442,16 +442,21 @@ class State:
     ) -> tuple[int, int, Incompatibility | None, Term]:
         """The earliest assignment of ``package`` after which (with ``start``) ``term`` holds."""
         assigned = self._assigned[package]
-        if start is None:
-            for index, level, cause, own, acc in assigned.derivations:
-                if _satisfies(acc, term):
-                    return index, level, cause, own
-        else:
-            acc = start
-            for index, level, cause, own, _ in assigned.derivations:
-                acc = acc.intersect(own)
-                if _satisfies(acc, term):
-                    return index, level, cause, own
+        derivations = assigned.derivations
+        # satisfaction only grows along the list (each step intersects one more term), so the
+        # earliest satisfying prefix is found by bisection; start ∩ prefix = start ∩ its running
+        # intersection
+        low, high = 0, len(derivations)
+        while low < high:
+            middle = (low + high) // 2
+            acc = derivations[middle][4] if start is None else start.intersect(derivations[middle][4])
+            if _satisfies(acc, term):
+                high = middle
+            else:
+                low = middle + 1
+        if low < len(derivations):
+            index, level, cause, own, _ = derivations[low]
+            return index, level, cause, own
         decision = assigned.decision
         assert decision is not None, (package, term)
         return decision[0], decision[1], None, decision[3]

@@ -101,9 +101,15 @@ def _after(v: Version) -> Cut:
     return (version_key(v), 2, "after", v)
 
 
-@lru_cache(maxsize=65536)
 def _above_locals(v: Version) -> Version:
     """The least version above ``v`` and every ``v+local`` (``v`` has no local part)."""
+    # cached by spelling, not by value: ``1`` and ``1.0`` are equal but print differently
+    return _above_locals_of(str(v))
+
+
+@lru_cache(maxsize=65536)
+def _above_locals_of(text: str) -> Version:
+    v = Version(text)
     if v.dev is not None:
         return _make_version(v.epoch, v.release, v.pre, v.post, v.dev + 1)
     return _make_version(v.epoch, v.release, v.pre, 0 if v.post is None else v.post + 1, 0)

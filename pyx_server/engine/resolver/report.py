@@ -218,10 +218,28 @@ class _Formatter:
     def range(self, package: Pkg, versions: VersionSet) -> _Range:
         return _Range(self.context, package, versions)
 
+    def required(self, package: Pkg, versions: VersionSet) -> str:
+        """A required range: as written, unless a derivation made it a long union, which is
+        then stated over the versions that exist (``b>=1.0,<=1.9`` for ten adjacent pins)."""
+        texts = versions.specifier_strings()
+        if len(texts) <= 2 or package in (ROOT_PKG, PYTHON_PKG):
+            return _raw(package, versions)
+        known = self.context.visible(package)
+        runs = _runs(known, versions) if known else []
+        if not runs:
+            # no listing to narrow against: the ends and a count
+            return f"one of {package}{texts[0]} … {package}{texts[-1]} ({len(texts)} ranges)"
+        segments = versions.segments
+        open_low = segments[0][0][2] == "min"
+        open_high = segments[-1][1][2] == "max"
+        parts = [_run_text(package, known, i, j, open_low, open_high) for i, j in runs]
+        parts = [str(package) if p.startswith("all versions of") else p for p in parts]
+        return _join(parts, " or ")
+
     def depends(self, package: Pkg, versions: VersionSet, deps: Sequence[tuple[Pkg, VersionSet]]) -> str:
         dependent = self.range(package, versions)
         verb = "depend on" if dependent.plural else "depends on"
-        targets = " and ".join(_raw(d, r) for d, r in deps)
+        targets = " and ".join(self.required(d, r) for d, r in deps)
         return f"{dependent.text()} {verb} {targets}"
 
     def external(self, incompatibility: Incompatibility, python: VersionSet | None = None) -> str:
@@ -286,16 +304,16 @@ class _Formatter:
                 return "your requirements are unsatisfiable"
             if term.positive:
                 return f"{self.range(package, term.set).text()} cannot be used"
-            return f"{_raw(package, term.set)} must be used"
+            return f"{self.required(package, term.set)} must be used"
         if len(items) == 2:
             (p1, t1), (p2, t2) = items
             if t1.positive and not t2.positive:
                 if p1 == ROOT_PKG:
-                    return f"you require {_raw(p2, t2.set)}"
+                    return f"you require {self.required(p2, t2.set)}"
                 return self.depends(p1, t1.set, [(p2, t2.set)])
             if t2.positive and not t1.positive:
                 if p2 == ROOT_PKG:
-                    return f"you require {_raw(p1, t1.set)}"
+                    return f"you require {self.required(p1, t1.set)}"
                 return self.depends(p2, t2.set, [(p1, t1.set)])
         parts = []
         for package, term in items:
@@ -425,6 +443,10 @@ class _Writer:
         assert c1 is not None and c2 is not None
         f = self.f
         conclusion = f.terms(node.terms)
+        links, base = self.chain(node)
+        if len(links) >= _CHAIN_SUMMARY:
+            self.summarize(links, base, conclusion)
+            return
         if c1.external and c2.external:
             self.lines.append(
                 f"Because {f.both_external(c1.incompatibility, c2.incompatibility)}, "
@@ -471,6 +493,51 @@ class _Writer:
                     f"we can conclude that {conclusion}."
                 )
 
+    def chain(self, node: _Node) -> tuple[list[_Node], _Node | None]:
+        """The run of steps below ``node`` that each add one dependency of the same package on
+        the same package (a walk back through many releases), and what the run starts from."""
+        links: list[_Node] = []
+        key: tuple[str, Pkg] | None = None
+        current = node
+        while not current.external:
+            if current is not node and (id(current) in self.shared or id(current) in self.refs):
+                break
+            c1, c2 = current.cause1, current.cause2
+            assert c1 is not None and c2 is not None
+            k1, k2 = _dependency_key(c1), _dependency_key(c2)
+            if c2.external and k2 is not None and key in (None, k2):
+                external, below, key = c2, c1, k2
+            elif c1.external and k1 is not None and key in (None, k1):
+                external, below, key = c1, c2, k1
+            else:
+                break
+            links.append(external)
+            current = below
+        if current.external and key is not None and _dependency_key(current) == key:
+            links.append(current)
+            return links, None
+        return links, current
+
+    def summarize(self, links: list[_Node], base: _Node | None, conclusion: str) -> None:
+        """One sentence for a long run of similar dependencies: the first two, a count, the last."""
+        f = self.f
+        ordered = sorted(links, key=lambda n: next(iter(n.terms.values())).set.segments[:1])
+        package = next(iter(ordered[0].terms))
+        first, second, last = (f.external(n.incompatibility) for n in (ordered[0], ordered[1], ordered[-1]))
+        summary = f"{first}, {second}, and so on for {len(ordered) - 3} more versions of {package}, and {last}"
+        if base is None:
+            self.lines.append(f"Because {summary}, we can conclude that {conclusion}.")
+        elif base.external:
+            self.lines.append(f"Because {f.external(base.incompatibility)} and {summary}, we can conclude that {conclusion}.")
+        elif id(base) in self.refs:
+            self.lines.append(
+                f"Because we know from ({self.refs[id(base)]}) that {f.terms(base.terms)} and {summary}, "
+                f"we can conclude that {conclusion}."
+            )
+        else:
+            self.build(base)
+            self.lines.append(f"And because {summary}, we can conclude that {conclusion}.")
+
     def one_each(self, derived: _Node, external: _Node, conclusion: str) -> None:
         f = self.f
         ref = self.refs.get(id(derived))
@@ -505,6 +572,23 @@ class _Writer:
         self.lines.append(
             f"And because {f.external(external.incompatibility, python)}, we can conclude that {conclusion}."
         )
+
+
+#: a run of this many similar steps is told in one sentence
+_CHAIN_SUMMARY = 5
+
+
+def _dependency_key(node: _Node) -> tuple[str, Pkg] | None:
+    """``(dependent name, dependency)`` of a dependency fact between two real packages."""
+    if not node.external:
+        return None
+    dependency = node.incompatibility.dependency()
+    if dependency is None:
+        return None
+    dependent, target, required = dependency
+    if dependent == ROOT_PKG or not required or not isinstance(dependent, Pkg) or not isinstance(target, Pkg):
+        return None
+    return dependent.name, target
 
 
 def _size(node: _Node) -> int:

@@ -1,10 +1,11 @@
 """The resolver's driver: runs PubGrub over what a ``MetadataProvider`` says, and builds the answer.
 
 One loop, as in PubGrub: propagate what is known, pick the next package (root first, then
-URL pins and single-version ranges, then packages in the order they were discovered; packages
-that keep conflicting are moved earlier, as uv does, so a wrong early choice is not
-backtracked through one version at a time), ask the candidate policy for a version, and add
-that version's dependencies. When the policy has no version left it adds the facts that say
+URL pins and single-version ranges, then packages in the order they were discovered), ask the
+candidate policy for a version, and add that version's dependencies. When one decided package
+keeps ruling out versions of another (five times), deciding it first was the mistake, as in
+uv's "wrong backtracking" scenario: the affected package moves ahead, the culprit behind every
+other package, and the culprit's decision is undone. When the policy has no version left it adds the facts that say
 why (yanked, ``Requires-Python``, no such version), so the explanation can cite them.
 
 The target Python is a package with one version; ``Requires-Python`` is a dependency on it,
