@@ -348,3 +348,23 @@ def test_an_unsatisfiable_walk_through_many_releases_terminates_quickly() -> Non
         resolve(["boto3", "botocore<1.0"], InMemoryProvider(universe), OPTIONS)
     assert time.perf_counter() - started < 2.0
     assert caught.value.report().endswith("we can conclude that your requirements are unsatisfiable.")
+
+
+def test_a_target_python_without_an_environment_drives_markers_too() -> None:
+    universe = {"a": {"1.0": {"requires": ["old-only; python_version < '3.9'", "new-only; python_version >= '3.9'"]}}}
+    universe |= {"old-only": {"1.0": {}}, "new-only": {"1.0": {}}}
+    resolution = resolve(["a"], InMemoryProvider(universe), ResolverOptions(python=Version("3.8.10")))
+    assert set(resolution) == {"a", "old-only"}
+
+
+def test_upgrade_drops_a_yanked_preference() -> None:
+    universe = {"a": {"1.0": {}, "2.0": {"yanked": True}}}
+    kept = resolve(["a"], InMemoryProvider(universe), ResolverOptions(python=Version("3.12"), preferences={"a": Version("2.0")}))
+    assert kept.versions() == {"a": Version("2.0")}
+    assert kept.warnings == ("`a==2.0` is yanked",)
+    upgraded = resolve(
+        ["a"],
+        InMemoryProvider(universe),
+        ResolverOptions(python=Version("3.12"), preferences={"a": Version("2.0")}, upgrade=True),
+    )
+    assert upgraded.versions() == {"a": Version("1.0")}

@@ -135,7 +135,7 @@ class CandidateSelector:
         """Sort the candidates and decide, once, which are hidden or unusable and why."""
         ordered = sorted(candidates, key=lambda c: version_position(c.version))
         policy = self.prerelease_policy(name)
-        preferred = self._preferences.get(name)
+        preferred = self.preference(name)
         yank_ok = self._allowed_yanks.get(name)
         cutoff = self._options.exclude_newer
         status: list[str | None] = []

@@ -130,8 +130,10 @@ DependenciesResult = Dependencies | Unavailable
 class PrefetchHint:
     """What the solver expects to need soon.
 
-    With ``versions`` empty, the solver will need the listing of ``name``. With versions, it
-    will likely ask for the dependencies of those candidates, most likely first.
+    With ``versions`` empty, the solver will need the listing of ``name`` (a network provider
+    may also fetch the metadata of the newest candidate as soon as the listing arrives: that is
+    what the solver tries first unless a preference or pre-release rule says otherwise). With
+    versions, it will likely ask for the dependencies of those candidates, most likely first.
     """
 
     name: NormalizedName

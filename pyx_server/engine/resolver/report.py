@@ -269,6 +269,8 @@ class _Formatter:
                 target = _join(written)
                 if len(written) == 1:
                     target += ", which no version satisfies"
+                elif len(written) == 2:
+                    target = f"both {target}"
                 if package == ROOT_PKG:
                     return f"you require {target}"
                 subject = self.range(package, terms[package].set)

@@ -137,6 +137,10 @@ class _Solver:
         env: dict[str, str] = dict(options.environment or default_environment())
         if options.python is not None:
             self.python = options.python
+            if options.environment is None:
+                # the running interpreter's markers, but for the target Python's version
+                env["python_full_version"] = str(self.python)
+                env["python_version"] = ".".join(str(p) for p in self.python.release[:2])
         else:
             self.python = Version(env.get("python_full_version") or env.get("python_version") or "3")
         env.setdefault("python_full_version", str(self.python))
