@@ -139,12 +139,12 @@ def test_shared_conclusions_are_numbered_once_and_cited() -> None:
         "y": {"1.0.0": {}, "2.0.0": {}},
     }
     report = _failure(["foo>=1,<2"], universe).report()
-    assert report.count("(1)") == 2  # once where it is concluded, once where it is used
+    assert report.count("(1)") == 2  # once where it is concluded, once where it is cited
     assert "we know from (1) that" in report
     assert "\n\n" in report  # the two branches are separate paragraphs
 
 
-def test_to_dict_shares_repeated_steps_by_reference() -> None:
+def test_the_tree_is_json_data_with_unique_step_ids() -> None:
     universe = {
         "foo": {
             "1.0.0": {"requires": ["a>=1,<2", "b>=1,<2"]},
@@ -162,3 +162,14 @@ def test_to_dict_shares_repeated_steps_by_reference() -> None:
 
     assert count(tree, "kind") >= 5
     assert tree["terms"] == [{"package": "your requirements", "positive": True, "versions": "==0"}]
+
+    ids: list[int] = []
+
+    def collect(node: dict[str, Any]) -> None:
+        if "id" in node:
+            ids.append(node["id"])
+        for child in node.get("causes", []):
+            collect(child)
+
+    collect(tree)
+    assert len(ids) == len(set(ids))

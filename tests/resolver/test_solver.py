@@ -368,3 +368,26 @@ def test_upgrade_drops_a_yanked_preference() -> None:
         ResolverOptions(python=Version("3.12"), preferences={"a": Version("2.0")}, upgrade=True),
     )
     assert upgraded.versions() == {"a": Version("1.0")}
+
+
+class TwoIndexProvider(CustomProvider):
+    """Lists one version twice, spelled differently, the first listing yanked."""
+
+    def versions(self, name: Any) -> Any:
+        return Found(
+            (
+                Candidate(name, Version("1.0"), yanked=True),
+                Candidate(name, Version("1.0.0")),
+                Candidate(name, Version("0.9")),
+            )
+        )
+
+    def dependencies(self, candidate: Candidate) -> Any:
+        return Dependencies()
+
+
+def test_a_version_listed_twice_keeps_its_first_listing() -> None:
+    resolution = resolve(["x"], TwoIndexProvider(), OPTIONS)
+    assert resolution.versions() == {"x": Version("0.9")}
+    pinned = resolve(["x==1.0"], TwoIndexProvider(), OPTIONS)
+    assert pinned["x"].candidate.yanked

@@ -132,8 +132,14 @@ class CandidateSelector:
         return self._preferences.get(name)
 
     def classify(self, name: NormalizedName, candidates: list[Candidate]) -> PackageVersions:
-        """Sort the candidates and decide, once, which are hidden or unusable and why."""
-        ordered = sorted(candidates, key=lambda c: version_position(c.version))
+        """Sort the candidates and decide, once, which are hidden or unusable and why.
+
+        A version listed twice (two indexes, or ``1.0`` and ``1.0.0``) keeps its first listing.
+        """
+        unique: dict[tuple[object, ...], Candidate] = {}
+        for candidate in candidates:
+            unique.setdefault(version_position(candidate.version), candidate)
+        ordered = [unique[position] for position in sorted(unique)]
         policy = self.prerelease_policy(name)
         preferred = self.preference(name)
         yank_ok = self._allowed_yanks.get(name)

@@ -44,20 +44,21 @@ class ResolutionImpossible(PyxError):
 
     def tree(self) -> dict[str, Any]:
         """The derivation as JSON-ready data: each step's terms, kind, reason and causes."""
-        memo: dict[int, dict[str, Any]] = {}
+        numbers: dict[int, int] = {}
 
         def node(inc: Incompatibility) -> dict[str, Any]:
-            if id(inc) in memo:
-                return {"ref": inc.id}
+            # a step used twice is written once; later uses say {"ref": <its id>}
+            if id(inc) in numbers:
+                return {"ref": numbers[id(inc)]}
+            numbers[id(inc)] = len(numbers) + 1
             out: dict[str, Any] = {
-                "id": inc.id,
+                "id": numbers[id(inc)],
                 "kind": inc.kind,
                 "terms": [
                     {"package": _package(p), "positive": t.positive, "versions": str(t.set)}
                     for p, t in inc.terms.items()
                 ],
             }
-            memo[id(inc)] = out
             if isinstance(inc.reason, Unavailability):
                 out["reason"] = inc.reason.singular
             elif inc.kind == "dependency" and inc.reason is not None:
