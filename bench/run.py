@@ -379,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.scenarios:
             cells += run_scenario(ctx, name, tools, repeats(args)[name])
     finally:
+        ctx.empty_trash()
         if remove_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -336,6 +336,12 @@ class IndexClient:
 
     # -- downloads ------------------------------------------------------------------------
 
+    async def download_bytes(self, file: DistFile) -> tuple[bytes, str]:
+        """Fetch ``file`` into memory, verify its listed hashes: (content, sha256)."""
+        return await self.http.download_bytes(
+            file.url, name=file.name, version=str(file.version), hashes=file.hashes, size=file.size
+        )
+
     async def download(self, file: DistFile, dest: Path) -> str:
         """Fetch ``file`` to ``dest`` (http(s) or file://), verify its listed hashes, return its sha256."""
         return await self.http.download(

@@ -14,7 +14,9 @@ failures are ``PyxError`` subclasses. The order of work follows "plan, then act"
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -520,23 +522,36 @@ async def _fetch(
     # cores busy without starving the event loop that is still receiving other downloads.
     unpacker = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="pyx-unpack")
 
+    budget = _ByteBudget(_MEMORY_BUDGET)
+
     async def one(client, item: planning.PlannedWheel) -> tuple[NormalizedName, Path]:
         source = item.source
-        with cache.temp_dir("download-") as tmp:
-            wheel_path = tmp / source.filename
-            if source.path is not None and source.file is None:
-                # a local wheel: unpack straight from where it is
-                wheel_path = source.path
-                sha256 = await asyncio.to_thread(_sha256_file, wheel_path)
-            else:
-                file = source.file if source.file is not None else _direct_file(source)
-                sha256 = await client.download(file, wheel_path)
-            _verify_user_hashes(source, wheel_path, sha256)
-            archive = await loop.run_in_executor(
-                unpacker, cache.store_archive, sha256, lambda dest: unpack_wheel(wheel_path, dest)
-            )
-            _remember(cache, source, sha256)
-            return source.name, archive
+        file = source.file if source.file is not None else _direct_file(source)
+        size = getattr(file, "size", None)
+        if source.path is None and size is not None and size <= _IN_MEMORY_MAX:
+            # small enough: download into memory and unpack from there (no temporary file)
+            async with budget.hold(size):
+                data, sha256 = await client.download_bytes(file)
+                _verify_user_hashes(source, io.BytesIO(data), sha256)
+                archive = await loop.run_in_executor(
+                    unpacker, cache.store_archive, sha256,
+                    lambda dest: unpack_wheel(io.BytesIO(data), dest, label=source.filename),
+                )
+        else:
+            with cache.temp_dir("download-") as tmp:
+                wheel_path = tmp / source.filename
+                if source.path is not None and source.file is None:
+                    # a local wheel: unpack straight from where it is
+                    wheel_path = source.path
+                    sha256 = await asyncio.to_thread(_sha256_file, wheel_path)
+                else:
+                    sha256 = await client.download(file, wheel_path)
+                _verify_user_hashes(source, wheel_path, sha256)
+                archive = await loop.run_in_executor(
+                    unpacker, cache.store_archive, sha256, lambda dest: unpack_wheel(wheel_path, dest)
+                )
+        _remember(cache, source, sha256)
+        return source.name, archive
 
     # the largest first: their unpacking, the longest, starts while the rest still download
     ordered = sorted(items, key=lambda i: -(getattr(i.source.file, "size", None) or 0))
@@ -546,6 +561,36 @@ async def _fetch(
     finally:
         unpacker.shutdown(wait=True)
     return dict(done)
+
+
+#: wheels up to this size are downloaded into memory; bigger ones (torch: gigabytes) to a file
+_IN_MEMORY_MAX = 64 << 20
+#: at most this many bytes of wheels held in memory at once
+_MEMORY_BUDGET = 256 << 20
+
+
+class _ByteBudget:
+    """An async limit on bytes held at once (a semaphore counted in bytes)."""
+
+    def __init__(self, limit: int) -> None:
+        import asyncio
+
+        self.limit = limit
+        self.used = 0
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, amount: int):
+        amount = min(amount, self.limit)
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.used + amount <= self.limit)
+            self.used += amount
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self.used -= amount
+                self._changed.notify_all()
 
 
 def _direct_file(source: planning.WheelSource):
@@ -574,7 +619,7 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _verify_user_hashes(source: planning.WheelSource, wheel_path: Path, sha256: str) -> None:
+def _verify_user_hashes(source: planning.WheelSource, wheel: Path | io.BytesIO, sha256: str) -> None:
     allowed = source.allowed_hashes
     if not allowed:
         return
@@ -585,7 +630,7 @@ def _verify_user_hashes(source: planning.WheelSource, wheel_path: Path, sha256: 
     else:
         algo = next(iter(allowed))
         h = hashlib.new(algo)
-        h.update(wheel_path.read_bytes())
+        h.update(wheel.getvalue() if isinstance(wheel, io.BytesIO) else wheel.read_bytes())
         if h.hexdigest() in allowed[algo]:
             return
         actual = f"{algo}:{h.hexdigest()}"

@@ -30,6 +30,7 @@ import re
 import stat
 import zipfile
 from collections.abc import Iterable
+from typing import BinaryIO
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
@@ -312,7 +313,7 @@ def _expected_hashes(
     return expected
 
 
-def unpack_wheel(wheel: Path, dest: Path) -> None:
+def unpack_wheel(wheel: Path | BinaryIO, dest: Path, *, label: str | None = None) -> None:
     """Validate every member of ``wheel``, then extract it into the empty directory ``dest``.
 
     Nothing is written unless all member names are safe and the dist-info is well formed;
@@ -320,8 +321,10 @@ def unpack_wheel(wheel: Path, dest: Path) -> None:
     caller discards ``dest`` (it is a cache temporary directory). Blocking: run it in a thread
     from async code.
     """
-    wheel = Path(wheel)
-    label = wheel.name
+    if isinstance(wheel, (str, os.PathLike)):
+        wheel = Path(wheel)
+        label = label or wheel.name
+    label = label or "wheel"
     try:
         zf = zipfile.ZipFile(wheel)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:

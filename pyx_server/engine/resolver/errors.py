@@ -45,12 +45,18 @@ class ResolutionImpossible(PyxError):
     def tree(self) -> dict[str, Any]:
         """The derivation as JSON-ready data: each step's terms, kind, reason and causes."""
         numbers: dict[int, int] = {}
-
-        def node(inc: Incompatibility) -> dict[str, Any]:
-            # a step used twice is written once; later uses say {"ref": <its id>}
+        nodes: dict[int, dict[str, Any]] = {}
+        order: list[Incompatibility] = []
+        stack = [self.derivation]
+        while stack:  # number the steps in pre-order, without recursion (trees can be deep)
+            inc = stack.pop()
             if id(inc) in numbers:
-                return {"ref": numbers[id(inc)]}
+                continue
             numbers[id(inc)] = len(numbers) + 1
+            order.append(inc)
+            if inc.cause1 is not None and inc.cause2 is not None:
+                stack.extend((inc.cause2, inc.cause1))
+        for inc in order:
             out: dict[str, Any] = {
                 "id": numbers[id(inc)],
                 "kind": inc.kind,
@@ -64,11 +70,24 @@ class ResolutionImpossible(PyxError):
             elif inc.kind == "dependency" and inc.reason is not None:
                 dependency, required, _ = inc.reason
                 out["dependency"] = {"package": _package(dependency), "versions": str(required)}
-            if inc.cause1 is not None and inc.cause2 is not None:
-                out["causes"] = [node(inc.cause1), node(inc.cause2)]
-            return out
+            nodes[id(inc)] = out
+        written: set[int] = set()
 
-        return node(self.derivation)
+        def reference(inc: Incompatibility) -> dict[str, Any]:
+            # a step used twice is written once; later uses say {"ref": <its id>}
+            if id(inc) in written:
+                return {"ref": numbers[id(inc)]}
+            written.add(id(inc))
+            return nodes[id(inc)]
+
+        root = reference(self.derivation)
+        stack = [self.derivation]
+        while stack:
+            inc = stack.pop()
+            if inc.cause1 is not None and inc.cause2 is not None and "causes" not in nodes[id(inc)]:
+                nodes[id(inc)]["causes"] = [reference(inc.cause1), reference(inc.cause2)]
+                stack.extend(c for c in (inc.cause2, inc.cause1) if "ref" not in nodes[id(c)])
+        return root
 
     def to_dict(self) -> dict[str, Any]:
         """The base error form plus ``report`` (text) and ``derivation`` (the tree as data)."""

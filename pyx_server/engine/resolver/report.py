@@ -16,6 +16,7 @@ It follows the Rust ``pubgrub`` crate's ``DefaultStringReporter`` and uv's wordi
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -379,31 +380,35 @@ def _is_proxy(node: _Node) -> bool:
 
 
 def _build(incompatibility: Incompatibility, collapse: bool) -> _Node | None:
+    """The tree as reported (extras' proxy steps dropped when ``collapse``), built without
+    recursion: a walk back through thousands of releases makes a tree thousands deep."""
     memo: dict[int, _Node | None] = {}
-
-    def convert(inc: Incompatibility) -> _Node | None:
+    stack: list[tuple[Incompatibility, bool]] = [(incompatibility, False)]
+    while stack:
+        inc, expanded = stack.pop()
         key = id(inc)
         if key in memo:
-            return memo[key]
+            continue
         if not inc.is_derived:
-            node: _Node | None = _Node(inc)
+            memo[key] = _Node(inc)
+            continue
+        assert inc.cause1 is not None and inc.cause2 is not None
+        if not expanded:
+            stack.append((inc, True))
+            stack.extend((cause, False) for cause in (inc.cause2, inc.cause1) if id(cause) not in memo)
+            continue
+        kids = [memo[id(inc.cause1)], memo[id(inc.cause2)]]
+        if collapse:
+            kids = [k for k in kids if k is not None and not _is_proxy(k)]
         else:
-            assert inc.cause1 is not None and inc.cause2 is not None
-            kids = [convert(inc.cause1), convert(inc.cause2)]
-            if collapse:
-                kids = [k for k in kids if k is not None and not _is_proxy(k)]
-            else:
-                kids = [k for k in kids if k is not None]
-            if len(kids) == 2:
-                node = _Node(inc, kids[0], kids[1])
-            elif len(kids) == 1:
-                node = kids[0]
-            else:
-                node = None
-        memo[key] = node
-        return node
-
-    return convert(incompatibility)
+            kids = [k for k in kids if k is not None]
+        if len(kids) == 2:
+            memo[key] = _Node(inc, kids[0], kids[1])
+        elif len(kids) == 1:
+            memo[key] = kids[0]
+        else:
+            memo[key] = None
+    return memo[id(incompatibility)]
 
 
 class _Writer:
@@ -594,10 +599,18 @@ def _dependency_key(node: _Node) -> tuple[str, Pkg] | None:
 
 
 def _size(node: _Node) -> int:
-    if node.external:
-        return 1
-    assert node.cause1 is not None and node.cause2 is not None
-    return _size(node.cause1) + _size(node.cause2)
+    """How many external facts a step rests on (counting shared steps once per use)."""
+    total, stack = 0, [node]
+    while stack:
+        current = stack.pop()
+        if current.external:
+            total += 1
+        else:
+            assert current.cause1 is not None and current.cause2 is not None
+            stack.extend((current.cause1, current.cause2))
+        if total > 10_000:  # only used to order two branches: a rough size is enough
+            break
+    return total
 
 
 def explain(incompatibility: Incompatibility, context: ReportContext) -> str:
@@ -612,7 +625,13 @@ def explain(incompatibility: Incompatibility, context: ReportContext) -> str:
         conclusion = formatter.terms(incompatibility.terms)
         return f"Because {text}, we can conclude that {conclusion}."
     writer = _Writer(formatter, root)
-    writer.build(root)
+    # the writer recurses once per reported step that cannot be summarized
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))
+    try:
+        writer.build(root)
+    finally:
+        sys.setrecursionlimit(limit)
     return "\n".join(writer.lines)
 
 
