@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from pyx_server import __version__
-from pyx_server.engine.errors import PyxError
+from pyx_server.engine.errors import PyxError, UsageError
 
 EXIT_ERROR = 2
 
@@ -115,7 +115,7 @@ def _index_options(p: argparse.ArgumentParser) -> None:
 
 def _install_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-r", "--requirement", metavar="FILE", action="append", default=[], help="install from a requirements file")
-    p.add_argument("-c", "--constraint", metavar="FILE", action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument("-c", "--constraint", metavar="FILE", action="append", default=[], help="restrict versions without adding requirements")
     p.add_argument("--link-mode", choices=("clone", "hardlink", "copy", "symlink"), help="how files get from the cache into the environment (PYX_LINK_MODE)")
     p.add_argument("--dry-run", action="store_true", help="show the plan and change nothing")
     p.add_argument("--require-hashes", action="store_true", help="every requirement must be pinned and carry --hash")
@@ -239,6 +239,10 @@ def _read_requirements(args, names: list[str], files: list[str]):
     for name in names:
         collected.requirements.append(parse_requirement(name))
     for file in files:
+        if file.startswith("-c"):
+            nested = parse_requirements_file(file[2:])
+            collected.constraints += nested.requirements + nested.constraints
+            continue
         collected.merge(parse_requirements_file(file))
     return collected
 
@@ -246,11 +250,17 @@ def _read_requirements(args, names: list[str], files: list[str]):
 def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
     from pyx_server.engine.operations import InstallOptions, audit, install, unpinned
 
+    from packaging.utils import canonicalize_name
+
+    from pyx_server.engine.requirements import apply_constraints
+
     files = list(args.requirement) + (list(args.src) if exact else [])
-    reqs = _read_requirements(args, [] if exact else args.packages, files)
+    if exact and not files:
+        raise UsageError("`pyx pip sync` needs a requirements file", hints=["pyx pip sync requirements.txt"])
+    reqs = _read_requirements(args, [] if exact else args.packages, files + [f"-c{c}" for c in args.constraint])
     if not reqs.requirements and not exact:
-        console.status("error: nothing to install: name packages or pass `-r FILE`")
-        return EXIT_ERROR
+        raise UsageError("nothing to install: name packages or pass `-r FILE`")
+    reqs.requirements = apply_constraints(reqs.requirements, reqs.constraints)
     if not exact and not args.no_deps:
         raise PyxError(
             "dependency resolution is not available yet: pass `--no-deps` to install exactly the packages named",
@@ -260,9 +270,6 @@ def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
     if exact and unpinned(reqs.requirements):
         loose = ", ".join(f"`{s}`" for s in unpinned(reqs.requirements)[:5])
         console.warn(f"not pinned with `==`: {loose}; `pyx pip sync` installs the best match of each without its dependencies")
-    if exact and not files:
-        console.status("error: `pyx pip sync` needs a requirements file")
-        return EXIT_ERROR
     cache = _cache(args)
     env = _environment(args, cache)
     console.detail(f"environment: {env.root}")
@@ -270,7 +277,7 @@ def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
     require_hashes = args.require_hashes or any(spec.hashes for spec in reqs.requirements)
     options = InstallOptions(
         exact=exact,
-        reinstall=True if args.reinstall else frozenset(args.reinstall_package),
+        reinstall=True if args.reinstall else frozenset(canonicalize_name(n) for n in args.reinstall_package),
         dry_run=args.dry_run,
         require_hashes=require_hashes,
         link_mode=args.link_mode,
@@ -404,8 +411,7 @@ def cmd_uninstall(args, console: Console) -> int:
     reqs = _read_requirements(args, args.packages, args.requirement)
     names = [spec.name for spec in reqs.requirements]
     if not names:
-        console.status("error: name the packages to uninstall")
-        return EXIT_ERROR
+        raise UsageError("name the packages to uninstall, or pass `-r FILE`")
     cache = _cache(args)
     env = _environment(args, cache)
     started = time.perf_counter()

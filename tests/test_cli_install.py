@@ -392,3 +392,20 @@ def test_externally_managed_python_is_refused(tmp_path: Path) -> None:
         _check_not_externally_managed(system)
     assert any("--break-system-packages" in h for h in exc.value.hints)
     _check_not_externally_managed(SimpleNamespace(is_venv=True, interpreter=interpreter))
+
+
+def test_constraints_file_restricts_unpinned_requirements(local_index, venv: Path, tmp_path: Path) -> None:
+    index = local_index()
+    index.build("alpha", "1.5")
+    index.build("alpha", "2.0")
+    cons = reqs(tmp_path, "alpha<2", "neverinstalled==1", name="constraints.txt")
+    run = pyx("pip", "install", "--no-deps", "alpha", "-c", cons, "-i", index.url, "-p", venv)
+    assert run.code == 0, run.err
+    assert installed(venv) == {"alpha": "1.5"}
+
+
+def test_usage_errors_are_rendered_like_other_errors(venv: Path) -> None:
+    run = pyx("pip", "sync", "-p", venv)
+    assert run.code == 2 and run.err.startswith("error: `pyx pip sync` needs a requirements file")
+    run = pyx("pip", "uninstall", "-p", venv)
+    assert run.code == 2 and run.err.startswith("error: name the packages")

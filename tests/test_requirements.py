@@ -135,3 +135,14 @@ def test_editable_is_refused_clearly(tmp_path: Path) -> None:
     (tmp_path / "r.txt").write_text("-e .\n")
     with pytest.raises(RequirementsFileError, match="editable"):
         parse_requirements_file(tmp_path / "r.txt")
+
+
+def test_constraints_narrow_but_never_add() -> None:
+    from pyx_server.engine.requirements import apply_constraints
+
+    reqs = [parse_requirement("alpha>=1"), parse_requirement("beta")]
+    cons = [parse_requirement("alpha<2", source="c.txt:1"), parse_requirement("gamma==1")]
+    narrowed = apply_constraints(reqs, cons)
+    assert [str(s.requirement) for s in narrowed] == ["alpha<2,>=1", "beta"]
+    with pytest.raises(InvalidRequirement, match="constraints restrict versions only"):
+        apply_constraints(reqs, [parse_requirement("alpha @ https://example.invalid/alpha-1-py3-none-any.whl")])

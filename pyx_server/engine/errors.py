@@ -48,6 +48,12 @@ class ConfigError(PyxError):
     code = "invalid-config"
 
 
+class UsageError(PyxError):
+    """The command was asked for something it cannot mean (no requirements, a missing file)."""
+
+    code = "usage-error"
+
+
 class InvalidRequirement(PyxError):
     code = "invalid-requirement"
 

@@ -364,3 +364,29 @@ def _resolve_location(value: str, base_dir: Path) -> Path:
         return Path(unquote(urlsplit(value).path))
     path = Path(os.path.expanduser(value))
     return path if path.is_absolute() else base_dir / path
+
+
+def apply_constraints(
+    requirements: list[RequirementSpec], constraints: list[RequirementSpec]
+) -> list[RequirementSpec]:
+    """Narrow each requirement by the constraints (``-c``) on its name; constraints add nothing."""
+    if not constraints:
+        return requirements
+    by_name: dict[str, list[RequirementSpec]] = {}
+    for c in constraints:
+        by_name.setdefault(c.name, []).append(c)
+    narrowed = []
+    for spec in requirements:
+        extra = by_name.get(spec.name)
+        if not extra or spec.url:
+            narrowed.append(spec)
+            continue
+        req = Requirement(str(spec.requirement))
+        for c in extra:
+            if c.url:
+                raise InvalidRequirement(
+                    f"constraint `{c}` ({c.source}) names a URL; constraints restrict versions only"
+                )
+            req.specifier &= c.requirement.specifier
+        narrowed.append(RequirementSpec(req, spec.source, spec.hashes, spec.path, spec.editable))
+    return narrowed
