@@ -296,7 +296,6 @@ async def _choose_wheels(
 ) -> list[planning.WheelSource]:
     import asyncio
 
-    from pyx_server.engine.index import IndexClient, ProjectNotFound
     from pyx_server.engine.wheel import parse_wheel_name
 
     sources: list[planning.WheelSource] = []
@@ -339,6 +338,7 @@ async def _choose_wheels(
         return sources
     python_version = Version(".".join(map(str, interpreter.version)))
     from pyx_server.engine.errors import NoMatchingDistribution
+    from pyx_server.engine.index import IndexClient, ProjectNotFound  # httpx: only when an index is asked
     from pyx_server.engine.selector import PinnedVersions, select_file
 
     async with IndexClient(index, cache) as client:
