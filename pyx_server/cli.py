@@ -113,6 +113,20 @@ def _index_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--offline", action="store_true", help="use only the cache; never touch the network")
 
 
+def _resolve_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("resolution options")
+    g.add_argument("-U", "--upgrade", action="store_true", help="allow upgrading every package (ignore installed versions)")
+    g.add_argument("-P", "--upgrade-package", metavar="NAME", action="append", default=[], help="allow upgrading this package")
+    g.add_argument(
+        "--prerelease",
+        choices=("allow", "disallow", "if-necessary", "explicit", "if-necessary-or-explicit"),
+        help="when pre-releases may be chosen (default: if-necessary-or-explicit)",
+    )
+    g.add_argument("--resolution", choices=("highest", "lowest", "lowest-direct"), help="which versions to prefer")
+    g.add_argument("--exclude-newer", metavar="DATE", help="ignore files uploaded after this date (RFC 3339 or YYYY-MM-DD)")
+    g.add_argument("--override", metavar="FILE", action="append", default=[], help="requirements that replace every other requirement on their package")
+
+
 def _install_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-r", "--requirement", metavar="FILE", action="append", default=[], help="install from a requirements file")
     p.add_argument("-c", "--constraint", metavar="FILE", action="append", default=[], help="restrict versions without adding requirements")
@@ -159,7 +173,26 @@ def build_parser() -> argparse.ArgumentParser:
     inst.add_argument("packages", nargs="*", metavar="PACKAGE")
     inst.add_argument("--no-deps", action="store_true", help="install only the packages named (no dependency resolution)")
     _install_options(inst)
+    _resolve_options(inst)
     _global_options(inst)
+
+    comp = pipcmds.add_parser("compile", help="resolve requirements into a pinned requirements file")
+    comp.add_argument("src", nargs="+", metavar="SRC", help="requirements files (.in / .txt)")
+    comp.add_argument("-o", "--output-file", metavar="FILE", help="where to write the pins (default: stdout)")
+    comp.add_argument("--generate-hashes", action="store_true", help="add every file's sha256 of each pinned version")
+    comp.add_argument("--no-annotate", action="store_true", help="leave out the `# via` comments")
+    comp.add_argument("--no-header", action="store_true", help="leave out the header comment")
+    comp.add_argument("-c", "--constraint", metavar="FILE", action="append", default=[])
+    comp.add_argument("--pre", action="store_true", help="allow pre-releases")
+    comp.add_argument("--format", choices=("requirements.txt", "json"), default="requirements.txt")
+    _python_options(comp)
+    _index_options(comp)
+    _resolve_options(comp)
+    _global_options(comp)
+
+    chk = pipcmds.add_parser("check", help="verify installed packages have compatible dependencies")
+    _python_options(chk)
+    _global_options(chk)
 
     un = pipcmds.add_parser("uninstall", help="remove packages")
     un.add_argument("packages", nargs="*", metavar="PACKAGE")
@@ -260,13 +293,9 @@ def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
     reqs = _read_requirements(args, [] if exact else args.packages, files + [f"-c{c}" for c in args.constraint])
     if not reqs.requirements and not exact:
         raise UsageError("nothing to install: name packages or pass `-r FILE`")
-    reqs.requirements = apply_constraints(reqs.requirements, reqs.constraints)
-    if not exact and not args.no_deps:
-        raise PyxError(
-            "dependency resolution is not available yet: pass `--no-deps` to install exactly the packages named",
-            hints=["`pyx pip install --no-deps name==1.0 …` installs those files and nothing else",
-                   "`pyx pip sync requirements.txt` installs a complete pinned set"],
-        )
+    if exact or args.no_deps:
+        reqs.requirements = apply_constraints(reqs.requirements, reqs.constraints)
+    resolving = not exact and not args.no_deps
     if exact and unpinned(reqs.requirements):
         loose = ", ".join(f"`{s}`" for s in unpinned(reqs.requirements)[:5])
         console.warn(f"not pinned with `==`: {loose}; `pyx pip sync` installs the best match of each without its dependencies")
@@ -284,9 +313,11 @@ def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
         prereleases=args.pre or reqs.prerelease,
         refresh=args.refresh,
         break_system_packages=args.break_system_packages,
+        resolve=resolving,
+        resolve_options=_resolve_settings(args, reqs) if resolving else None,
     )
     started = time.perf_counter()
-    result = None if args.format == "json" else audit(reqs.requirements, env, options)
+    result = None if args.format == "json" or resolving else audit(reqs.requirements, env, options)
     if result is not None:
         _render_install(result, console, time.perf_counter() - started)
         return 0
@@ -313,6 +344,135 @@ def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
         console.data(json.dumps(_result_json(result, env), indent=2))
         return 0
     _render_install(result, console, total)
+    return 0
+
+
+def _resolve_settings(args, reqs):
+    """``ResolveOptions`` from the resolution flags (and the files' constraints)."""
+    from datetime import datetime, timezone
+
+    from packaging.utils import canonicalize_name
+
+    from pyx_server.engine.requirements import parse_requirements_file
+    from pyx_server.engine.resolve import ResolveOptions
+    from pyx_server.engine.resolver import PrereleaseMode, ResolutionMode
+
+    prerelease = PrereleaseMode(args.prerelease) if args.prerelease else (
+        PrereleaseMode.ALLOW if (getattr(args, "pre", False) or reqs.prerelease) else PrereleaseMode.IF_NECESSARY_OR_EXPLICIT
+    )
+    exclude_newer = None
+    if args.exclude_newer:
+        try:
+            exclude_newer = datetime.fromisoformat(args.exclude_newer.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(
+                f"`{args.exclude_newer}` is not a date", hints=["write `--exclude-newer 2024-03-01` or an RFC 3339 time"]
+            ) from None
+        if exclude_newer.tzinfo is None:
+            exclude_newer = exclude_newer.replace(tzinfo=timezone.utc)
+    overrides = []
+    for path in args.override:
+        overrides += parse_requirements_file(path).requirements
+    return ResolveOptions(
+        prerelease=prerelease,
+        resolution=ResolutionMode(args.resolution) if args.resolution else ResolutionMode.HIGHEST,
+        exclude_newer=exclude_newer,
+        upgrade=args.upgrade,
+        upgrade_packages=frozenset(canonicalize_name(n) for n in args.upgrade_package),
+        constraints=tuple(reqs.constraints),
+        overrides=tuple(overrides),
+    )
+
+
+def cmd_compile(args, console: Console) -> int:
+    """``pyx pip compile``: resolve requirement files into pins with ``# via`` notes (and hashes)."""
+    import asyncio
+
+    from pyx_server.engine.environment import find_environment
+    from pyx_server.engine.errors import EnvironmentNotFound
+    from pyx_server.engine.resolve import resolve_requirements
+
+    reqs = _read_requirements(args, [], list(args.src) + [f"-c{c}" for c in args.constraint])
+    cache = _cache(args)
+    try:
+        env = find_environment(python=args.python, system=args.system, cache=cache)
+    except EnvironmentNotFound:
+        env = find_environment(python=args.python, system=True, cache=cache)  # compiling changes nothing
+    settings = _index_settings(args, reqs)
+    options = _resolve_settings(args, reqs)
+    started = time.perf_counter()
+    from pyx_server.progressbars import reporter_for
+
+    with reporter_for(console, enabled=console.progress and not args.no_progress) as reporter:
+        result = asyncio.run(
+            resolve_requirements(reqs.requirements, env.interpreter, index=settings, cache=cache, options=options, reporter=reporter)
+        )
+    console.status(console.dim(f"Resolved {plural(len(result.resolution), 'package')} in {elapsed(time.perf_counter() - started)}"))
+    if args.format == "json":
+        import json
+
+        text = json.dumps(
+            [
+                {
+                    "name": p.name,
+                    "version": str(p.version),
+                    "url": p.candidate.url,
+                    "via": [v.name or "-r" for v in p.via],
+                    "hashes": sorted(f"sha256:{f.hashes['sha256']}" for f in result.all_files.get(name, ()) if "sha256" in f.hashes),
+                }
+                for name, p in result.resolution.items()
+            ],
+            indent=2,
+        ) + "\n"
+    else:
+        text = _format_pins(args, result, reqs)
+    if args.output_file:
+        Path(args.output_file).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _format_pins(args, result, reqs) -> str:
+    """requirements.txt of the resolution, in uv's layout (header, pins, ``# via``, hashes)."""
+    sources = {}
+    for spec in reqs.requirements:
+        sources.setdefault(spec.name, spec.source.rsplit(":", 1)[0])
+    lines = []
+    if not args.no_header:
+        from pyx_server.engine.config import redact_url
+
+        shown = " ".join(redact_url(a) if "://" in a else a for a in args.argv)
+        lines += ["# This file was autogenerated by pyx via the following command:", f"#    pyx {shown}"]
+    for name, package in result.resolution.items():
+        line = str(package)
+        hashes = sorted({f.hashes["sha256"] for f in result.all_files.get(name, ()) if "sha256" in f.hashes})
+        if args.generate_hashes and hashes:
+            line += " \\\n" + " \\\n".join(f"    --hash=sha256:{h}" for h in hashes)
+        lines.append(line)
+        if not args.no_annotate:
+            via = sorted({v.name for v in package.via if v.name} | ({f"-r {sources[name]}"} if name in sources and package.direct else set()))
+            if len(via) == 1:
+                lines.append(f"    # via {via[0]}")
+            elif via:
+                lines.append("    # via")
+                lines += [f"    #   {v}" for v in via]
+    return "\n".join(lines) + "\n"
+
+
+def cmd_check(args, console: Console) -> int:
+    from pyx_server.engine.check import check_environment
+
+    cache = _cache(args)
+    env = _environment(args, cache)
+    installed = env.installed()
+    problems = check_environment(installed, env.interpreter.markers)
+    for problem in problems:
+        console.data(str(problem))
+    if problems:
+        console.status(f"Found {plural(len(problems), 'incompatibility')}".replace("incompatibilitys", "incompatibilities"))
+        return 1
+    console.status(console.dim(f"Checked {plural(len(installed), 'package')}: no broken requirements"))
     return 0
 
 
@@ -553,6 +713,10 @@ def dispatch(args, console: Console) -> int:
             return cmd_pip_install(args, console, exact=False)
         if sub == "uninstall":
             return cmd_uninstall(args, console)
+        if sub == "compile":
+            return cmd_compile(args, console)
+        if sub == "check":
+            return cmd_check(args, console)
         if sub == "list":
             return cmd_list(args, console, args.format)
         if sub == "freeze":
@@ -565,7 +729,9 @@ def dispatch(args, console: Console) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     console = Console(args.quiet, args.verbose, args.color)
     try:
         return dispatch(args, console)

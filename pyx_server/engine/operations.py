@@ -63,6 +63,11 @@ class InstallOptions:
     refresh: bool = False
     #: install into a non-virtual Python even if its distributor manages it (PEP 668)
     break_system_packages: bool = False
+    #: resolve dependencies (``pip install``); otherwise install exactly what is named
+    resolve: bool = False
+    #: how to resolve (pre-releases, strategy, upgrades, constraints, overrides):
+    #: a ``resolve.ResolveOptions`` (imported lazily: the no-op path never loads the resolver)
+    resolve_options: object | None = None
 
 
 @dataclass
@@ -87,6 +92,8 @@ class InstallResult:
     dry_run: bool = False
     #: requirements already satisfied (audited without change)
     audited: int = 0
+    #: the resolution behind the install (``pip install`` with dependencies)
+    resolution: object | None = None
 
 
 def audit(
@@ -148,20 +155,36 @@ async def install(
     if not options.break_system_packages:
         _check_not_externally_managed(env)
     installed = env.installed()
+    chosen: Mapping[NormalizedName, object] = {}
+    requested: frozenset[str] | None = None
+    resolution = None
+    if options.resolve:
+        satisfied = _already_satisfied(requirements, env, installed, options, started)
+        if satisfied is not None:
+            return satisfied
+        reporter.report(PhaseStarted("resolve", len(requirements)))
+        resolved = await _resolve(requirements, env, installed, index, cache, options, reporter)
+        resolution = resolved.resolution
+        requested = frozenset(s.name for s in requirements)
+        chosen = resolved.files
+        requirements = _pins(resolved, requirements)
     part = _partition(requirements, env, options, installed)
     noop = _noop_result(part, options, started)
     if noop is not None:
+        noop.resolution = resolution
         return noop
     skipped = [str(s) for s in part.skipped]
 
-    reporter.report(PhaseStarted("resolve", len(part.to_install)))
+    if not options.resolve:
+        reporter.report(PhaseStarted("resolve", len(part.to_install)))
     interpreter = env.interpreter
-    sources = await _choose_wheels(part.to_install, interpreter, index, cache, options)
+    sources = await _choose_wheels(part.to_install, interpreter, index, cache, options, chosen, requested)
     timings = {"resolve": time.perf_counter() - started}
     reporter.report(PhaseFinished("resolve", len(sources), timings["resolve"]))
     plan = planning.make_plan(part, sources, installed, archive_for=lambda s: _cached_archive(cache, s))
     result = InstallResult(plan, skipped=skipped, dry_run=options.dry_run, audited=len(part.unchanged))
     result.timings = timings
+    result.resolution = resolution
     if options.dry_run:
         return result
 
@@ -182,7 +205,21 @@ async def install(
     # swapped by ``replace_wheel`` (new files first), so a failed upgrade keeps the old one.
     with environment_lock(env, cache):
         await _act(plan, archives, env, interpreter, options, result, reporter)
+    if options.resolve:
+        result.warnings += _broken_by(result, env)
     return result
+
+
+def _broken_by(result: InstallResult, env) -> list[str]:
+    """Requirements of other installed packages that this install left unmet (pip warns too)."""
+    from pyx_server.engine.check import check_environment
+
+    changed = {c.name for c in result.installed} | {c.name for c in result.uninstalled}
+    problems = check_environment(env.installed(), env.interpreter.markers)
+    return [
+        f"{problem}" for problem in problems
+        if canonicalize_name(problem.requirement.name) in changed
+    ]
 
 
 def environment_lock(env, cache: Cache | None = None):
@@ -291,15 +328,101 @@ def _check_hash_mode(requirements: Sequence[RequirementSpec]) -> None:
 # -- choosing wheels -------------------------------------------------------------------------
 
 
+def _already_satisfied(requirements, env, installed, options: InstallOptions, started: float) -> InstallResult | None:
+    """``pip install`` of what is already there (with everything it needs): no network at all."""
+    ropts = options.resolve_options
+    if options.reinstall or getattr(ropts, "upgrade", False) or getattr(ropts, "upgrade_packages", None):
+        return None
+    from pyx_server.engine.check import unsatisfied
+
+    markers = env.interpreter.markers
+    if unsatisfied([(None, s.requirement) for s in requirements], installed, markers):
+        return None
+    return InstallResult(
+        planning.Plan(), dry_run=options.dry_run, audited=len(requirements),
+        timings={"resolve": time.perf_counter() - started},
+    )
+
+
+async def _resolve(requirements, env, installed, index, cache, options: InstallOptions, reporter):
+    from pyx_server.engine.resolve import ResolveOptions, resolve_requirements
+
+    ropts = options.resolve_options or ResolveOptions()
+    preferences = {} if ropts.upgrade else {name: d.version for name, d in installed.items()}
+    return await resolve_requirements(
+        requirements,
+        env.interpreter,
+        index=index,
+        cache=cache,
+        options=ropts,
+        preferences=preferences,
+        reporter=reporter,
+    )
+
+
+def _pins(resolved, requirements: Sequence[RequirementSpec]) -> list[RequirementSpec]:
+    """The resolution as exact requirements (direct URL packages keep their URL requirement)."""
+    from packaging.requirements import Requirement
+
+    by_name = {s.name: s for s in requirements}
+    pins = []
+    for name, package in resolved.resolution.items():
+        spec = by_name.get(name)
+        if package.candidate.url is not None and spec is not None:
+            pins.append(spec)
+            continue
+        hashes = spec.hashes if spec is not None else {}
+        pins.append(RequirementSpec(Requirement(f"{name}=={package.version}"), "resolution", hashes))
+    return pins
+
+
 async def _choose_wheels(
-    specs: Sequence[RequirementSpec], interpreter, index: IndexSettings, cache: Cache, options: InstallOptions
+    specs: Sequence[RequirementSpec],
+    interpreter,
+    index: IndexSettings,
+    cache: Cache,
+    options: InstallOptions,
+    chosen: Mapping[NormalizedName, object] | None = None,
+    requested: frozenset[str] | None = None,
 ) -> list[planning.WheelSource]:
+    """The wheel to install for each requirement: ``chosen`` files (from a resolution) first,
+    then cached pins, then the indexes. ``requested`` names get a ``REQUESTED`` file (all if None)."""
     import asyncio
 
     from pyx_server.engine.wheel import parse_wheel_name
 
     sources: list[planning.WheelSource] = []
-    by_index = [s for s in specs if not s.url]
+    chosen = chosen or {}
+
+    def is_requested(name: str) -> bool:
+        return requested is None or name in requested
+
+    by_index = []
+    for spec in specs:
+        if spec.url:
+            continue
+        file = chosen.get(spec.name)
+        if file is None:
+            by_index.append(spec)
+            continue
+        if not file.is_wheel:
+            raise PyxError(
+                f"`{file.filename}` is a source distribution, and pyx cannot build it yet",
+                hints=["install a version that has a wheel for this platform"],
+            )
+        sources.append(
+            planning.WheelSource(
+                name=file.name,
+                version=file.version,
+                filename=file.filename,
+                file=file,
+                path=_file_path(file.url),
+                url=file.url,
+                allowed_hashes=spec.hashes,
+                sha256=file.hashes.get("sha256"),
+                requested=is_requested(file.name),
+            )
+        )
     for spec in specs:
         if spec.url:
             wheel = parse_wheel_name(spec.path.name if spec.path else spec.url.split("#")[0].rsplit("/", 1)[-1])
@@ -321,6 +444,7 @@ async def _choose_wheels(
                     allowed_hashes=spec.hashes,
                     sha256=(spec.hashes.get("sha256") or (None,))[0] if len(spec.hashes.get("sha256", ())) == 1 else None,
                     direct=True,
+                    requested=is_requested(wheel.name),
                 )
             )
     if not options.refresh and not index.offline:
@@ -374,6 +498,7 @@ async def _choose_wheels(
                 allowed_hashes=spec.hashes,
                 sha256=f.hashes.get("sha256"),
                 direct=False,
+                requested=is_requested(canonicalize_name(spec.name)),
             )
         )
     return sources

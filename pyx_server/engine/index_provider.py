@@ -1,0 +1,279 @@
+"""The resolver's ``MetadataProvider`` backed by the index client: listings, metadata, prefetch.
+
+The solver is synchronous and runs in a worker thread; this provider answers it from the
+event loop that owns the ``IndexClient``. Every provider call hands a coroutine to that loop
+(``run_coroutine_threadsafe``) and waits for its answer; all bookkeeping (which listings and
+which metadata files are being fetched) lives on the loop, so nothing needs a lock.
+``prefetch`` starts fetches without waiting, so while the solver thinks, the loop is already
+downloading the listings and metadata it will ask for next: a cold resolution costs about one
+round trip per layer of the dependency graph, not one per package.
+
+For each version the provider picks the one file it would install on the target interpreter
+(the best-ranked compatible wheel, else the sdist) and reads that file's metadata (PEP 658
+file, or the wheel itself); an sdist's metadata comes from ``sdist_metadata`` (static
+``PKG-INFO`` or a PEP 517 build), injected by the caller. ``chosen_file`` tells the installer
+which file stood behind each resolved version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import unquote, urlsplit
+
+from packaging.metadata import Metadata
+from packaging.requirements import Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from pyx_server.engine.errors import InvalidMetadata, PyxError
+from pyx_server.engine.index import IndexClient, ProjectNotFound
+from pyx_server.engine.resolver.provider import (
+    Candidate,
+    Dependencies,
+    DependenciesResult,
+    Found,
+    NotFound,
+    PrefetchHint,
+    Unavailable,
+    VersionsResult,
+)
+from pyx_server.engine.simple import DistFile
+
+SdistMetadata = Callable[[DistFile], Awaitable[Metadata]]
+
+
+class IndexMetadataProvider:
+    """Answers the solver (in its thread) from ``client`` (on ``loop``), with prefetching."""
+
+    def __init__(
+        self,
+        client: IndexClient,
+        loop: asyncio.AbstractEventLoop,
+        interpreter,
+        *,
+        sdist_metadata: SdistMetadata | None = None,
+        direct_files: dict[NormalizedName, DistFile] | None = None,
+    ) -> None:
+        self.client = client
+        self.loop = loop
+        self.interpreter = interpreter
+        self.sdist_metadata = sdist_metadata
+        #: files behind direct URL / path requirements, prepared by the caller
+        self.direct_files = dict(direct_files or {})
+        # loop-side state
+        self._projects: dict[NormalizedName, asyncio.Task] = {}
+        self._metadata: dict[tuple[NormalizedName, Version], asyncio.Task] = {}
+        self._best: dict[NormalizedName, dict[Version, DistFile]] = {}
+        self._pending: set[concurrent.futures.Future] = set()
+
+    # -- the MetadataProvider protocol (called from the solver's thread) -------------------
+
+    def versions(self, name: NormalizedName) -> VersionsResult:
+        return self._call(self._versions(name))
+
+    def direct(self, name: NormalizedName, url: str) -> VersionsResult:
+        return self._call(self._direct(name, url))
+
+    def dependencies(self, candidate: Candidate) -> DependenciesResult:
+        return self._call(self._dependencies(candidate))
+
+    def prefetch(self, hints: Sequence[PrefetchHint]) -> None:
+        future = asyncio.run_coroutine_threadsafe(self._prefetch(list(hints)), self.loop)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+
+    # -- for the installer ----------------------------------------------------------------
+
+    def chosen_file(self, name: str, version: Version) -> DistFile | None:
+        """The file the provider read metadata from for ``name==version`` (what to install)."""
+        key = canonicalize_name(name)
+        if key in self.direct_files:
+            return self.direct_files[key]
+        return self._best.get(key, {}).get(version)
+
+    def files_of(self, name: str, version: Version) -> tuple[DistFile, ...]:
+        """Every file of ``name==version`` the indexes listed (a lock's hashes cover them all)."""
+        key = canonicalize_name(name)
+        if key in self.direct_files:
+            return (self.direct_files[key],)
+        task = self._projects.get(key)
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return ()
+        page = task.result()
+        if isinstance(page, ProjectNotFound):
+            return ()
+        return tuple(f for f in page.files if f.version == version)
+
+    async def aclose(self) -> None:
+        """Cancel prefetches nobody waited for (call on the loop when resolution is over)."""
+        for task in [*self._projects.values(), *self._metadata.values()]:
+            if not task.done():
+                task.cancel()
+        for task in [*self._projects.values(), *self._metadata.values()]:
+            if not task.cancelled():
+                try:
+                    await task
+                except BaseException:  # noqa: BLE001 - outcomes of abandoned prefetches
+                    pass
+
+    # -- loop side ------------------------------------------------------------------------
+
+    def _call(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def _project_task(self, name: NormalizedName) -> asyncio.Task:
+        task = self._projects.get(name)
+        if task is None:
+            task = self._projects[name] = asyncio.ensure_future(self.client.project(name))
+            task.add_done_callback(_retrieve)
+        return task
+
+    async def _versions(self, name: NormalizedName) -> VersionsResult:
+        page = await self._project_task(name)
+        if isinstance(page, ProjectNotFound):
+            return NotFound()
+        return Found(tuple(self._candidates(name, page.files)))
+
+    def _candidates(self, name: NormalizedName, files: Sequence[DistFile]) -> list[Candidate]:
+        by_version: dict[Version, list[DistFile]] = {}
+        for f in files:
+            by_version.setdefault(f.version, []).append(f)
+        best: dict[Version, DistFile] = {}
+        candidates = []
+        for version, group in by_version.items():
+            chosen, reason = self._pick(group)
+            if chosen is not None:
+                best[version] = chosen
+            reference = chosen or group[0]
+            candidates.append(
+                Candidate(
+                    name=name,
+                    version=version,
+                    yanked=all(f.yanked for f in group),
+                    yanked_reason=next((f.yanked_reason for f in group if f.yanked_reason), None),
+                    requires_python=_specifier(reference.requires_python),
+                    upload_time=min((f.upload_time for f in group if f.upload_time), default=None),
+                    unavailable=reason,
+                )
+            )
+        self._best[name] = best
+        return candidates
+
+    def _pick(self, group: Sequence[DistFile]) -> tuple[DistFile | None, str | None]:
+        """The file to install for one version (best wheel, else an sdist), or why there is none."""
+        usable = [f for f in group if not f.yanked] or list(group)
+        wheels = []
+        for f in usable:
+            if f.is_wheel:
+                rank = self.interpreter.supports(f.tags)
+                if rank is not None:
+                    wheels.append((rank, f.filename, f))
+        if wheels:
+            return min(wheels)[2], None
+        sdists = sorted((f for f in usable if not f.is_wheel), key=lambda f: not f.filename.endswith(".tar.gz"))
+        if sdists:
+            if self.sdist_metadata is None:
+                return None, "has only a source distribution, and building from source is turned off"
+            return sdists[0], None
+        return None, "has no wheels with a matching platform tag"
+
+    def _metadata_task(self, name: NormalizedName, version: Version) -> asyncio.Task:
+        key = (name, version)
+        task = self._metadata.get(key)
+        if task is None:
+            task = self._metadata[key] = asyncio.ensure_future(self._fetch_dependencies(name, version))
+            task.add_done_callback(_retrieve)
+        return task
+
+    async def _fetch_dependencies(self, name: NormalizedName, version: Version) -> DependenciesResult:
+        if name not in self._best:
+            await self._versions(name)
+        file = self._best.get(name, {}).get(version)
+        if file is None:
+            return Unavailable("has no file that can be installed here")
+        return await self._read(file)
+
+    async def _read(self, file: DistFile) -> DependenciesResult:
+        try:
+            if file.is_wheel:
+                metadata = await self.client.metadata(file)
+            else:
+                assert self.sdist_metadata is not None
+                metadata = await self.sdist_metadata(file)
+        except InvalidMetadata as error:
+            return Unavailable(f"has invalid metadata ({error.message})")
+        except PyxError as error:
+            if error.code in ("build-failed", "invalid-sdist"):
+                return Unavailable(f"could not be built: {error.message}")
+            raise
+        return to_dependencies(metadata)
+
+    async def _dependencies(self, candidate: Candidate) -> DependenciesResult:
+        if candidate.url is not None:
+            file = self.direct_files.get(candidate.name)
+            if file is None:
+                return Unavailable("is not a wheel pyx can read")
+            return await self._read(file)
+        return await self._metadata_task(candidate.name, candidate.version)
+
+    async def _direct(self, name: NormalizedName, url: str) -> VersionsResult:
+        file = self.direct_files.get(name)
+        if file is None:
+            file = direct_file(url)
+            if file is None:
+                return NotFound(f"at `{url}` is not a wheel or a source distribution")
+            self.direct_files[name] = file
+        if file.name != name:
+            return NotFound(f"at `{url}` is `{file.name}`, not `{name}`")
+        return Found((Candidate(name=name, version=file.version, url=url),))
+
+    async def _prefetch(self, hints: list[PrefetchHint]) -> None:
+        for hint in hints:
+            if hint.versions:
+                for version in hint.versions:
+                    self._metadata_task(hint.name, version)
+            else:
+                self._project_task(hint.name)
+
+
+def direct_file(url: str, hashes: dict[str, str] | None = None) -> DistFile | None:
+    """A ``DistFile`` for a wheel or sdist named by URL (``file://`` for local paths)."""
+    filename = unquote(urlsplit(url).path.rpartition("/")[2])
+    file = DistFile(filename=filename, url=url.split("#", 1)[0], index="", hashes=dict(hashes or {}))
+    try:
+        file.version  # noqa: B018 - validates the name
+    except ValueError:
+        return None
+    return file
+
+
+def to_dependencies(metadata: Metadata) -> Dependencies:
+    """The resolver's view of core metadata (invalid ``Requires-Dist`` entries are an error)."""
+    requires = tuple(r if isinstance(r, Requirement) else Requirement(str(r)) for r in (metadata.requires_dist or ()))
+    extras = metadata.provides_extra
+    return Dependencies(
+        requires=requires,
+        requires_python=metadata.requires_python,
+        provides_extras=frozenset(canonicalize_name(e) for e in extras) if extras is not None else None,
+    )
+
+
+def _specifier(text: str | None) -> SpecifierSet | None:
+    if not text:
+        return None
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier:
+        return None  # pip and uv ignore an unparsable Requires-Python
+
+
+def _retrieve(task: asyncio.Future) -> None:
+    """Mark a background task's exception as seen (its waiter, if any, gets it anyway)."""
+    if not task.cancelled():
+        task.exception()
+
+
+__all__ = ["IndexMetadataProvider", "direct_file", "to_dependencies"]
