@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import unquote, urlsplit
 
@@ -261,7 +262,9 @@ def to_dependencies(metadata: Metadata) -> Dependencies:
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def _specifier(text: str | None) -> SpecifierSet | None:
+    """Parsed once per distinct string: hundreds of versions share a few ``Requires-Python``."""
     if not text:
         return None
     try:

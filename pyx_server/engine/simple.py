@@ -165,10 +165,29 @@ def valid_dist_filename(filename: str) -> bool:
     return parse_dist_filename(filename) is not None
 
 
+_FIELD_DEFAULTS = {
+    "hashes": {},
+    "requires_python": None,
+    "yanked": False,
+    "yanked_reason": None,
+    "metadata": False,
+    "size": None,
+    "upload_time": None,
+}
+
+
 def _dist(parsed: tuple[NormalizedName, Version, frozenset[Tag]], **fields: Any) -> DistFile:
-    """A DistFile whose file name was already parsed (pages list thousands: parse each once)."""
-    dist = DistFile(**fields)
-    dist.__dict__["_parsed"] = parsed  # fills the cached_property
+    """A DistFile whose file name was already parsed (pages list thousands: parse each once).
+
+    Built without the frozen dataclass ``__init__`` (one ``object.__setattr__`` per field is
+    most of a page's parse time); the fields are the same ones, checked by the dataclass in
+    every other construction.
+    """
+    dist = object.__new__(DistFile)
+    state = dist.__dict__
+    state.update(_FIELD_DEFAULTS)
+    state.update(fields)
+    state["_parsed"] = parsed  # fills the cached_property
     return dist
 
 
@@ -369,8 +388,11 @@ def _split_url(url: str) -> tuple[str, dict[str, str]]:
 
 
 def _clean_hashes(value: Any) -> dict[str, str]:
-    if not isinstance(value, Mapping):
-        return {}
+    if not isinstance(value, dict):
+        return {} if not isinstance(value, Mapping) else _clean_hashes(dict(value))
+    if len(value) == 1:  # the usual {"sha256": "<hex>"}: skip the general loop
+        (k, v), = value.items()
+        return {k.lower(): v.lower()} if isinstance(k, str) and isinstance(v, str) and v else {}
     return {str(k).lower(): v.lower() for k, v in value.items() if isinstance(v, str) and v}
 
 
