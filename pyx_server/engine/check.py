@@ -26,10 +26,10 @@ class Problem:
     found: str | None
 
     def __str__(self) -> str:
-        who = self.required_by or "you"
+        who = f"{self.required_by} requires" if self.required_by else "you require"
         if self.found is None:
-            return f"{who} requires `{self.requirement}`, which is not installed"
-        return f"{who} requires `{self.requirement}`, but `{self.requirement.name}` {self.found} is installed"
+            return f"{who} `{self.requirement}`, which is not installed"
+        return f"{who} `{self.requirement}`, but `{self.requirement.name}` {self.found} is installed"
 
 
 def requires_dist(dist) -> list[Requirement]:
