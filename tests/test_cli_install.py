@@ -338,11 +338,6 @@ def test_no_environment_refuses_the_system_python(tmp_path: Path, monkeypatch) -
     assert "No virtual environment found" in run.err and "--system" in run.err
 
 
-def test_install_without_no_deps_says_what_to_do(venv: Path) -> None:
-    run = pyx("pip", "install", "alpha", "-p", venv)
-    assert run.code == 2 and "--no-deps" in run.err
-
-
 def test_cached_pins_need_no_index_page(local_index, tmp_path: Path, cache_dir: Path) -> None:
     index = local_index()
     index.build("alpha", "1.0")
