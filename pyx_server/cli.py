@@ -185,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("-c", "--constraint", metavar="FILE", action="append", default=[])
     comp.add_argument("--pre", action="store_true", help="allow pre-releases")
     comp.add_argument("--format", choices=("requirements.txt", "json"), default="requirements.txt")
+    comp.add_argument("--python-version", metavar="X.Y[.Z]", help="resolve for this Python version (markers, Requires-Python, wheel tags)")
     _python_options(comp)
     _index_options(comp)
     _resolve_options(comp)
@@ -403,9 +404,20 @@ def cmd_compile(args, console: Console) -> int:
     started = time.perf_counter()
     from pyx_server.progressbars import reporter_for
 
+    python_version = None
+    if args.python_version:
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            python_version = Version(args.python_version)
+        except InvalidVersion:
+            raise UsageError(f"`{args.python_version}` is not a Python version", hints=["write `--python-version 3.12`"]) from None
     with reporter_for(console, enabled=console.progress and not args.no_progress) as reporter:
         result = asyncio.run(
-            resolve_requirements(reqs.requirements, env.interpreter, index=settings, cache=cache, options=options, reporter=reporter)
+            resolve_requirements(
+                reqs.requirements, env.interpreter, index=settings, cache=cache, options=options,
+                reporter=reporter, python_version=python_version,
+            )
         )
     console.status(console.dim(f"Resolved {plural(len(result.resolution), 'package')} in {elapsed(time.perf_counter() - started)}"))
     if args.format == "json":

@@ -126,3 +126,20 @@ def test_compile_json_and_constraints(universe, tmp_path: Path) -> None:
     assert run.code == 0, run.err
     pins = {p["name"]: p["version"] for p in json.loads(run.out)}
     assert pins == {"app": "1.0", "lib": "1.0"}
+
+
+def test_compile_for_another_python_version(local_index, tmp_path: Path) -> None:
+    index = local_index()
+    index.build("modern", "2.0", requires_python=">=3.12")
+    index.build("modern", "1.0", requires_python=">=3.8")
+    index.build("shim", "1.0", requires_dist=["backport ; python_version < '3.9'"])
+    index.build("backport", "0.1")
+    src = tmp_path / "in.txt"
+    src.write_text("modern\nshim\n")
+    old = pyx("pip", "compile", src, "--python-version", "3.8", "-i", index.url, "--python", sys.executable, "--no-header")
+    assert old.code == 0, old.err
+    assert [line for line in old.out.splitlines() if not line.startswith(" ")] == ["backport==0.1", "modern==1.0", "shim==1.0"]
+    new = pyx("pip", "compile", src, "--python-version", "3.13", "-i", index.url, "--python", sys.executable, "--no-header")
+    assert [line for line in new.out.splitlines() if not line.startswith(" ")] == ["modern==2.0", "shim==1.0"]
+    bad = pyx("pip", "compile", src, "--python-version", "three", "-i", index.url, "--python", sys.executable)
+    assert bad.code == 2 and "not a Python version" in bad.err

@@ -55,10 +55,12 @@ async def resolve_requirements(
     preferences: Mapping[str, Version] | None = None,
     reporter: Reporter | None = None,
     sdist_metadata=None,
+    python_version: Version | None = None,
 ) -> ResolveResult:
     """Choose a version (and a file) for everything ``specs`` need, for ``interpreter``.
 
-    ``preferences`` (installed or locked versions) are kept unless upgraded. Raises
+    ``preferences`` (installed or locked versions) are kept unless upgraded;
+    ``python_version`` resolves for another Python version than the interpreter's. Raises
     ``ResolutionImpossible`` with the explanation when there is no solution.
     """
     from pyx_server.engine.index import IndexClient
@@ -73,6 +75,8 @@ async def resolve_requirements(
             file = direct_file(url, hashes)
             if file is not None:
                 direct[spec.name] = file
+    if python_version is not None:
+        interpreter = TargetPython(interpreter, python_version)
     resolver_options = ResolverOptions(
         environment=interpreter.markers,
         python=interpreter.python_version,
@@ -102,3 +106,43 @@ async def resolve_requirements(
                 files[name] = chosen
             all_files[name] = provider.files_of(name, package.version)
     return ResolveResult(resolution, files, all_files)
+
+
+class TargetPython:
+    """The interpreter a resolution is for, as ``--python-version`` may restate it.
+
+    Markers (``python_version``, ``python_full_version``), ``Requires-Python`` and wheel tags
+    follow the requested version; the platform, implementation and ABI flavour stay the
+    interpreter's (what uv does for ``uv pip compile --python-version``).
+    """
+
+    def __init__(self, interpreter, version: Version) -> None:
+        from packaging import tags as tagmod
+
+        self.interpreter = interpreter
+        self.python_version = version
+        release = version.release + (0, 0)
+        short = f"{release[0]}.{release[1]}"
+        self.markers = {
+            **interpreter.markers,
+            "python_version": short,
+            "python_full_version": str(version) if len(version.release) >= 3 else f"{short}.0",
+        }
+        platforms = []
+        for text in interpreter.tags:
+            platform = text.rsplit("-", 1)[-1]
+            if platform != "any" and platform not in platforms:
+                platforms.append(platform)
+        major_minor = (release[0], release[1])
+        if interpreter.implementation == "cpython":
+            supported = list(tagmod.cpython_tags(major_minor, platforms=platforms))
+        else:
+            supported = list(tagmod.generic_tags(platforms=platforms))
+        supported += list(tagmod.compatible_tags(major_minor, platforms=platforms))
+        self._priority: dict = {}
+        for rank, tag in enumerate(supported):
+            self._priority.setdefault(tag, rank)
+
+    def supports(self, tags) -> int | None:
+        ranks = [self._priority[t] for t in tags if t in self._priority]
+        return min(ranks) if ranks else None
