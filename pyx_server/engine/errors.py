@@ -138,3 +138,15 @@ class UninstallError(PyxError):
 
 class CacheError(PyxError):
     code = "cache-error"
+
+
+class InvalidSdist(PyxError):
+    """A source distribution (or source tree) pyx cannot read: a bad archive, a bad ``pyproject.toml``."""
+
+    code = "invalid-sdist"
+
+
+class BuildError(PyxError):
+    """A PEP 517 build backend failed; ``detail`` holds the tail of its output."""
+
+    code = "build-failed"
