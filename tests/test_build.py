@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import tarfile
 import zipfile
 from pathlib import Path
 
@@ -409,6 +408,20 @@ def test_second_build_of_an_sdist_is_a_cache_hit(tmp_path, interpreter, spawns):
     assert second.metadata.name == "mini"
     assert run(build.sdist_metadata(sdist, interpreter=interpreter, cache=cache, installer=None)).name == "mini"
     assert len(spawns) == count
+
+
+def test_concurrent_builds_of_one_sdist_build_it_once(tmp_path, interpreter, spawns):
+    sdist = make_sdist(tmp_path, "mini", "1.0", mini_project("mini", "1.0"))
+    cache = Cache(tmp_path / "c")
+
+    async def both():
+        return await asyncio.gather(
+            *(build.build_wheel(sdist, interpreter=interpreter, cache=cache, installer=None) for _ in range(2))
+        )
+
+    first, second = run(both())
+    assert first.path == second.path
+    assert hook_names(spawns).count("build_wheel") == 1
 
 
 def test_cached_wheel_for_another_interpreter_is_not_used(tmp_path, interpreter, spawns):
