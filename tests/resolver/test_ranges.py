@@ -92,10 +92,29 @@ def _random_set(rng: random.Random) -> VersionSet:
     return result
 
 
-def test_algebra_agrees_with_membership() -> None:
+def _long_set(rng: random.Random) -> VersionSet:
+    """A union of many exact pins and small ranges: long interval lists take other code paths."""
+    narrow = [s for s in SPECIFIERS if s.startswith("==")]
+    result = VersionSet.empty()
+    for _ in range(rng.randint(9, 20)):
+        result = result.union(VersionSet.from_specifier(rng.choice(narrow)))
+        result = result.union(VersionSet.exact(rng.choice(VERSIONS)))
+    return result.complement() if rng.random() < 0.3 else result
+
+
+@pytest.mark.parametrize("shape", ["short", "long-short", "long-long"])
+def test_algebra_agrees_with_membership(shape: str) -> None:
     rng = random.Random(7)
-    for _ in range(600):
-        a, b = _random_set(rng), _random_set(rng)
+    assert len(_long_set(random.Random(1)).segments) > 8
+    for _ in range(300 if shape == "short" else 120):
+        if shape == "short":
+            a, b = _random_set(rng), _random_set(rng)
+        elif shape == "long-short":
+            a, b = _long_set(rng), _random_set(rng)
+            if rng.random() < 0.5:
+                a, b = b, a
+        else:
+            a, b = _long_set(rng), _long_set(rng)
         both, either, not_a, a_not_b = a.intersection(b), a.union(b), a.complement(), a.difference(b)
         for version in VERSIONS:
             in_a, in_b = version in a, version in b

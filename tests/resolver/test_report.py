@@ -156,20 +156,24 @@ def test_the_tree_is_json_data_with_unique_step_ids() -> None:
         "y": {"1.0.0": {}, "2.0.0": {}},
     }
     tree = _failure(["foo>=1,<2"], universe).tree()
-
-    def count(node: dict[str, Any], key: str) -> int:
-        return (key in node) + sum(count(child, key) for child in node.get("causes", []))
-
-    assert count(tree, "kind") >= 5
-    assert tree["terms"] == [{"package": "your requirements", "positive": True, "versions": "==0"}]
-
-    ids: list[int] = []
-
-    def collect(node: dict[str, Any]) -> None:
-        if "id" in node:
-            ids.append(node["id"])
-        for child in node.get("causes", []):
-            collect(child)
-
-    collect(tree)
+    steps = tree["steps"]
+    assert len(steps) >= 5
+    assert steps[0]["id"] == tree["root"]
+    assert steps[0]["terms"] == [{"package": "your requirements", "positive": True, "versions": "==0"}]
+    ids = [step["id"] for step in steps]
+    assert all(cause in ids for step in steps for cause in step.get("causes", []))
     assert len(ids) == len(set(ids))
+
+
+def test_a_derivation_thousands_of_steps_deep_is_reported_and_serialized() -> None:
+    import json
+
+    count = 1500
+    universe = {
+        "boto3": {f"1.{i}.0": {"requires": [f"botocore>=1.{i}.0,<1.{i + 1}.0"]} for i in range(count)},
+        "botocore": {f"1.{i}.0": {} for i in range(count)},
+    }
+    error = _failure(["boto3", "botocore<1.0"], universe)
+    assert len(error.report().splitlines()) <= 3
+    assert f"and so on for {count - 3} more versions of boto3" in error.report()
+    assert len(json.loads(json.dumps(error.to_dict()))["derivation"]["steps"]) > count

@@ -14,6 +14,7 @@ from typing import Any
 from pyx_server.engine.errors import PyxError
 from pyx_server.engine.resolver.dependencies import Pkg
 from pyx_server.engine.resolver.pubgrub import Incompatibility
+from pyx_server.engine.resolver.ranges import VersionSet
 from pyx_server.engine.resolver.report import ReportContext, Unavailability, explain, hints
 
 __all__ = ["ResolutionImpossible"]
@@ -43,12 +44,18 @@ class ResolutionImpossible(PyxError):
         return self._report
 
     def tree(self) -> dict[str, Any]:
-        """The derivation as JSON-ready data: each step's terms, kind, reason and causes."""
+        """The derivation as JSON-ready data: ``{"root": id, "steps": [...]}``.
+
+        Each step has an ``id``, its ``kind`` (``derived``, ``dependency``, ``no-versions``,
+        ``unavailable``, ``constraint``, ``root``), its ``terms``, and either ``causes`` (the ids
+        of the two steps it was derived from) or its external facts (``dependency``,
+        ``reason``). Steps are listed root first; a step used twice is listed once. The list is
+        flat so that a walk back through thousands of releases stays shallow data.
+        """
         numbers: dict[int, int] = {}
-        nodes: dict[int, dict[str, Any]] = {}
         order: list[Incompatibility] = []
         stack = [self.derivation]
-        while stack:  # number the steps in pre-order, without recursion (trees can be deep)
+        while stack:  # pre-order, without recursion
             inc = stack.pop()
             if id(inc) in numbers:
                 continue
@@ -56,38 +63,25 @@ class ResolutionImpossible(PyxError):
             order.append(inc)
             if inc.cause1 is not None and inc.cause2 is not None:
                 stack.extend((inc.cause2, inc.cause1))
+        steps = []
         for inc in order:
-            out: dict[str, Any] = {
+            step: dict[str, Any] = {
                 "id": numbers[id(inc)],
                 "kind": inc.kind,
                 "terms": [
-                    {"package": _package(p), "positive": t.positive, "versions": str(t.set)}
+                    {"package": _package(p), "positive": t.positive, "versions": _versions(t.set)}
                     for p, t in inc.terms.items()
                 ],
             }
-            if isinstance(inc.reason, Unavailability):
-                out["reason"] = inc.reason.singular
+            if inc.cause1 is not None and inc.cause2 is not None:
+                step["causes"] = [numbers[id(inc.cause1)], numbers[id(inc.cause2)]]
+            elif isinstance(inc.reason, Unavailability):
+                step["reason"] = inc.reason.singular
             elif inc.kind == "dependency" and inc.reason is not None:
                 dependency, required, _ = inc.reason
-                out["dependency"] = {"package": _package(dependency), "versions": str(required)}
-            nodes[id(inc)] = out
-        written: set[int] = set()
-
-        def reference(inc: Incompatibility) -> dict[str, Any]:
-            # a step used twice is written once; later uses say {"ref": <its id>}
-            if id(inc) in written:
-                return {"ref": numbers[id(inc)]}
-            written.add(id(inc))
-            return nodes[id(inc)]
-
-        root = reference(self.derivation)
-        stack = [self.derivation]
-        while stack:
-            inc = stack.pop()
-            if inc.cause1 is not None and inc.cause2 is not None and "causes" not in nodes[id(inc)]:
-                nodes[id(inc)]["causes"] = [reference(inc.cause1), reference(inc.cause2)]
-                stack.extend(c for c in (inc.cause2, inc.cause1) if "ref" not in nodes[id(c)])
-        return root
+                step["dependency"] = {"package": _package(dependency), "versions": _versions(required)}
+            steps.append(step)
+        return {"root": numbers[id(self.derivation)], "steps": steps}
 
     def to_dict(self) -> dict[str, Any]:
         """The base error form plus ``report`` (text) and ``derivation`` (the tree as data)."""
@@ -95,6 +89,19 @@ class ResolutionImpossible(PyxError):
         data["report"] = self._report
         data["derivation"] = self.tree()
         return data
+
+
+def _versions(versions: VersionSet) -> str:
+    """A set as specifier text; a union of very many intervals (a long walk back) by its ends."""
+    segments = versions.segments
+    if len(segments) <= _MAX_WRITTEN:
+        return str(versions)
+    first = str(VersionSet(segments[:1]))
+    last = str(VersionSet(segments[-1:]))
+    return f"{first} || … || {last} ({len(segments)} intervals)"
+
+
+_MAX_WRITTEN = 40
 
 
 def _package(package: object) -> str:

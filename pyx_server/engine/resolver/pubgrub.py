@@ -192,7 +192,7 @@ class State:
         self.root = root
         self.root_version = root_version
         self._by_package: dict[Package, list[Incompatibility]] = {}
-        self._merged: dict[tuple[Package, Package], list[Incompatibility]] = {}
+        self._merged: dict[tuple[Package, Package], dict[VersionSet, Incompatibility]] = {}
         self._next_id = 0
         self._contradicted: dict[int, int] = {}
         # partial solution
@@ -241,28 +241,29 @@ class State:
     def _merge_dependency(
         self, incompatibility: Incompatibility, package: Package, dependency: Package, required: VersionSet
     ) -> Incompatibility:
-        past_list = self._merged.setdefault((package, dependency), [])
-        for index, past in enumerate(past_list):
-            if past.terms[dependency].set == required:
-                merged = Incompatibility(
-                    {
-                        package: Term(True, past.terms[package].set.union(incompatibility.terms[package].set)),
-                        dependency: Term(False, required),
-                    },
-                    DEPENDENCY,
-                    reason=(dependency, required, incompatibility.reason[2]),
-                )
-                for key in (package, dependency):
-                    bucket = self._by_package.get(key)
-                    if bucket is not None:
-                        try:
-                            bucket.remove(past)
-                        except ValueError:
-                            pass
-                past_list[index] = merged
-                return merged
-        past_list.append(incompatibility)
-        return incompatibility
+        past_by_range = self._merged.setdefault((package, dependency), {})
+        past = past_by_range.get(required)
+        if past is None:
+            past_by_range[required] = incompatibility
+            return incompatibility
+        merged = Incompatibility(
+            {
+                package: Term(True, past.terms[package].set.union(incompatibility.terms[package].set)),
+                dependency: Term(False, required),
+            },
+            DEPENDENCY,
+            reason=(dependency, required, incompatibility.reason[2]),
+        )
+        for key in (package, dependency):
+            bucket = self._by_package.get(key)
+            if bucket is not None:
+                # the merged fact replaces the narrower one (usually the latest added)
+                for index in range(len(bucket) - 1, -1, -1):
+                    if bucket[index] is past:
+                        del bucket[index]
+                        break
+        past_by_range[required] = merged
+        return merged
 
     # -- partial solution -----------------------------------------------------------------
 

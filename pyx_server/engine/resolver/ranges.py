@@ -26,7 +26,7 @@ versions); a ``===`` string that is not a PEP 440 version matches nothing.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
@@ -310,7 +310,35 @@ class VersionSet:
             return other
         if not b or a == _FULL_SEGMENTS or a is b:
             return self
-        return VersionSet._normalized(a + b)
+        if len(b) > len(a):
+            a, b = b, a
+        if len(b) <= 2 and len(a) > 8:
+            # a few intervals into a long list: splice each in (the list copy runs in C)
+            merged = a
+            for lo, hi in b:
+                i = bisect_left(merged, lo, key=_upper)  # first interval reaching lo
+                j = bisect_right(merged, hi, key=_lower)  # first interval starting after hi
+                if i < j:
+                    lo = lo if lo < merged[i][0] else merged[i][0]
+                    hi = hi if hi > merged[j - 1][1] else merged[j - 1][1]
+                merged = merged[:i] + ((lo, hi),) + merged[j:]
+            return VersionSet(merged)
+        # merge two sorted lists, coalescing overlapping or touching intervals
+        out: list[list[Cut]] = []
+        i = j = 0
+        while i < len(a) or j < len(b):
+            if j == len(b) or (i < len(a) and a[i][0] <= b[j][0]):
+                lo, hi = a[i]
+                i += 1
+            else:
+                lo, hi = b[j]
+                j += 1
+            if out and lo <= out[-1][1]:
+                if hi > out[-1][1]:
+                    out[-1][1] = hi
+            else:
+                out.append([lo, hi])
+        return VersionSet(tuple((lo, hi) for lo, hi in out))
 
     def complement(self) -> VersionSet:
         """Every version not in the set."""
@@ -342,6 +370,12 @@ class VersionSet:
             return True
         if not b:
             return False
+        if len(a) <= 2 and len(b) > 8:
+            for lo, hi in a:
+                k = bisect_left(b, hi, key=_upper)  # the interval that must hold [lo, hi)
+                if k == len(b) or not (b[k][0] <= lo):
+                    return False
+            return True
         j = 0
         for lo, hi in a:
             while j < len(b) and b[j][1] < hi:
@@ -358,6 +392,14 @@ class VersionSet:
         a, b = self._segments, other._segments
         if not a or not b:
             return True
+        if len(b) > len(a):
+            a, b = b, a
+        if len(b) <= 2 and len(a) > 8:
+            for lo, hi in b:
+                k = bisect_right(a, lo, key=_upper)  # first interval ending after lo
+                if k < len(a) and a[k][0] < hi:
+                    return False
+            return True
         i = j = 0
         while i < len(a) and j < len(b):
             alo, ahi = a[i]
@@ -372,17 +414,20 @@ class VersionSet:
 
     # -- identity ---------------------------------------------------------------------------
 
-    def _positions(self) -> tuple[tuple[Key, int], ...]:
-        return tuple((cut[0], cut[1]) for segment in self._segments for cut in segment)
-
+    # every position has one cut (see above), so equal sets have equal segment tuples; the
+    # versions inside cuts compare (and hash) by value, so spelling does not matter
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, VersionSet):
             return NotImplemented
-        return self is other or self._positions() == other._positions()
+        if self is other:
+            return True
+        if len(self._segments) != len(other._segments) or hash(self) != hash(other):
+            return False
+        return self._segments == other._segments
 
     def __hash__(self) -> int:
         if self._hash is None:
-            self._hash = hash(self._positions())
+            self._hash = hash(self._segments)
         return self._hash
 
     def __bool__(self) -> bool:
@@ -445,6 +490,14 @@ def _exactly(lo: Cut, hi: Cut) -> Version | None:
     if hi[2] == "before" and version.local is None and hi[0] == version_key(_above_locals(version)):
         return version
     return None
+
+
+def _lower(segment: Segment) -> Cut:
+    return segment[0]
+
+
+def _upper(segment: Segment) -> Cut:
+    return segment[1]
 
 
 def _segment_text(lo: Cut, hi: Cut) -> str | None:
