@@ -172,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     inst = pipcmds.add_parser("install", help="install packages")
     inst.add_argument("packages", nargs="*", metavar="PACKAGE")
     inst.add_argument("--no-deps", action="store_true", help="install only the packages named (no dependency resolution)")
+    inst.add_argument("-e", "--editable", metavar="PATH", action="append", default=[], help="install a source tree in editable mode (PEP 660)")
     _install_options(inst)
     _resolve_options(inst)
     _global_options(inst)
@@ -292,6 +293,10 @@ def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
     if exact and not files:
         raise UsageError("`pyx pip sync` needs a requirements file", hints=["pyx pip sync requirements.txt"])
     reqs = _read_requirements(args, [] if exact else args.packages, files + [f"-c{c}" for c in args.constraint])
+    if not exact:
+        from pyx_server.engine.requirements import parse_editable
+
+        reqs.requirements += [parse_editable(path, source="-e") for path in args.editable]
     if not reqs.requirements and not exact:
         raise UsageError("nothing to install: name packages or pass `-r FILE`")
     if exact or args.no_deps:
@@ -412,11 +417,14 @@ def cmd_compile(args, console: Console) -> int:
             python_version = Version(args.python_version)
         except InvalidVersion:
             raise UsageError(f"`{args.python_version}` is not a Python version", hints=["write `--python-version 3.12`"]) from None
+    from pyx_server.engine.building import BuildSupport
+
     with reporter_for(console, enabled=console.progress and not args.no_progress) as reporter:
+        build = BuildSupport(settings, cache, env.interpreter, reporter)
         result = asyncio.run(
             resolve_requirements(
                 reqs.requirements, env.interpreter, index=settings, cache=cache, options=options,
-                reporter=reporter, python_version=python_version,
+                reporter=reporter, python_version=python_version, sdist_metadata=build.metadata,
             )
         )
     console.status(console.dim(f"Resolved {plural(len(result.resolution), 'package')} in {elapsed(time.perf_counter() - started)}"))

@@ -57,11 +57,20 @@ def test_missing_wheel_path_is_an_error(tmp_path: Path) -> None:
         parse_requirement("./nope-1.0-py3-none-any.whl", base_dir=tmp_path)
 
 
-def test_source_tree_is_refused_with_a_hint(tmp_path: Path) -> None:
+def test_source_trees_and_sdists_take_their_names(tmp_path: Path) -> None:
     (tmp_path / "proj").mkdir()
-    with pytest.raises(InvalidRequirement, match="source tree") as exc:
-        parse_requirement("./proj", base_dir=tmp_path)
-    assert exc.value.hints
+    (tmp_path / "proj" / "pyproject.toml").write_text('[project]\nname = "My_Proj"\nversion = "1"\n')
+    spec = parse_requirement("./proj", base_dir=tmp_path)
+    assert spec.name == "my-proj" and spec.path == tmp_path / "proj"
+    (tmp_path / "legacy").mkdir()
+    (tmp_path / "legacy" / "setup.cfg").write_text("[metadata]\nname = old.style\n")
+    assert parse_requirement("./legacy", base_dir=tmp_path).name == "old-style"
+    (tmp_path / "demo-2.0.tar.gz").write_bytes(b"")
+    assert parse_requirement("./demo-2.0.tar.gz", base_dir=tmp_path).name == "demo"
+    (tmp_path / "anonymous").mkdir()
+    with pytest.raises(InvalidRequirement, match="cannot tell the project name") as exc:
+        parse_requirement("./anonymous", base_dir=tmp_path)
+    assert any("name @" in h for h in exc.value.hints)
 
 
 def test_wheel_url_with_hash_fragment() -> None:
@@ -131,9 +140,14 @@ def test_requirements_file_missing_and_recursive(tmp_path: Path) -> None:
         parse_requirements_file(tmp_path / "a.txt")
 
 
-def test_editable_is_refused_clearly(tmp_path: Path) -> None:
-    (tmp_path / "r.txt").write_text("-e .\n")
-    with pytest.raises(RequirementsFileError, match="editable"):
+def test_editable_lines(tmp_path: Path) -> None:
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "pyproject.toml").write_text('[project]\nname = "proj"\n')
+    (tmp_path / "r.txt").write_text("-e ./proj\n")
+    (spec,) = parse_requirements_file(tmp_path / "r.txt").requirements
+    assert spec.editable and spec.name == "proj" and spec.path == tmp_path / "proj"
+    (tmp_path / "r.txt").write_text("-e ./missing\n")
+    with pytest.raises(InvalidRequirement, match="does not exist"):
         parse_requirements_file(tmp_path / "r.txt")
 
 

@@ -21,6 +21,7 @@ import asyncio
 import concurrent.futures
 import functools
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from packaging.metadata import Metadata
@@ -43,7 +44,8 @@ from pyx_server.engine.resolver.provider import (
 )
 from pyx_server.engine.simple import DistFile
 
-SdistMetadata = Callable[[DistFile], Awaitable[Metadata]]
+#: ``(sdist DistFile or source-tree Path, index client) -> core metadata`` (a PEP 517 build)
+SdistMetadata = Callable[..., Awaitable[Metadata]]
 
 
 class IndexMetadataProvider:
@@ -57,6 +59,7 @@ class IndexMetadataProvider:
         *,
         sdist_metadata: SdistMetadata | None = None,
         direct_files: dict[NormalizedName, DistFile] | None = None,
+        direct_trees: dict[NormalizedName, Path] | None = None,
     ) -> None:
         self.client = client
         self.loop = loop
@@ -64,6 +67,9 @@ class IndexMetadataProvider:
         self.sdist_metadata = sdist_metadata
         #: files behind direct URL / path requirements, prepared by the caller
         self.direct_files = dict(direct_files or {})
+        #: source trees behind ``name @ file:///dir`` / ``./dir`` requirements
+        self.direct_trees = dict(direct_trees or {})
+        self._tree_metadata: dict[NormalizedName, Metadata] = {}
         # loop-side state
         self._projects: dict[NormalizedName, asyncio.Task] = {}
         self._metadata: dict[tuple[NormalizedName, Version], asyncio.Task] = {}
@@ -203,7 +209,7 @@ class IndexMetadataProvider:
                 metadata = await self.client.metadata(file)
             else:
                 assert self.sdist_metadata is not None
-                metadata = await self.sdist_metadata(file)
+                metadata = await self.sdist_metadata(file, self.client)
         except InvalidMetadata as error:
             return Unavailable(f"has invalid metadata ({error.message})")
         except PyxError as error:
@@ -213,6 +219,8 @@ class IndexMetadataProvider:
         return to_dependencies(metadata)
 
     async def _dependencies(self, candidate: Candidate) -> DependenciesResult:
+        if candidate.url is not None and candidate.name in self._tree_metadata:
+            return to_dependencies(self._tree_metadata[candidate.name])
         if candidate.url is not None:
             file = self.direct_files.get(candidate.name)
             if file is None:
@@ -221,6 +229,19 @@ class IndexMetadataProvider:
         return await self._metadata_task(candidate.name, candidate.version)
 
     async def _direct(self, name: NormalizedName, url: str) -> VersionsResult:
+        tree = self.direct_trees.get(name)
+        if tree is not None:
+            if self.sdist_metadata is None:
+                return NotFound(f"at `{tree}` is a source tree, and building from source is turned off")
+            try:
+                metadata = self._tree_metadata[name] = await self.sdist_metadata(tree, self.client)
+            except PyxError as error:
+                if error.code in ("build-failed", "invalid-sdist"):
+                    return NotFound(f"at `{tree}` could not be built: {error.message}")
+                raise
+            if canonicalize_name(str(metadata.name)) != name:
+                return NotFound(f"at `{tree}` is `{metadata.name}`, not `{name}`")
+            return Found((Candidate(name=name, version=metadata.version, url=url),))
         file = self.direct_files.get(name)
         if file is None:
             file = direct_file(url)

@@ -143,8 +143,11 @@ async def install(
     cache: Cache,
     options: InstallOptions = InstallOptions(),
     reporter: Reporter | None = None,
+    build=None,
 ) -> InstallResult:
-    """Install ``requirements`` (exact pins, URLs or wheel paths; no dependencies) into ``env``.
+    """Install ``requirements`` into ``env``: exactly what is named, or (``options.resolve``)
+    with everything it depends on. Wheels, sdists and source trees; sdists are built
+    (``build``: a ``building.BuildSupport``, made here when not given).
 
     With ``options.exact`` this is ``pip sync``: distributions not named are removed.
     """
@@ -163,7 +166,8 @@ async def install(
         if satisfied is not None:
             return satisfied
         reporter.report(PhaseStarted("resolve", len(requirements)))
-        resolved = await _resolve(requirements, env, installed, index, cache, options, reporter)
+        build = build or _build_support(index, cache, env, reporter)
+        resolved = await _resolve(requirements, env, installed, index, cache, options, reporter, build)
         resolution = resolved.resolution
         requested = frozenset(s.name for s in requirements)
         chosen = resolved.files
@@ -178,7 +182,8 @@ async def install(
     if not options.resolve:
         reporter.report(PhaseStarted("resolve", len(part.to_install)))
     interpreter = env.interpreter
-    sources = await _choose_wheels(part.to_install, interpreter, index, cache, options, chosen, requested)
+    build = build or _build_support(index, cache, env, reporter)
+    sources = await _choose_wheels(part.to_install, interpreter, index, cache, options, chosen, requested, build)
     timings = {"resolve": time.perf_counter() - started}
     reporter.report(PhaseFinished("resolve", len(sources), timings["resolve"]))
     plan = planning.make_plan(part, sources, installed, archive_for=lambda s: _cached_archive(cache, s))
@@ -344,7 +349,13 @@ def _already_satisfied(requirements, env, installed, options: InstallOptions, st
     )
 
 
-async def _resolve(requirements, env, installed, index, cache, options: InstallOptions, reporter):
+def _build_support(index: IndexSettings, cache: Cache, env, reporter: Reporter):
+    from pyx_server.engine.building import BuildSupport
+
+    return BuildSupport(index, cache, env.interpreter, reporter)
+
+
+async def _resolve(requirements, env, installed, index, cache, options: InstallOptions, reporter, build):
     from pyx_server.engine.resolve import ResolveOptions, resolve_requirements
 
     ropts = options.resolve_options or ResolveOptions()
@@ -357,6 +368,7 @@ async def _resolve(requirements, env, installed, index, cache, options: InstallO
         options=ropts,
         preferences=preferences,
         reporter=reporter,
+        sdist_metadata=build.metadata,
     )
 
 
@@ -384,6 +396,7 @@ async def _choose_wheels(
     options: InstallOptions,
     chosen: Mapping[NormalizedName, object] | None = None,
     requested: frozenset[str] | None = None,
+    build=None,
 ) -> list[planning.WheelSource]:
     """The wheel to install for each requirement: ``chosen`` files (from a resolution) first,
     then cached pins, then the indexes. ``requested`` names get a ``REQUESTED`` file (all if None)."""
@@ -406,10 +419,8 @@ async def _choose_wheels(
             by_index.append(spec)
             continue
         if not file.is_wheel:
-            raise PyxError(
-                f"`{file.filename}` is a source distribution, and pyx cannot build it yet",
-                hints=["install a version that has a wheel for this platform"],
-            )
+            sources.append(await _built_source(build, file, spec, is_requested(file.name)))
+            continue
         sources.append(
             planning.WheelSource(
                 name=file.name,
@@ -424,6 +435,10 @@ async def _choose_wheels(
             )
         )
     for spec in specs:
+        if spec.url and not _is_wheel_location(spec):
+            sources.append(await _built_source(build, spec.path or _direct_file(_spec_source(spec)), spec,
+                                               is_requested(spec.name), direct=True))
+            continue
         if spec.url:
             wheel = parse_wheel_name(spec.path.name if spec.path else spec.url.split("#")[0].rsplit("/", 1)[-1])
             if not spec.requirement.specifier.contains(wheel.version, prereleases=True):
@@ -472,7 +487,7 @@ async def _choose_wheels(
         for i, (spec, page) in enumerate(zip(by_index, pages)):
             if filters[i] is not None and not isinstance(page, ProjectNotFound):
                 try:
-                    _select(spec, page, python_version, interpreter, options, select_file)
+                    _select(spec, page, python_version, interpreter, options, select_file, build is not None)
                 except NoMatchingDistribution:
                     # explain the miss with the whole page (every version, every file)
                     pages[i] = await client.project(spec.name)
@@ -485,8 +500,11 @@ async def _choose_wheels(
                 context={"searched": searched},
                 hints=[f"searched: {searched}", "check the spelling, or add the index that hosts it with `--index-url`"],
             )
-        chosen = _select(spec, page, python_version, interpreter, options, select_file)
+        chosen = _select(spec, page, python_version, interpreter, options, select_file, build is not None)
         f = chosen.file
+        if not f.is_wheel:
+            sources.append(await _built_source(build, f, spec, is_requested(canonicalize_name(spec.name))))
+            continue
         sources.append(
             planning.WheelSource(
                 name=canonicalize_name(spec.name),
@@ -504,7 +522,8 @@ async def _choose_wheels(
     return sources
 
 
-def _select(spec: RequirementSpec, page, python_version: Version, interpreter, options: InstallOptions, select_file):
+def _select(spec: RequirementSpec, page, python_version: Version, interpreter, options: InstallOptions, select_file,
+            allow_sdist: bool = False):
     return select_file(
         spec.name,
         page.files,
@@ -514,6 +533,52 @@ def _select(spec: RequirementSpec, page, python_version: Version, interpreter, o
         allowed_hashes=dict(spec.hashes) or None,
         prereleases=options.prereleases,
         requirement_text=str(spec.requirement),
+        allow_sdist=allow_sdist,
+    )
+
+
+def _is_wheel_location(spec: RequirementSpec) -> bool:
+    if spec.path is not None:
+        return spec.path.is_file() and spec.path.name.endswith(".whl")
+    return spec.url.split("#", 1)[0].endswith(".whl")
+
+
+def _spec_source(spec: RequirementSpec) -> planning.WheelSource:
+    """A stand-in source for an sdist named by URL (only its URL and hashes are used)."""
+    filename = spec.url.split("#", 1)[0].rsplit("/", 1)[-1]
+    return planning.WheelSource(spec.name, Version("0"), filename, None, None, spec.url, spec.hashes)
+
+
+async def _built_source(build, source, spec: RequirementSpec, requested: bool, *, direct: bool = False) -> planning.WheelSource:
+    """Build ``source`` (an sdist ``DistFile`` or a source-tree ``Path``) and describe the wheel.
+
+    ``direct`` installs (URL, path, ``-e``) record where they came from (PEP 610): the tree
+    (``dir_info``, editable or not) or the sdist's URL (``archive_info``), not the built wheel.
+    """
+    from pyx_server.engine.wheel import parse_wheel_name
+
+    if build is None:
+        raise PyxError(f"`{spec}` needs a build from source, and building is turned off")
+    editable = bool(spec.editable)
+    wheel_path = await build.wheel(source, editable=editable)
+    wheel = parse_wheel_name(wheel_path.name)
+    origin = None
+    if direct:
+        if isinstance(source, Path) and source.is_dir():
+            origin = {"url": source.as_uri(), "dir_info": {"editable": True} if editable else {}}
+        else:
+            url = source.as_uri() if isinstance(source, Path) else redact_url(source.url)
+            origin = {"url": url, "archive_info": {}}
+    return planning.WheelSource(
+        name=wheel.name,
+        version=wheel.version,
+        filename=wheel.filename,
+        file=None,
+        path=wheel_path,
+        url=wheel_path.as_uri(),
+        direct=direct,
+        requested=requested,
+        origin=origin,
     )
 
 
@@ -768,6 +833,8 @@ def _verify_user_hashes(source: planning.WheelSource, wheel: Path | io.BytesIO, 
 
 
 def _direct_url(source: planning.WheelSource, archive: Path) -> dict:
+    if source.origin is not None:
+        return source.origin
     url = source.path.as_uri() if source.path is not None else redact_url(source.url.split("#", 1)[0])
     sha = archive.name
     return {"url": url, "archive_info": {"hash": f"sha256={sha}", "hashes": {"sha256": sha}}}

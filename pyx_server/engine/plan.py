@@ -41,6 +41,8 @@ class WheelSource:
     #: installed from a URL or path (PEP 610 ``direct_url.json``) rather than an index
     direct: bool = False
     requested: bool = True
+    #: PEP 610 ``direct_url.json`` for what was built from a source tree or an sdist URL
+    origin: Mapping | None = None
 
 
 @dataclass(frozen=True)

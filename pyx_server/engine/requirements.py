@@ -18,7 +18,14 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.requirements import InvalidRequirement as _PackagingInvalid
 from packaging.requirements import Requirement
-from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name, parse_wheel_filename
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 from packaging.version import Version
 
 from pyx_server.engine.errors import InvalidRequirement, RequirementsFileError
@@ -146,31 +153,72 @@ def _parse_path_or_url(
         path = Path(os.path.expanduser(raw))
         if not path.is_absolute():
             path = (base_dir / path).resolve()
-        if path.is_dir():
-            raise InvalidRequirement(
-                f"`{location}` is a source tree ({source}); pyx cannot build from source yet",
-                hints=["build a wheel first (for example with `python -m build`) and install that file"],
-            )
         if not path.exists():
             raise InvalidRequirement(f"`{location}` does not exist ({source})", context={"path": path})
         url = path.as_uri()
         filename = path.name
     hashes.update(_fragment_hashes(url))
-    if not filename.endswith(".whl"):
-        raise InvalidRequirement(
-            f"`{location}` is not a wheel ({source}); pyx cannot build source distributions yet",
-            hints=["install a wheel (`.whl`) file instead"],
-        )
-    try:
-        name, version, _, _ = parse_wheel_filename(filename)
-    except InvalidWheelFilename as exc:
-        raise InvalidRequirement(f"`{filename}` is not a valid wheel file name ({source}): {exc}") from None
+    name = _name_of_location(location, filename, path, source)
     req_text = f"{name} @ {url}" + (f" ; {marker.strip()}" if marker.strip() else "")
     try:
         req = Requirement(req_text)
     except _PackagingInvalid as exc:
         raise InvalidRequirement(f"`{text}` is not a valid requirement ({source}): {exc}") from None
     return RequirementSpec(req, source, _freeze(hashes), path)
+
+
+def _name_of_location(location: str, filename: str, path: Path | None, source: str) -> str:
+    """The project name of a wheel, an sdist or a source tree named only by its location."""
+    if path is not None and path.is_dir():
+        name = project_name_of_tree(path)
+        if name is None:
+            raise InvalidRequirement(
+                f"cannot tell the project name of the source tree `{location}` ({source})",
+                hints=[f"write it as `name @ {location}`", "or give the tree a `[project] name` in pyproject.toml"],
+            )
+        return name
+    if filename.endswith(".whl"):
+        try:
+            return parse_wheel_filename(filename)[0]
+        except InvalidWheelFilename as exc:
+            raise InvalidRequirement(f"`{filename}` is not a valid wheel file name ({source}): {exc}") from None
+    if filename.endswith((".tar.gz", ".zip")):
+        try:
+            return parse_sdist_filename(filename)[0]
+        except InvalidSdistFilename as exc:
+            raise InvalidRequirement(f"`{filename}` is not a valid sdist file name ({source}): {exc}") from None
+    raise InvalidRequirement(
+        f"`{location}` is not a wheel, an sdist or a source tree ({source})",
+        hints=["requirements look like `name==1.0`, `./dist/pkg-1.0-py3-none-any.whl`, `./pkg-1.0.tar.gz` or `./project/`"],
+    )
+
+
+def project_name_of_tree(path: Path) -> str | None:
+    """``[project] name`` of a source tree's pyproject.toml (or ``setup.cfg``'s ``[metadata] name``)."""
+    pyproject = path / "pyproject.toml"
+    if pyproject.is_file():
+        from pyx_server.engine.build.source import load_toml
+
+        try:
+            data = load_toml(pyproject.read_text(encoding="utf-8"))
+        except Exception:  # noqa: BLE001 - an unreadable pyproject just has no name to offer
+            data = {}
+        name = data.get("project", {}).get("name")
+        if isinstance(name, str) and name.strip():
+            return canonicalize_name(name)
+    setup_cfg = path / "setup.cfg"
+    if setup_cfg.is_file():
+        import configparser
+
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(setup_cfg, encoding="utf-8")
+            name = parser.get("metadata", "name", fallback=None)
+        except configparser.Error:
+            name = None
+        if name:
+            return canonicalize_name(name)
+    return None
 
 
 def _fragment_hashes(url: str) -> dict[str, tuple[str, ...]]:
@@ -306,10 +354,7 @@ def _parse_line(
         elif kind == "pre":
             result.prerelease = True
         elif kind == "editable":
-            raise RequirementsFileError(
-                f"editable installs (`-e {value}`) are not supported yet (`{where}`)",
-                hints=["build a wheel and install it, or install without `-e`"],
-            )
+            result.requirements.append(parse_editable(value, source=where, base_dir=base_dir))
         return
     requirement_text, hashes = _split_hashes(line, where)
     spec = parse_requirement(requirement_text, source=where, base_dir=base_dir, hashes=hashes)
@@ -390,3 +435,15 @@ def apply_constraints(
             req.specifier &= c.requirement.specifier
         narrowed.append(RequirementSpec(req, spec.source, spec.hashes, spec.path, spec.editable))
     return narrowed
+
+
+def parse_editable(text: str, *, source: str = "command line", base_dir: Path | None = None) -> RequirementSpec:
+    """``-e PATH`` (or ``-e name @ file:///path``): a source tree installed in editable mode."""
+    text = text.strip()
+    spec = parse_requirement(text, source=source, base_dir=base_dir)
+    if spec.path is None or not spec.path.is_dir():
+        raise InvalidRequirement(
+            f"`-e {text}` must name a local source tree ({source})",
+            hints=["editable installs work from a project directory, for example `-e .`"],
+        )
+    return RequirementSpec(spec.requirement, spec.source, spec.hashes, spec.path, editable=True)

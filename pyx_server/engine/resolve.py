@@ -67,9 +67,11 @@ async def resolve_requirements(
     from pyx_server.engine.index_provider import IndexMetadataProvider, direct_file
 
     loop = asyncio.get_running_loop()
-    direct = {}
+    direct, trees = {}, {}
     for spec in specs:
-        if spec.url:
+        if spec.path is not None and spec.path.is_dir():
+            trees[spec.name] = spec.path
+        elif spec.url:
             hashes = {algo: digests[0] for algo, digests in spec.hashes.items() if len(digests) == 1}
             url = spec.path.as_uri() if spec.path is not None else spec.url
             file = direct_file(url, hashes)
@@ -91,7 +93,7 @@ async def resolve_requirements(
     )
     async with IndexClient(index, cache, reporter) as client:
         provider = IndexMetadataProvider(
-            client, loop, interpreter, sdist_metadata=sdist_metadata, direct_files=direct
+            client, loop, interpreter, sdist_metadata=sdist_metadata, direct_files=direct, direct_trees=trees
         )
         try:
             resolution = await asyncio.to_thread(

@@ -39,6 +39,7 @@ def select_file(
     allowed_hashes: dict[str, tuple[str, ...]] | None = None,
     prereleases: bool = False,
     requirement_text: str | None = None,
+    allow_sdist: bool = False,
 ) -> Candidate:
     """The best file for ``specifier`` among ``files`` (``DistFile``-like records).
 
@@ -68,9 +69,12 @@ def select_file(
             reasons["python"].append(f"{f.filename} (Requires-Python {f.requires_python})")
             continue
         if not f.is_wheel:
-            reasons["sdist"].append(f.filename)
-            continue
-        rank = tag_rank(f.tags)
+            if not allow_sdist:
+                reasons["sdist"].append(f.filename)
+                continue
+            rank = _SDIST_RANK  # built when no wheel of the version fits
+        else:
+            rank = tag_rank(f.tags)
         if rank is None:
             reasons["tags"].append(f.filename)
             continue
@@ -83,6 +87,10 @@ def select_file(
     if pool:
         return max(pool, key=lambda c: (c.version, -c.tag_rank))
     raise _no_match(name, shown, specifier, seen_versions, reasons, python_version)
+
+
+#: an sdist ranks after every wheel of its version
+_SDIST_RANK = 1 << 30
 
 
 def _names_prerelease(specifier: SpecifierSet) -> bool:

@@ -64,7 +64,8 @@ class SourceLabel:
         return SourceLabel(str(metadata.name), str(metadata.version), self.fallback)
 
 
-def _load_toml(text: str) -> dict[str, Any]:
+def load_toml(text: str) -> dict[str, Any]:
+    """TOML text as plain dicts: tomllib where it exists, else tomlkit (Python 3.10)."""
     try:
         import tomllib
     except ImportError:  # Python 3.10: tomlkit (a dependency anyway) reads it as well
@@ -83,7 +84,7 @@ def _read_pyproject(tree: Path, label: SourceLabel) -> dict[str, Any] | None:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidSdist(f"cannot read `pyproject.toml` of `{label}`: {exc}", context={"path": path}) from exc
     try:
-        return _load_toml(text)
+        return load_toml(text)
     except Exception as exc:  # tomllib.TOMLDecodeError / tomlkit's ParseError
         raise InvalidSdist(
             f"`pyproject.toml` of `{label}` is not valid TOML: {exc}",
