@@ -19,7 +19,15 @@ One job per module, split by stage (parse → find → resolve → plan → fetc
 * ``wheel``        wheel file names, member validation, unpacking.
 * ``linker``       putting cached files into an environment: clone, hardlink, copy, symlink.
 * ``installer``    installing an unpacked wheel per the binary distribution format; uninstall.
+* ``scheme``       where an environment keeps each kind of installed file.
 * ``requirements`` pip-style requirements files and requirement specifiers.
+* ``selector``     pure: the one file to install for a pin (``--no-deps``, ``pip sync``).
+* ``resolver/``    pure PubGrub over PEP 440 version sets, behind a ``MetadataProvider``.
+* ``index_provider`` the resolver's provider backed by the index client, with prefetching.
+* ``resolve``      runs the resolver against the configured indexes (and ``--python-version``).
+* ``build/``       PEP 517 / 660 builds of sdists and source trees in isolated environments.
+* ``building``     connects builds to resolution and installs (build envs filled by pyx).
+* ``check``        pure: do installed distributions satisfy requirements (``pip check``).
 * ``plan``         pure: what to fetch, link, replace and remove, before touching anything.
 * ``operations``   the public async operations the fronts call (sync, install, uninstall…).
 """

@@ -16,7 +16,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class PhaseStarted:
-    """A stage begins: ``phase`` is one of resolve, prepare, download, install, uninstall."""
+    """A stage begins: ``phase`` is one of resolve, prepare, build, install, uninstall."""
 
     phase: str
     total: int | None = None
