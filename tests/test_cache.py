@@ -106,3 +106,14 @@ def test_clean_one_package_and_everything(tmp_path: Path) -> None:
     assert not (cache.root / "simple-v1" / "index-k" / "a.body").exists()
     cache.clean()
     assert not cache.root.exists()
+
+
+def test_prune_drops_build_environments_but_keeps_built_wheels(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    builds = cache.bucket(Bucket.BUILDS)
+    for part in ("envs/abc/bin", "trees/k/wheel", "sdists/sha/x", "wheels/sha"):
+        (builds / part).mkdir(parents=True)
+    (builds / "wheels" / "sha" / "x-1-py3-none-any.whl").write_bytes(b"w")
+    cache.prune()
+    assert not any((builds / p).iterdir() for p in ("envs", "trees", "sdists"))
+    assert (builds / "wheels" / "sha" / "x-1-py3-none-any.whl").exists()

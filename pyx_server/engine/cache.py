@@ -239,6 +239,15 @@ class Cache:
                 if entry.name not in refs:
                     _rmtree(entry)
                     removed.append(entry)
+        # build environments, source-tree builds and downloaded sdists are made again on
+        # demand; the wheels built from sdists (and their metadata) are what is worth keeping
+        builds = self.root / Bucket.BUILDS.value
+        for transient in ("envs", "trees", "sdists"):
+            path = builds / transient
+            if path.is_dir():
+                for entry in path.iterdir():
+                    _rmtree(entry) if entry.is_dir() else entry.unlink(missing_ok=True)
+                    removed.append(entry)
         tmp = self.root / ".tmp"
         if tmp.is_dir():
             for entry in tmp.iterdir():
