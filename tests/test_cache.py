@@ -115,5 +115,5 @@ def test_prune_drops_build_environments_but_keeps_built_wheels(tmp_path: Path) -
         (builds / part).mkdir(parents=True)
     (builds / "wheels" / "sha" / "x-1-py3-none-any.whl").write_bytes(b"w")
     cache.prune()
-    assert not any((builds / p).iterdir() for p in ("envs", "trees", "sdists"))
+    assert not any(list((builds / p).iterdir()) for p in ("envs", "trees", "sdists"))
     assert (builds / "wheels" / "sha" / "x-1-py3-none-any.whl").exists()
