@@ -1,4 +1,8 @@
-"""Draw the README's chart from a results file: grouped bars per scenario, one bar per tool, log scale."""
+"""Draw the charts from a results file: grouped bars per scenario (and input), one bar per tool, log scale.
+
+`results/chart.svg` (the top-level README's) shows the install scenarios, `results/resolve.svg`
+the resolve scenarios, one group per input and scenario.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +33,8 @@ def repeat_text(repeat: dict[str, int] | int) -> str:
     return f"{common} ({others})"
 
 
-def render(doc: dict[str, Any], path: Path) -> Path:
-    """Write the chart of `doc` (the parsed results JSON) to `path` (.svg or .png) and return it.
+def render(doc: dict[str, Any], path: Path, kind: str = "install") -> Path:
+    """Write the `kind` ("install" or "resolve") chart of `doc` (results JSON, schema 2) to `path` (.svg or .png).
 
     Seconds span three orders of magnitude (a no-op in milliseconds, pip's install in tens of
     seconds), so the axis is logarithmic and every bar carries its value.
@@ -42,14 +46,21 @@ def render(doc: dict[str, Any], path: Path) -> Path:
 
     matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "pyx-bench", "font.size": 10})
 
-    scenarios = list(dict.fromkeys(r["scenario"] for r in doc["results"]))
-    tools = list(dict.fromkeys(r["tool"] for r in doc["results"]))
-    cells = {(r["scenario"], r["tool"]): r for r in doc["results"]}
+    results = [r for r in doc["results"] if r.get("kind", "install") == kind]
+    if kind == "resolve":
+        def key(r: dict[str, Any]) -> Any:
+            return (r["workload"], r["scenario"])
+    else:
+        def key(r: dict[str, Any]) -> Any:
+            return r["scenario"]
+    scenarios = list(dict.fromkeys(key(r) for r in results))
+    tools = list(dict.fromkeys(r["tool"] for r in results))
+    cells = {(key(r), r["tool"]): r for r in results}
     labels = doc.get("scenario_labels", {})
 
-    fig, ax = plt.subplots(figsize=(8.6, 4.8), dpi=110)
+    fig, ax = plt.subplots(figsize=(8.6 if kind == "install" else 10.5, 4.8), dpi=110)
     width = 0.8 / max(len(tools), 1)
-    values = [r["median_s"] for r in doc["results"] if r.get("median_s")]
+    values = [r["median_s"] for r in results if r.get("median_s")]
     floor = min(values) / 3 if values else 0.01
     for t, tool in enumerate(tools):
         color = COLORS.get(tool) or FALLBACK_COLORS[t % len(FALLBACK_COLORS)]
@@ -73,28 +84,44 @@ def render(doc: dict[str, Any], path: Path) -> Path:
 
     ax.set_yscale("log")
     ax.set_ylim(bottom=floor, top=(max(values) * 6) if values else 10)
-    ax.set_xticks(range(len(scenarios)), [labels.get(s, s) for s in scenarios])
+    if kind == "resolve":
+        short = {"resolve-cold": "cold cache", "resolve-warm": "warm cache"}
+        ticks = [f"{w}\n{short.get(s, labels.get(s, s))}" for w, s in scenarios]
+    else:
+        ticks = [labels.get(s, s) for s in scenarios]
+    ax.set_xticks(range(len(scenarios)), ticks)
     ax.set_ylabel("seconds, log scale (lower is better)")
-    workload = doc["workload"]
-    ax.set_title(
-        f"Install {workload['pins']} pinned packages ({workload['title']}) into a fresh venv\n"
-        "median wall time — lower is better",
-        fontsize=10.5,
-    )
+    if kind == "resolve":
+        ax.set_title("Resolve an unpinned input and write the pins (compile)\n"
+                     "median wall time — lower is better", fontsize=10.5)
+    else:
+        workload = doc["workloads"][results[0]["workload"]] if results else {"pins": "?", "title": "?"}
+        ax.set_title(
+            f"Install {workload['pins']} pinned packages ({workload['title']}) into a fresh venv\n"
+            "median wall time — lower is better",
+            fontsize=10.5,
+        )
     ax.spines[["top", "right"]].set_visible(False)
     ax.grid(axis="y", which="major", alpha=0.3)
     ax.legend(frameon=False, loc="upper right")
     machine = doc["machine"]
-    resolving = [n for n in tools if doc["tools"].get(n, {}).get("note", "").startswith("resolves")]
-    pinned = [n for n in tools if n not in resolving]
-    how = "; ".join(filter(None, [
-        f"{' and '.join(resolving)} {'resolves' if len(resolving) == 1 else 'resolve'} the lock" if resolving else "",
-        f"{' and '.join(pinned)} {'installs' if len(pinned) == 1 else 'install'} the pins as given" if pinned else "",
-    ]))
+    if kind == "resolve":
+        how = "pip: install --dry-run --report, which downloads the wheels it inspects"
+    else:
+        resolving = [n for n in tools if doc["tools"].get(n, {}).get("note", "").startswith("resolves")]
+        pinned = [n for n in tools if n not in resolving]
+        how = "; ".join(filter(None, [
+            f"{' and '.join(resolving)} {'resolves' if len(resolving) == 1 else 'resolve'} the lock" if resolving else "",
+            f"{' and '.join(pinned)} {'installs' if len(pinned) == 1 else 'install'} the pins as given" if pinned else "",
+        ]))
+    runs: dict[str, int] = {}
+    for r in results:
+        runs[r["scenario"]] = max(runs.get(r["scenario"], 0), len(r.get("runs_s", [])))
     fig.text(
         0.01, 0.01,
         f"{machine['cores']} cores, {machine['memory_gb']} GB, {machine['filesystem']}; "
-        f"CPython {doc['python']['version']}; median of {repeat_text(doc['repeat'])}; live default index; {how}.",
+        f"CPython {doc['python']['version']}; median of {repeat_text({k: v for k, v in runs.items() if v})}; "
+        f"live default index; {how}.",
         fontsize=7.5, color="#555555",
     )
     fig.tight_layout(rect=(0, 0.04, 1, 1))

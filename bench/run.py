@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Benchmark pyx, uv and pip on the same pinned lock in one run: medians, ratios, peak RSS, a JSON record and a chart.
+"""Benchmark pyx, uv and pip on the same work in one run: medians, ratios, peak RSS, a JSON record and charts.
 
     python bench/run.py [--scenarios cold,warm,noop] [--repeat N] [--tools pyx,uv,pip]
+    python bench/run.py --scenarios resolve-cold,resolve-warm [--workloads jupyterlab]
 
-Only the install step is timed (never venv creation). Repeats are interleaved across tools
-(pyx, uv, pip, pyx, uv, pip, ...) so a slow spell of the network hits every tool alike. A
-tool that fails in one scenario is reported as failed in the table; the run goes on.
+Only the install or resolve step is timed (never venv creation). Repeats are interleaved
+across tools (pyx, uv, pip, pyx, uv, pip, ...) so a slow spell of the network hits every
+tool alike. A tool that fails in one scenario is reported as failed in the table; the run
+goes on. Results of scenarios not run this time are carried over from the previous results
+file (each result keeps its own date and pyx commit) unless --no-merge is given.
 """
 
 from __future__ import annotations
@@ -26,8 +29,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import measure  # noqa: E402
-from chart import repeat_text  # noqa: E402
-from scenarios import DEFAULT_SCENARIOS, SCENARIOS, WORKLOADS, Context, StepFailed, failure  # noqa: E402
+import report  # noqa: E402
+from scenarios import (  # noqa: E402
+    DEFAULT_RESOLVE_WORKLOADS,
+    DEFAULT_SCENARIOS,
+    INSTALL_WORKLOAD,
+    SCENARIOS,
+    WORKLOADS,
+    Context,
+    StepFailed,
+    Workload,
+    compare_resolutions,
+    failure,
+)
 from tools import Tool, Unsupported, find_pip, find_python, find_pyx, find_uv  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
@@ -41,9 +55,10 @@ ISOLATION = (
 
 @dataclass
 class Cell:
-    """The outcome of one tool in one scenario: its samples, or why it has none."""
+    """The outcome of one tool in one scenario on one workload: its samples, or why it has none."""
 
     scenario: str
+    workload: str
     tool: str
     status: str = "ok"  # ok | failed | n/a
     samples: list[measure.Sample] = field(default_factory=list)
@@ -77,8 +92,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tools", default="pyx,uv,pip", type=lambda v: _parse_list(v, TOOL_ORDER))
     p.add_argument("--repeat", type=int, default=3, help="timed repeats per scenario and tool (median is reported)")
     p.add_argument("--cold-repeat", type=int, default=None,
-                   help="repeats for the cold scenario only (each downloads the whole lock); default --repeat")
-    p.add_argument("--workload", default="data-science", choices=sorted(WORKLOADS))
+                   help="repeats for the cold and resolve-cold scenarios only; default --repeat")
+    p.add_argument("--workloads", "--workload", dest="workloads", default=None, type=lambda v: _parse_list(v, WORKLOADS),
+                   help=f"comma-separated, from {','.join(WORKLOADS)} (default: {INSTALL_WORKLOAD} for the install "
+                        f"scenarios, {','.join(DEFAULT_RESOLVE_WORKLOADS)} for the resolve ones)")
     p.add_argument("--python", default="python3.11", help="interpreter every venv is built on")
     p.add_argument("--pyx", default=None, help="pyx executable (default: the repository's .venv/bin/pyx)")
     p.add_argument("--uv", default=None, help="uv executable (default: PATH, then the bench venv)")
@@ -86,7 +103,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the temporary work dir (caches, venvs, logs); a --workdir is always kept")
     p.add_argument("--timeout", type=float, default=1200, help="seconds before one command is killed")
     p.add_argument("--output", default=str(RESULTS / "latest.json"), help="results file ('-' to skip)")
-    p.add_argument("--chart", default=str(RESULTS / "chart.svg"), help="chart file ('-' to skip)")
+    p.add_argument("--chart", default=str(RESULTS / "chart.svg"), help="install chart file ('-' to skip)")
+    p.add_argument("--resolve-chart", default=str(RESULTS / "resolve.svg"), help="resolve chart file ('-' to skip)")
+    p.add_argument("--no-merge", action="store_true",
+                   help="write only this run's results (default: keep the previous file's results of scenarios not run now)")
     p.add_argument("--chart-only", action="store_true", help="redraw the chart and the Markdown table from --output and exit")
     args = p.parse_args(argv)
     if args.repeat < 1 or (args.cold_repeat is not None and args.cold_repeat < 1):
@@ -95,8 +115,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def repeats(args: argparse.Namespace) -> dict[str, int]:
-    """Timed repeats per selected scenario (cold may use fewer: each repeat downloads everything)."""
-    return {name: (args.cold_repeat or args.repeat) if name == "cold" else args.repeat for name in args.scenarios}
+    """Timed repeats per selected scenario (cold ones may use fewer: each repeat downloads everything)."""
+    return {
+        name: (args.cold_repeat or args.repeat) if SCENARIOS[name].starts_cold else args.repeat
+        for name in args.scenarios
+    }
+
+
+def plan(args: argparse.Namespace) -> list[tuple[str, Workload]]:
+    """The (scenario, workload) pairs to measure, in order: each scenario on every chosen workload it applies to."""
+    pairs = []
+    for name in args.scenarios:
+        scenario = SCENARIOS[name]
+        if args.workloads is not None:
+            chosen = args.workloads
+        else:
+            chosen = DEFAULT_RESOLVE_WORKLOADS if scenario.kind == "resolve" else (INSTALL_WORKLOAD,)
+        pairs += [(name, WORKLOADS[w]) for w in chosen if scenario.applies(WORKLOADS[w])]
+    return pairs
 
 
 def say(text: str) -> None:
@@ -110,44 +146,46 @@ def discover(args: argparse.Namespace, python: Path) -> list[Tool]:
     return [finders[name]() for name in TOOL_ORDER if name in args.tools]
 
 
-def run_scenario(ctx: Context, scenario_name: str, tools: list[Tool], repeat: int) -> list[Cell]:
-    """Measure every tool in one scenario, repeats interleaved across tools."""
+def run_scenario(ctx: Context, scenario_name: str, workload: Workload, tools: list[Tool], repeat: int) -> list[Cell]:
+    """Measure every tool in one scenario on one workload, repeats interleaved across tools."""
     scenario = SCENARIOS[scenario_name]
-    cells = {t.name: Cell(scenario_name, t.name) for t in tools}
+    cells = {t.name: Cell(scenario_name, workload.name, t.name) for t in tools}
     active: list[Tool] = []
+    where = f"{scenario_name} {workload.name}" if scenario.kind == "resolve" else scenario_name
     for tool in tools:
         cell = cells[tool.name]
         if not tool.available:
             cell.fail("n/a", tool.problem or "unavailable")
             continue
         try:
-            say(f"[{scenario_name}] {tool.name}: set-up")
-            scenario.setup(ctx, tool)
+            say(f"[{where}] {tool.name}: set-up")
+            scenario.setup(ctx, tool, workload)
             active.append(tool)
         except Unsupported as exc:
             cell.fail("n/a", str(exc))
         except StepFailed as exc:
             cell.fail("failed", str(exc), exc.summary)
-            say(f"[{scenario_name}] {tool.name}: FAILED — {exc.summary}")
+            say(f"[{where}] {tool.name}: FAILED — {exc.summary}")
     for i in range(repeat):
         for tool in list(active):
             cell = cells[tool.name]
             try:
-                argv = scenario.prepare(ctx, tool, i)
-                sample = ctx.timed(tool, argv, scenario_name)
+                argv = scenario.prepare(ctx, tool, workload, i)
+                label = f"{scenario_name}-{workload.name}" if scenario.kind == "resolve" else scenario_name
+                sample = ctx.timed(tool, argv, label, scenario.cache(ctx, tool))
                 if not sample.ok:
                     raise failure(scenario_name, argv, sample)
                 cell.samples.append(sample)
-                say(f"[{scenario_name}] {tool.name}: run {i + 1}/{repeat} {sample.seconds:.3f} s, "
+                say(f"[{where}] {tool.name}: run {i + 1}/{repeat} {sample.seconds:.3f} s, "
                     f"peak RSS {sample.peak_rss_mb:.0f} MB")
-                scenario.finish(ctx, tool, i)
+                scenario.finish(ctx, tool, workload, i)
             except Unsupported as exc:
                 cell.fail("n/a", str(exc))
                 active.remove(tool)
             except StepFailed as exc:
                 cell.fail("failed", str(exc), exc.summary)
                 active.remove(tool)
-                say(f"[{scenario_name}] {tool.name}: FAILED — {exc.summary}")
+                say(f"[{where}] {tool.name}: FAILED — {exc.summary}")
     return list(cells.values())
 
 
@@ -191,8 +229,12 @@ def _filesystem(path: Path) -> str:
 
 
 def build_document(ctx: Context, args: argparse.Namespace, tools: list[Tool], cells: list[Cell]) -> dict:
-    """The results record: machine facts, versions, commands, and one entry per scenario and tool."""
-    medians = {(c.scenario, c.tool): c.median for c in cells}
+    """This run's record: machine facts, versions, commands, one entry per scenario, workload and tool.
+
+    Every result carries its own date, pyx commit and tool version, so a merged file (see
+    `report.merge`) still says when each number was measured.
+    """
+    medians = {(c.scenario, c.workload, c.tool): c.median for c in cells}
     python_version = ctx.python.name
     try:
         python_version = subprocess.run(
@@ -201,24 +243,54 @@ def build_document(ctx: Context, args: argparse.Namespace, tools: list[Tool], ce
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         pass
+    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    commit = _pyx_commit()
+    versions = {t.name: t.version for t in tools}
     results = []
     for c in cells:
         results.append({
             "scenario": c.scenario,
+            "workload": c.workload,
+            "kind": SCENARIOS[c.scenario].kind,
             "tool": c.tool,
             "status": c.status,
             "median_s": round(c.median, 4) if c.median is not None else None,
             "runs_s": [round(s.seconds, 4) for s in c.samples],
             "peak_rss_mb": round(max(s.peak_rss_mb for s in c.samples), 1) if c.samples else None,
             "cpu_s": round(statistics.median(s.cpu_seconds for s in c.samples), 3) if c.samples else None,
-            "vs_uv": _round(_ratio(c.median, medians.get((c.scenario, "uv")))),
-            "vs_pip": _round(_ratio(c.median, medians.get((c.scenario, "pip")))),
+            "vs_uv": _round(_ratio(c.median, medians.get((c.scenario, c.workload, "uv")))),
+            "vs_pip": _round(_ratio(c.median, medians.get((c.scenario, c.workload, "pip")))),
             "summary": c.summary,
             "error": c.error,
+            "date": date,
+            "pyx_commit": commit,
+            "tool_version": versions.get(c.tool),
         })
+    measured = {c.workload for c in cells}
+    workloads = {}
+    for name in measured:
+        w = WORKLOADS[name]
+        workloads[name] = {
+            "title": w.title,
+            "lock": str(w.lock.relative_to(BENCH.parent)) if w.lock else None,
+            "requirements": str(w.requirements.relative_to(BENCH.parent)) if w.requirements else None,
+            "roots": w.roots,
+            "pins": w.pins,
+            "installed_files": ctx.installed_files if name == ctx.workload.name else None,
+        }
+    agreement = []
+    for name in sorted(measured):
+        by_tool = {tool: pins for (w, tool), pins in ctx.pins.items() if w == name}
+        found = compare_resolutions(WORKLOADS[name], dict(sorted(by_tool.items(), key=lambda kv: TOOL_ORDER.index(kv[0]))))
+        if found is not None:
+            agreement.append({
+                "workload": name, "tools": list(found.tools), "pins": found.pins, "agree": found.agree,
+                "checked": found.checked, "expected": found.expected, "differences": list(found.differences),
+                "line": found.line(), "date": date,
+            })
     return {
-        "schema": 1,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "schema": report.SCHEMA,
+        "date": date,
         "machine": {
             "cores": os.cpu_count(),
             "cpu": _cpu_model(),
@@ -227,15 +299,8 @@ def build_document(ctx: Context, args: argparse.Namespace, tools: list[Tool], ce
             "filesystem": _filesystem(ctx.workdir),
         },
         "python": {"version": python_version, "path": str(ctx.python)},
-        "workload": {
-            "name": ctx.workload.name,
-            "title": ctx.workload.title,
-            "lock": str(ctx.workload.lock.relative_to(BENCH.parent)),
-            "pins": ctx.workload.pins,
-            "installed_files": ctx.installed_files,
-        },
-        "repeat": repeats(args),
-        "pyx_commit": _pyx_commit(),
+        "workloads": workloads,
+        "pyx_commit": commit,
         "isolation": ISOLATION,
         "tools": {
             t.name: {
@@ -243,13 +308,16 @@ def build_document(ctx: Context, args: argparse.Namespace, tools: list[Tool], ce
                 "available": t.available,
                 "problem": t.problem,
                 "note": t.note,
+                "resolve_note": t.resolve_note,
                 "commands": t.describe(),
             }
             for t in tools
         },
         "scenarios": {name: SCENARIOS[name].what for name in args.scenarios},
         "scenario_labels": {name: SCENARIOS[name].label for name in args.scenarios},
+        "scenario_kinds": {name: SCENARIOS[name].kind for name in args.scenarios},
         "results": results,
+        "agreement": agreement,
     }
 
 
@@ -269,102 +337,20 @@ def _round(value: float | None) -> float | None:
     return round(value, 3) if value is not None else None
 
 
-def format_table(doc: dict) -> str:
-    """The plain-text table printed at the end of a run."""
-    head = ("scenario", "tool", "median", "× uv", "× pip", "peak RSS", "CPU", "runs (s) or reason")
-    rows = [head]
-    for r in doc["results"]:
-        if r["status"] == "ok":
-            rows.append((
-                r["scenario"], r["tool"], f"{r['median_s']:.3f} s",
-                f"{r['vs_uv']:.2f}" if r["vs_uv"] is not None else "—",
-                f"{r['vs_pip']:.3f}" if r["vs_pip"] is not None else "—",
-                f"{r['peak_rss_mb']:.0f} MB", f"{r['cpu_s']:.2f} s",
-                " ".join(f"{s:.3f}" for s in r["runs_s"]),
-            ))
-        else:
-            rows.append((r["scenario"], r["tool"], r["status"].upper(), "", "", "", "", (r["summary"] or "")[:110]))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    versions = ", ".join(f"{name} {t['version']}" for name, t in doc["tools"].items())
-    notes = "; ".join(f"{name} {t['note']}" for name, t in doc["tools"].items() if t["note"])
-    m = doc["machine"]
-    lines += [
-        "",
-        f"tools: {versions}",
-        f"notes: {notes}",
-        f"machine: {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB, {m['filesystem']}, "
-        f"CPython {doc['python']['version']}; {doc['workload']['pins']} pins, "
-        f"{doc['workload']['installed_files'] or '?'} files installed; median of {repeat_text(doc['repeat'])}",
-    ]
-    return "\n".join(lines)
-
-
-def _fmt(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 0.1 else f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
-
-
-def format_markdown(doc: dict) -> str:
-    """The results as a Markdown page (results/latest.md) that READMEs can quote or link to."""
-    tools = list(doc["tools"])
-    cells = {(r["scenario"], r["tool"]): r for r in doc["results"]}
-    ratio_cols = [t for t in tools if t not in ("uv", "pip")]
-    head = ["scenario", *tools] + [f"{t} ÷ {ref}" for t in ratio_cols for ref in ("uv", "pip") if ref in tools]
-    rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for scenario, label in doc["scenario_labels"].items():
-        row = [label]
-        for t in tools:
-            c = cells.get((scenario, t))
-            row.append(_fmt(c["median_s"]) if c and c["status"] == "ok" else (c["status"] if c else "—"))
-        for t in ratio_cols:
-            c = cells.get((scenario, t))
-            for ref in ("uv", "pip"):
-                if ref in tools:
-                    v = c and c.get(f"vs_{ref}")
-                    row.append(f"{v:.2f}" if v else "—")
-        rows.append("| " + " | ".join(row) + " |")
-    rss = " · ".join(
-        f"{t} {max(r['peak_rss_mb'] for r in doc['results'] if r['tool'] == t and r['peak_rss_mb']):.0f} MB"
-        for t in tools if any(r["tool"] == t and r["peak_rss_mb"] for r in doc["results"])
-    )
-    m, w = doc["machine"], doc["workload"]
-    versions = ", ".join(
-        f"{t} {v['version']}" + (f" (commit {doc['pyx_commit']})" if t == "pyx" and doc.get("pyx_commit") else "")
-        for t, v in doc["tools"].items()
-    )
-    failures = [f"- {r['scenario']} / {r['tool']}: {r['status']} — {r['summary']}" for r in doc["results"]
-                if r["status"] != "ok"]
-    return "\n".join([
-        f"# Benchmark results, {doc['date'][:10]}",
-        "",
-        f"Installing {w['pins']} pinned packages ({w['title']}; {w['installed_files'] or '?'} files) into a fresh venv.",
-        f"{versions}; {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB, {m['filesystem']}, "
-        f"CPython {doc['python']['version']}; median of {repeat_text(doc['repeat'])}. Lower is better.",
-        "",
-        *rows,
-        "",
-        f"Peak RSS (largest over the scenarios): {rss}.",
-        *(["", "Not measured:", *failures] if failures else []),
-        "",
-        "Notes: " + "; ".join(f"{t} {v['note']}" for t, v in doc["tools"].items() if v["note"]) + ".",
-        "Written by `bench/run.py`; every repeat and the CPU times are in `latest.json`.",
-        "",
-    ])
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Run the selected scenarios for the selected tools, print the table, write JSON and chart."""
+    """Run the selected scenarios for the selected tools, print the table, write JSON, Markdown and charts."""
     args = parse_args(argv)
     if args.chart_only:
-        doc = json.loads(Path(args.output).read_text())
-        import chart
-
-        if args.chart != "-":
-            say(f"chart: {chart.render(doc, Path(args.chart))}")
-        Path(args.output).with_suffix(".md").write_text(format_markdown(doc))
+        doc = report.normalize(json.loads(Path(args.output).read_text()))
+        draw_charts(doc, args)
+        Path(args.output).with_suffix(".md").write_text(report.format_markdown(doc))
         return 0
 
+    pairs = plan(args)
+    if not pairs:
+        raise SystemExit("bench: no selected scenario applies to the selected workloads "
+                         "(install scenarios need a workload with a lock: " +
+                         ", ".join(n for n, w in WORKLOADS.items() if w.lock) + ")")
     python = find_python(args.python)
     tools = discover(args, python)
     for t in tools:
@@ -372,33 +358,50 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="pyx-bench-"))
     remove_workdir = args.workdir is None and not args.keep
     workdir.mkdir(parents=True, exist_ok=True)
-    ctx = Context(workdir=workdir, python=python, workload=WORKLOADS[args.workload], timeout=args.timeout)
+    install = next((w for name, w in pairs if SCENARIOS[name].kind == "install"), WORKLOADS[INSTALL_WORKLOAD])
+    ctx = Context(workdir=workdir, python=python, workload=install, timeout=args.timeout)
     say(f"work dir: {workdir}")
     cells: list[Cell] = []
     try:
-        for name in args.scenarios:
-            cells += run_scenario(ctx, name, tools, repeats(args)[name])
+        for name, workload in pairs:
+            cells += run_scenario(ctx, name, workload, tools, repeats(args)[name])
     finally:
         ctx.empty_trash()
         if remove_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 
     doc = build_document(ctx, args, tools, cells)
-    print(format_table(doc))
+    print(report.format_table(doc))
     if args.output != "-":
         out = Path(args.output)
+        if not args.no_merge and out.exists():
+            try:
+                doc = report.merge(report.normalize(json.loads(out.read_text())), doc)
+            except (ValueError, KeyError, TypeError) as exc:
+                say(f"results: the previous {out} is not readable ({exc}); writing this run only")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(doc, indent=2) + "\n")
-        out.with_suffix(".md").write_text(format_markdown(doc))
+        out.with_suffix(".md").write_text(report.format_markdown(doc))
         say(f"results: {out} and {out.with_suffix('.md')}")
-    if args.chart != "-":
-        try:
-            import chart
+    draw_charts(doc, args)
+    return 0 if all(c.status != "failed" for c in cells) else 1
 
-            say(f"chart: {chart.render(doc, Path(args.chart))}")
+
+def draw_charts(doc: dict, args: argparse.Namespace) -> None:
+    """The install chart (the top-level README's) and the resolve chart, each when it has results."""
+    try:
+        import chart
+    except ImportError:
+        say("chart: skipped, matplotlib is not installed (see bench/README.md)")
+        return
+    for kind, target in (("install", args.chart), ("resolve", args.resolve_chart)):
+        if target == "-" or not any(r["kind"] == kind for r in doc["results"]):
+            continue
+        try:
+            say(f"chart: {chart.render(doc, Path(target), kind)}")
         except ImportError:
             say("chart: skipped, matplotlib is not installed (see bench/README.md)")
-    return 0 if all(c.status != "failed" for c in cells) else 1
+            return
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""Workloads (what gets installed) and scenarios (in which state the timed step starts): cold, warm, no-op.
+"""Workloads (what gets installed or resolved) and scenarios (in which state the timed step starts).
+
+Install scenarios (cold, warm, no-op) install a workload's pinned lock; resolve scenarios
+(resolve-cold, resolve-warm) resolve a workload's unpinned input (`pyx pip compile`,
+`uv pip compile`, pip's `install --dry-run --report`).
 
 A scenario splits its work into untimed set-up and exactly one timed command per repeat,
 so every tool is timed on the same step. To add one, subclass `Scenario`, implement
@@ -13,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import measure
-from tools import Tool
+from tools import Tool, Unsupported
 
 BENCH = Path(__file__).resolve().parent
 
@@ -42,27 +46,57 @@ def failure(label: str, argv: list[str], sample: measure.Sample) -> StepFailed:
 
 @dataclass(frozen=True)
 class Workload:
-    """A pinned lock to install plus the modules that prove the install is usable."""
+    """What the tools work on: a pinned lock to install and/or an unpinned input to resolve.
+
+    `imports` prove an install is usable. `agree` says the tools are expected to pick the
+    same versions when resolving (true unless several answers are equally right, as after
+    backtracking, where each resolver may settle on a different older version).
+    """
 
     name: str
-    lock: Path
-    imports: tuple[str, ...]
     title: str
+    lock: Path | None = None
+    requirements: Path | None = None
+    imports: tuple[str, ...] = ()
+    agree: bool = True
 
     @property
     def pins(self) -> int:
-        """How many `name==version` pins the lock holds."""
+        """How many `name==version` pins the lock holds (0 without a lock)."""
+        if self.lock is None:
+            return 0
         return sum(1 for line in self.lock.read_text().splitlines() if "==" in line.split("#")[0])
+
+    @property
+    def roots(self) -> list[str]:
+        """The requirement lines of the resolve input, for the record."""
+        if self.requirements is None:
+            return []
+        lines = (line.split("#", 1)[0].strip() for line in self.requirements.read_text().splitlines())
+        return [line for line in lines if line]
 
 
 WORKLOADS = {
     "data-science": Workload(
         name="data-science",
-        lock=BENCH / "requirements" / "data-science.txt",
-        imports=("numpy", "pandas", "matplotlib", "sklearn", "httpx", "rich"),
         title="numpy, pandas, matplotlib, scikit-learn, httpx, rich",
+        lock=BENCH / "requirements" / "data-science.txt",
+        requirements=BENCH / "requirements" / "data-science.in",
+        imports=("numpy", "pandas", "matplotlib", "sklearn", "httpx", "rich"),
+    ),
+    "jupyterlab": Workload(
+        name="jupyterlab",
+        title="jupyterlab and its whole dependency tree",
+        requirements=BENCH / "requirements" / "jupyterlab.in",
+    ),
+    "backtracking": Workload(
+        name="backtracking",
+        title="boto3 with botocore<1.30 (every newer boto3 must be tried and rejected)",
+        requirements=BENCH / "requirements" / "backtracking.in",
+        agree=False,
     ),
 }
+INSTALL_WORKLOAD = "data-science"
 
 
 @dataclass
@@ -76,6 +110,10 @@ class Context:
     primed: set[str] = field(default_factory=set)
     verified: set[tuple[str, str]] = field(default_factory=set)
     installed_files: int | None = None
+    # (tool, workload) pairs whose resolve cache already holds a resolution of that workload
+    resolved: set[tuple[str, str]] = field(default_factory=set)
+    # (workload, tool) -> the pins of the tool's first successful resolve of that workload
+    pins: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
     _logs: dict[str, int] = field(default_factory=dict)
 
     def discard(self, path: Path) -> None:
@@ -97,6 +135,14 @@ class Context:
         """The tool's own cache directory for this run (never the user's real cache)."""
         return self.workdir / tool.name / "cache"
 
+    def resolve_cache(self, tool: Tool) -> Path:
+        """The tool's cache for the resolve scenarios, apart from the install cache.
+
+        Kept apart so a resolve-cold repeat never empties the cache an install scenario primed,
+        and a resolve-warm run finds only what resolving put there (no wheels from installs).
+        """
+        return self.workdir / tool.name / "resolve-cache"
+
     def venv(self, tool: Tool, label: str) -> Path:
         """Where the tool's venv for `label` lives; cache and venvs share one filesystem."""
         return self.workdir / tool.name / f"venv-{label}"
@@ -106,18 +152,68 @@ class Context:
         n = self._logs[key] = self._logs.get(key, -1) + 1
         return self.workdir / "logs" / f"{key}-{n}.log"
 
-    def timed(self, tool: Tool, argv: list[str], label: str) -> measure.Sample:
-        """Run the measured command of a scenario in the tool's isolated environment."""
+    def timed(self, tool: Tool, argv: list[str], label: str, cache: Path | None = None) -> measure.Sample:
+        """Run the measured command of a scenario in the tool's isolated environment.
+
+        `cache` is the cache the tool's variable points at (default: the install cache).
+        """
         return measure.run(
-            argv, env=tool.env(self.cache(tool)), cwd=self.workdir,
+            argv, env=tool.env(cache or self.cache(tool)), cwd=self.workdir,
             log=self._log(tool, label), timeout=self.timeout,
         )
 
-    def step(self, tool: Tool, argv: list[str], label: str) -> None:
+    def step(self, tool: Tool, argv: list[str], label: str, cache: Path | None = None) -> None:
         """Run an untimed helper command; raise `StepFailed` with its output if it fails."""
-        sample = self.timed(tool, argv, label)
+        sample = self.timed(tool, argv, label, cache)
         if not sample.ok:
             raise failure(label, argv, sample)
+
+    def resolve_venv(self, tool: Tool) -> Path:
+        """The venv a tool resolves from when it needs one (pip), made once and kept."""
+        venv = self.venv(tool, "resolve")
+        if tool.needs_venv_to_resolve() and not (venv / "bin" / "python").exists():
+            venv.parent.mkdir(parents=True, exist_ok=True)
+            self.step(tool, tool.venv_argv(venv, self.python), "venv-resolve")
+        return venv
+
+    def resolve_output(self, tool: Tool, workload: Workload, label: str) -> Path:
+        """Where one resolve writes its pins (a fresh path: a stale file cannot pass for a result)."""
+        out = self.workdir / tool.name / "resolved" / f"{workload.name}-{label}.{'json' if tool.name == 'pip' else 'txt'}"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.unlink(missing_ok=True)
+        return out
+
+    def resolve_argv(self, tool: Tool, workload: Workload, label: str) -> tuple[list[str], Path]:
+        """The resolve command for `workload` (cache: the resolve cache) and the file it writes."""
+        if workload.requirements is None:
+            raise Unsupported(f"workload `{workload.name}` has no input to resolve")
+        out = self.resolve_output(tool, workload, label)
+        argv = tool.compile_argv(workload.requirements, out, self.python, self.resolve_venv(tool), self.resolve_cache(tool))
+        return argv, out
+
+    def empty_resolve_cache(self, tool: Tool) -> None:
+        """Set the tool's resolve cache aside: the next resolve starts from nothing."""
+        self.discard(self.resolve_cache(tool))
+        self.resolved = {pair for pair in self.resolved if pair[0] != tool.name}
+
+    def prime_resolve(self, tool: Tool, workload: Workload) -> None:
+        """Make sure the resolve cache holds a resolution of `workload` (untimed)."""
+        if (tool.name, workload.name) in self.resolved:
+            return
+        argv, out = self.resolve_argv(tool, workload, "prime")
+        self.step(tool, argv, f"resolve-prime-{workload.name}", self.resolve_cache(tool))
+        self.record_pins(tool, workload, out)
+        self.resolved.add((tool.name, workload.name))
+
+    def record_pins(self, tool: Tool, workload: Workload, out: Path) -> None:
+        """Keep the first resolution each tool wrote for `workload`, for the agreement check."""
+        if (workload.name, tool.name) in self.pins:
+            return
+        try:
+            self.pins[(workload.name, tool.name)] = tool.read_pins(out)
+        except (OSError, ValueError, KeyError) as exc:
+            raise StepFailed(f"{tool.name} wrote no readable resolution to `{out}`: {exc}",
+                             f"unreadable resolution: {exc}") from exc
 
     def fresh_venv(self, tool: Tool, label: str) -> Path:
         """An empty venv made by the tool itself (untimed), replacing any earlier one."""
@@ -157,20 +253,34 @@ class Context:
 
 
 class Scenario:
-    """One benchmark situation: untimed `setup` once per tool, then `prepare` + timed command per repeat."""
+    """One benchmark situation: untimed `setup` once per tool, then `prepare` + timed command per repeat.
+
+    Install scenarios work on `ctx.workload` (the lock); resolve scenarios get the workload
+    to resolve as `workload`. `cache(ctx, tool)` is the cache the timed command uses.
+    """
 
     name = ""
     label = ""
     what = ""
+    kind = "install"  # install | resolve
+    starts_cold = False  # every repeat begins from an empty cache (--cold-repeat applies)
 
-    def setup(self, ctx: Context, tool: Tool) -> None:
+    def applies(self, workload: Workload) -> bool:
+        """True when this scenario can run on `workload` (install needs a lock, resolve an input)."""
+        return workload.lock is not None if self.kind == "install" else workload.requirements is not None
+
+    def cache(self, ctx: Context, tool: Tool) -> Path:
+        """The cache directory the timed command points the tool at."""
+        return ctx.cache(tool)
+
+    def setup(self, ctx: Context, tool: Tool, workload: Workload) -> None:
         """Untimed work done once per tool before its repeats."""
 
-    def prepare(self, ctx: Context, tool: Tool, i: int) -> list[str]:
+    def prepare(self, ctx: Context, tool: Tool, workload: Workload, i: int) -> list[str]:
         """Untimed work before repeat `i`; returns the command to time."""
         raise NotImplementedError
 
-    def finish(self, ctx: Context, tool: Tool, i: int) -> None:
+    def finish(self, ctx: Context, tool: Tool, workload: Workload, i: int) -> None:
         """Untimed work after a successful timed repeat (checks, clean-up)."""
 
 
@@ -178,14 +288,15 @@ class Cold(Scenario):
     name = "cold"
     label = "cold cache"
     what = "empty cache directory, fresh venv, install the lock (downloads everything)"
+    starts_cold = True
 
-    def prepare(self, ctx: Context, tool: Tool, i: int) -> list[str]:
+    def prepare(self, ctx: Context, tool: Tool, workload: Workload, i: int) -> list[str]:
         ctx.discard(ctx.cache(tool))
         ctx.primed.discard(tool.name)
         venv = ctx.fresh_venv(tool, self.name)
         return tool.sync_argv(ctx.workload.lock, venv, ctx.cache(tool))
 
-    def finish(self, ctx: Context, tool: Tool, i: int) -> None:
+    def finish(self, ctx: Context, tool: Tool, workload: Workload, i: int) -> None:
         ctx.primed.add(tool.name)
         venv = ctx.venv(tool, self.name)
         ctx.verify(self.name, tool, venv)
@@ -197,14 +308,14 @@ class Warm(Scenario):
     label = "warm cache"
     what = "cache populated by an earlier install, fresh venv, install the lock"
 
-    def setup(self, ctx: Context, tool: Tool) -> None:
+    def setup(self, ctx: Context, tool: Tool, workload: Workload) -> None:
         ctx.prime(tool)
 
-    def prepare(self, ctx: Context, tool: Tool, i: int) -> list[str]:
+    def prepare(self, ctx: Context, tool: Tool, workload: Workload, i: int) -> list[str]:
         venv = ctx.fresh_venv(tool, self.name)
         return tool.sync_argv(ctx.workload.lock, venv, ctx.cache(tool))
 
-    def finish(self, ctx: Context, tool: Tool, i: int) -> None:
+    def finish(self, ctx: Context, tool: Tool, workload: Workload, i: int) -> None:
         venv = ctx.venv(tool, self.name)
         ctx.verify(self.name, tool, venv)
         ctx.discard(venv)
@@ -215,13 +326,13 @@ class Noop(Scenario):
     label = "no-op"
     what = "everything already installed, run the same install again (nothing to do)"
 
-    def setup(self, ctx: Context, tool: Tool) -> None:
+    def setup(self, ctx: Context, tool: Tool, workload: Workload) -> None:
         ctx.prime(tool)
         venv = ctx.fresh_venv(tool, self.name)
         ctx.install(tool, venv, "noop-setup")
         ctx.verify(self.name, tool, venv)
 
-    def prepare(self, ctx: Context, tool: Tool, i: int) -> list[str]:
+    def prepare(self, ctx: Context, tool: Tool, workload: Workload, i: int) -> list[str]:
         return tool.sync_argv(ctx.workload.lock, ctx.venv(tool, self.name), ctx.cache(tool))
 
 
@@ -232,9 +343,130 @@ class NoopOffline(Noop):
     label = "no-op, offline"
     what = "as no-op, but with --offline (pip: --no-index): no index revalidation, only the tool's own work"
 
-    def prepare(self, ctx: Context, tool: Tool, i: int) -> list[str]:
+    def prepare(self, ctx: Context, tool: Tool, workload: Workload, i: int) -> list[str]:
         return tool.sync_argv(ctx.workload.lock, ctx.venv(tool, self.name), ctx.cache(tool), offline=True)
 
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (Cold(), Warm(), Noop(), NoopOffline())}
+class ResolveCold(Scenario):
+    """Resolve with nothing cached: every index page and every candidate's metadata is fetched."""
+
+    name = "resolve-cold"
+    label = "resolve, cold cache"
+    what = "empty cache directory, resolve the input and write the pins (pip: its report)"
+    kind = "resolve"
+    starts_cold = True
+    _outputs: dict[tuple[str, str], Path]
+
+    def __init__(self) -> None:
+        self._outputs = {}
+
+    def cache(self, ctx: Context, tool: Tool) -> Path:
+        return ctx.resolve_cache(tool)
+
+    def setup(self, ctx: Context, tool: Tool, workload: Workload) -> None:
+        ctx.resolve_argv(tool, workload, "probe")  # n/a before any work if it cannot resolve; pip's venv
+
+    def prepare(self, ctx: Context, tool: Tool, workload: Workload, i: int) -> list[str]:
+        ctx.empty_resolve_cache(tool)
+        argv, self._outputs[(tool.name, workload.name)] = ctx.resolve_argv(tool, workload, f"{self.name}-{i}")
+        return argv
+
+    def finish(self, ctx: Context, tool: Tool, workload: Workload, i: int) -> None:
+        ctx.record_pins(tool, workload, self._outputs[(tool.name, workload.name)])
+        ctx.resolved.add((tool.name, workload.name))
+
+
+class ResolveWarm(ResolveCold):
+    """Resolve again with the cache an earlier resolve of the same input filled."""
+
+    name = "resolve-warm"
+    label = "resolve, warm cache"
+    what = "cache populated by an earlier resolve of the same input, resolve it again"
+    starts_cold = False
+
+    def setup(self, ctx: Context, tool: Tool, workload: Workload) -> None:
+        super().setup(ctx, tool, workload)
+        ctx.prime_resolve(tool, workload)
+
+    def prepare(self, ctx: Context, tool: Tool, workload: Workload, i: int) -> list[str]:
+        argv, self._outputs[(tool.name, workload.name)] = ctx.resolve_argv(tool, workload, f"{self.name}-{i}")
+        return argv
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s for s in (Cold(), Warm(), Noop(), NoopOffline(), ResolveCold(), ResolveWarm())
+}
 DEFAULT_SCENARIOS = ("cold", "warm", "noop")
+RESOLVE_SCENARIOS = ("resolve-cold", "resolve-warm")
+DEFAULT_RESOLVE_WORKLOADS = ("data-science", "jupyterlab", "backtracking")
+
+
+def normalized_pins(pins: list[tuple[str, str]]) -> dict[str, str] | None:
+    """`{canonical name: canonical version}` for comparing resolutions, or None without `packaging`.
+
+    Extras are dropped (pyx writes `bleach[css]==6.4.0` where uv writes `bleach==6.4.0`: the
+    same pin). Names and versions go through `packaging` (as the bench venv's matplotlib
+    brings it), never through hand-written rules.
+    """
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+        from packaging.utils import canonicalize_name
+        from packaging.version import InvalidVersion, Version
+    except ImportError:
+        return None
+    result = {}
+    for name, version in pins:
+        try:
+            key = canonicalize_name(Requirement(name).name)
+        except InvalidRequirement:
+            key = canonicalize_name(name)
+        try:
+            result[key] = str(Version(version))
+        except InvalidVersion:
+            result[key] = version
+    return result
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Whether the tools that resolved a workload chose the same versions, and where not."""
+
+    workload: str
+    tools: tuple[str, ...]
+    pins: dict[str, int]
+    differences: tuple[str, ...]
+    checked: bool = True
+    expected: bool = True
+
+    @property
+    def agree(self) -> bool:
+        """True when every tool chose the same set of name==version pins."""
+        return self.checked and not self.differences
+
+    def line(self) -> str:
+        """One line for the table and the results page."""
+        counts = ", ".join(f"{t} {n}" for t, n in self.pins.items())
+        if not self.checked:
+            return f"{self.workload}: versions not compared (the `packaging` module is not installed)"
+        if self.agree:
+            return f"{self.workload}: {', '.join(self.tools)} agree on all {next(iter(self.pins.values()))} pins"
+        head = "WARNING: " if self.expected else "note (several answers are right here): "
+        shown = "; ".join(self.differences[:6]) + (f"; … {len(self.differences) - 6} more" if len(self.differences) > 6 else "")
+        return f"{head}{self.workload}: the tools' resolutions differ ({counts} pins): {shown}"
+
+
+def compare_resolutions(workload: Workload, by_tool: dict[str, list[tuple[str, str]]]) -> Agreement | None:
+    """Compare the pins each tool chose for `workload` (None with fewer than two tools)."""
+    if len(by_tool) < 2:
+        return None
+    normalized = {tool: normalized_pins(pins) for tool, pins in by_tool.items()}
+    counts = {tool: len(pins) for tool, pins in by_tool.items()}
+    if any(v is None for v in normalized.values()):
+        return Agreement(workload.name, tuple(by_tool), counts, (), checked=False, expected=workload.agree)
+    names = sorted(set().union(*(set(n) for n in normalized.values())))
+    differences = []
+    for name in names:
+        chosen = {tool: pins.get(name) for tool, pins in normalized.items()}
+        if len(set(chosen.values())) > 1:
+            differences.append(f"{name}: " + ", ".join(f"{t} {v or 'absent'}" for t, v in chosen.items()))
+    return Agreement(workload.name, tuple(by_tool), counts, tuple(differences), expected=workload.agree)

@@ -1,7 +1,8 @@
-"""The benchmarked tools (pyx, uv, pip): how each creates a venv and installs a lock, and where it is found."""
+"""The benchmarked tools (pyx, uv, pip): how each creates a venv, installs a lock, resolves an input, and where it is found."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,8 @@ class Tool:
     version: str = "unknown"
     problem: str | None = None
     note: str = ""
+    resolve_note: str = ""
+    no_compile: str | None = None  # why the tool cannot resolve here (None when it can)
     cache_variable = ""  # the environment variable naming the tool's cache ("" if it takes a flag)
 
     @property
@@ -50,6 +53,32 @@ class Tool:
         """
         raise NotImplementedError
 
+    def compile_argv(self, requirements: Path, output: Path, python: Path, venv: Path, cache: Path) -> list[str]:
+        """Command resolving `requirements` for `python` and writing the pins to `output` (the timed step).
+
+        `venv` is an untimed venv built on `python`, for a tool that resolves from inside one (pip).
+        """
+        raise Unsupported(f"{self.name} has no resolve command")
+
+    def needs_venv_to_resolve(self) -> bool:
+        """True when `compile_argv` runs from a venv the harness must create first (pip)."""
+        return False
+
+    def read_pins(self, output: Path) -> list[tuple[str, str]]:
+        """The (name, version) pairs a resolve wrote to `output` (a requirements file here).
+
+        Names keep their spelling and may carry extras (`bleach[css]`); `normalized_pins`
+        compares them.
+        """
+        pins = []
+        for line in output.read_text().splitlines():
+            text = line.split("#", 1)[0].split(";", 1)[0].strip()
+            if not text or text.startswith("-") or "==" not in text:
+                continue
+            name, _, version = text.partition("==")
+            pins.append((name.strip(), version.strip()))
+        return pins
+
     def describe(self) -> dict[str, str]:
         """The command templates, for the results file and the README."""
         v, py, lock, cache = Path("V"), Path("PYTHON"), Path("LOCK"), Path("CACHE")
@@ -57,7 +86,13 @@ class Tool:
         sync = " ".join(self.sync_argv(lock, v, cache)).replace(str(self.exe), self.name)
         if self.cache_variable:
             sync = f"{self.cache_variable}=CACHE {sync}"
-        return {"venv": venv, "install": sync}
+        commands = {"venv": venv, "install": sync}
+        try:
+            resolve = " ".join(self.compile_argv(Path("IN"), Path("OUT"), py, v, cache)).replace(str(self.exe), self.name)
+        except Unsupported:
+            return commands
+        commands["resolve"] = f"{self.cache_variable}=CACHE {resolve}" if self.cache_variable else resolve
+        return commands
 
 
 class Pyx(Tool):
@@ -72,6 +107,11 @@ class Pyx(Tool):
         argv = [str(self.exe), "pip", "sync", str(lock), "--python", str(venv / "bin" / "python")]
         return argv + ["--offline"] if offline else argv
 
+    def compile_argv(self, requirements: Path, output: Path, python: Path, venv: Path, cache: Path) -> list[str]:
+        if self.no_compile:
+            raise Unsupported(self.no_compile)
+        return [str(self.exe), "pip", "compile", str(requirements), "-o", str(output), "--python", str(python)]
+
 
 class Uv(Tool):
     """uv: `uv venv` + `uv pip sync`, the reference pyx is measured against."""
@@ -85,6 +125,9 @@ class Uv(Tool):
         argv = [str(self.exe), "pip", "sync", str(lock), "--python", str(venv / "bin" / "python")]
         return argv + ["--offline"] if offline else argv
 
+    def compile_argv(self, requirements: Path, output: Path, python: Path, venv: Path, cache: Path) -> list[str]:
+        return [str(self.exe), "pip", "compile", str(requirements), "-o", str(output), "--python", str(python)]
+
 
 class Pip(Tool):
     """pip as bundled in a fresh `python -m venv`; it resolves the lock instead of taking the pins."""
@@ -96,8 +139,28 @@ class Pip(Tool):
         argv = [str(venv / "bin" / "pip"), "install", "-r", str(lock), "--cache-dir", str(cache)]
         return argv + ["--no-index"] if offline else argv
 
+    def compile_argv(self, requirements: Path, output: Path, python: Path, venv: Path, cache: Path) -> list[str]:
+        """pip has no compile: `install --dry-run --report` resolves and writes the result as JSON.
+
+        `--ignore-installed` makes it resolve everything, not only what the venv lacks.
+        """
+        return [str(venv / "bin" / "pip"), "install", "--dry-run", "--ignore-installed", "--report", str(output),
+                "-r", str(requirements), "--cache-dir", str(cache)]
+
+    def needs_venv_to_resolve(self) -> bool:
+        return True
+
+    def read_pins(self, output: Path) -> list[tuple[str, str]]:
+        """The `install` entries of pip's installation report (JSON, version 1)."""
+        report = json.loads(output.read_text())
+        return [(item["metadata"]["name"], item["metadata"]["version"]) for item in report.get("install", [])]
+
     def describe(self) -> dict[str, str]:
-        return {"venv": "PYTHON -m venv V", "install": "V/bin/pip install -r LOCK --cache-dir CACHE"}
+        return {
+            "venv": "PYTHON -m venv V",
+            "install": "V/bin/pip install -r LOCK --cache-dir CACHE",
+            "resolve": "V/bin/pip install --dry-run --ignore-installed --report OUT -r IN --cache-dir CACHE",
+        }
 
 
 def _output(argv: list[str], timeout: float = 60) -> tuple[int, str]:
@@ -127,7 +190,8 @@ def find_python(spec: str) -> Path:
 def find_pyx(path: str | None) -> Pyx:
     """pyx at `path` (default: the dev venv's script), marked unavailable until its commands work."""
     exe = Path(path) if path else DEFAULT_PYX
-    tool = Pyx("pyx", exe, note="installs the pins as given")
+    tool = Pyx("pyx", exe, note="installs the pins as given",
+               resolve_note="reads a candidate's metadata from the index's metadata file, else downloads the whole wheel")
     if not exe.exists():
         tool.problem = f"`{exe}` does not exist"
         return tool
@@ -137,6 +201,10 @@ def find_pyx(path: str | None) -> Pyx:
             first = out.splitlines()[0] if out else ""
             tool.problem = f"`pyx {' '.join(probe)}` exited {code}: {first}"
             return tool
+    code, out = _output([str(exe), "pip", "compile", "--help"])
+    if code != 0:
+        first = out.splitlines()[0] if out else ""
+        tool.no_compile = f"`pyx pip compile --help` exited {code}: {first}"
     code, out = _output([str(exe), "--version"])
     tool.version = out.split()[-1] if code == 0 and out else "unknown"
     return tool
@@ -149,7 +217,9 @@ def find_uv(path: str | None) -> Uv:
         str(Path(sysconfig.get_path("scripts")) / "uv"),
         str(Path(sys.executable).parent / "uv"),
     ]
-    tool = Uv("uv", None, note="installs the pins as given")
+    tool = Uv("uv", None, note="installs the pins as given",
+              resolve_note="reads a candidate's metadata from the index's metadata file, else from the wheel's "
+                           "zip directory by HTTP range requests")
     for candidate in candidates:
         if candidate and Path(candidate).exists():
             tool.exe = Path(candidate)
@@ -167,7 +237,11 @@ def find_uv(path: str | None) -> Uv:
 
 def find_pip(python: Path) -> Pip:
     """pip as `python -m venv` seeds it: the version is the interpreter's bundled (ensurepip) pip."""
-    tool = Pip("pip", python, note="resolves the lock's dependencies (no pinned-sync mode)")
+    tool = Pip(
+        "pip", python, note="resolves the lock's dependencies (no pinned-sync mode)",
+        resolve_note="has no compile: `install --dry-run --report` resolves, downloading each candidate's whole "
+                     "wheel (or sdist) to read its metadata",
+    )
     code, out = _output([str(python), "-c", "import ensurepip; print(ensurepip.version())"])
     if code != 0:
         tool.problem = f"the interpreter `{python}` has no ensurepip: {out}"
