@@ -757,6 +757,14 @@ def main(argv: list[str] | None = None) -> int:
         return dispatch(args, console)
     except PyxError as err:
         console.error(err)
+        if getattr(args, "format", None) == "json":
+            import json
+
+            payload = {"error": err.to_dict()}
+            if callable(getattr(err, "tree", None)):
+                payload["error"]["explanation"] = err.report()
+                payload["error"]["derivation"] = err.tree()
+            console.data(json.dumps(payload, indent=2))
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

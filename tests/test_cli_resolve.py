@@ -143,3 +143,15 @@ def test_compile_for_another_python_version(local_index, tmp_path: Path) -> None
     assert [line for line in new.out.splitlines() if not line.startswith(" ")] == ["modern==2.0", "shim==1.0"]
     bad = pyx("pip", "compile", src, "--python-version", "three", "-i", index.url, "--python", sys.executable)
     assert bad.code == 2 and "not a Python version" in bad.err
+
+
+def test_no_solution_as_json_carries_text_and_derivation(universe, tmp_path: Path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("lib>=2\nbase>=1\n")
+    run = pyx("pip", "compile", src, "--format", "json", "-i", universe.url, "--python", sys.executable)
+    assert run.code == 2
+    error = json.loads(run.out)["error"]
+    assert error["code"] == "no-solution"
+    assert error["explanation"].startswith("Because")
+    assert error["derivation"]  # the steps, as data
+    assert "Because" in run.err  # and the terminal still says it in words
