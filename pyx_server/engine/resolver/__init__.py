@@ -16,7 +16,8 @@ One job per module:
 * ``dependencies`` requirements → PubGrub dependencies: extras, markers, overrides, URLs.
 * ``pubgrub``      the algorithm: terms, incompatibilities, propagation, conflict resolution.
 * ``solver``       the driver: priorities, provider calls, prefetch hints, the result.
-* ``report``       derivation tree → "Because … we can conclude that …" text, and hints.
+* ``report``       derivation tree → "Because … we can conclude that …" text.
+* ``hints``        what the user could change, read off the derivation's facts.
 * ``errors``       ``ResolutionImpossible``.
 * ``resolution``   ``Resolution`` / ``ResolvedPackage`` / ``Via``.
 * ``memory``       ``InMemoryProvider``: a universe in dicts, for tests and callers.

@@ -15,7 +15,8 @@ from pyx_server.engine.errors import PyxError
 from pyx_server.engine.resolver.dependencies import Pkg
 from pyx_server.engine.resolver.pubgrub import Incompatibility
 from pyx_server.engine.resolver.ranges import VersionSet
-from pyx_server.engine.resolver.report import ReportContext, Unavailability, explain, hints
+from pyx_server.engine.resolver.hints import hints
+from pyx_server.engine.resolver.report import ReportContext, Unavailability, explain
 
 __all__ = ["ResolutionImpossible"]
 
