@@ -713,8 +713,12 @@ def cmd_cache(args, console: Console) -> int:
                 console.status(f"No cache entries found for `{name}`")
         return 0
     if args.cache_command == "prune":
+        from pyx_server.engine.envstore import gc
+
         removed = cache.prune()
-        console.status(f"Pruned {plural(len(removed), 'entry')}".replace("entrys", "entries"))
+        environments = gc()
+        console.status(f"Pruned {plural(len(removed), 'entry')}".replace("entrys", "entries")
+                       + (f" and {plural(len(environments), 'unused environment')}" if environments else ""))
         return 0
     console.status("usage: pyx cache {dir,clean,prune}")
     return EXIT_ERROR
