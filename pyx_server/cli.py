@@ -125,6 +125,10 @@ def _resolve_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--resolution", choices=("highest", "lowest", "lowest-direct"), help="which versions to prefer")
     g.add_argument("--exclude-newer", metavar="DATE", help="ignore files uploaded after this date (RFC 3339 or YYYY-MM-DD)")
     g.add_argument("--override", metavar="FILE", action="append", default=[], help="requirements that replace every other requirement on their package")
+    g.add_argument("--no-build", action="store_true", help="never build from source: use wheels only")
+    g.add_argument("--no-build-package", metavar="NAME", action="append", default=[], help="never build this package from source")
+    g.add_argument("--only-binary", metavar="NAME|:all:", action="append", default=[], help="pip's spelling of --no-build(-package)")
+    g.add_argument("--no-binary", metavar="NAME|:all:", action="append", default=[], help="never use wheels of this package (or of any: `:all:`)")
 
 
 def _install_options(p: argparse.ArgumentParser) -> None:
@@ -379,7 +383,14 @@ def _resolve_settings(args, reqs):
     overrides = []
     for path in args.override:
         overrides += parse_requirements_file(path).requirements
+    def names(values, *, all_flag=False):
+        if all_flag or ":all:" in values:
+            return True
+        return frozenset(canonicalize_name(v) for value in values for v in value.split(",") if v and v != ":none:")
+
     return ResolveOptions(
+        no_build=names(list(args.no_build_package) + list(args.only_binary), all_flag=args.no_build),
+        no_binary=names(args.no_binary),
         prerelease=prerelease,
         resolution=ResolutionMode(args.resolution) if args.resolution else ResolutionMode.HIGHEST,
         exclude_newer=exclude_newer,

@@ -155,3 +155,20 @@ def test_no_solution_as_json_carries_text_and_derivation(universe, tmp_path: Pat
     assert error["explanation"].startswith("Because")
     assert error["derivation"]  # the steps, as data
     assert "Because" in run.err  # and the terminal still says it in words
+
+
+def test_no_build_and_no_binary(local_index, tmp_path: Path, venv: Path) -> None:
+    from tests.support.index_server import build_sdist
+
+    index = local_index()
+    index.build("both", "1.0")
+    index.add(build_sdist(tmp_path / "sd", "both", "2.0"))
+    index.build("wheelonly", "1.0")
+    src = tmp_path / "in.txt"
+    src.write_text("both\n")
+    run = pyx("pip", "compile", src, "--no-build", "-i", index.url, "--python", sys.executable, "--no-header")
+    assert run.code == 0, run.err
+    assert run.out.splitlines()[0] == "both==1.0"  # 2.0 would need a build
+    src.write_text("wheelonly\n")
+    run = pyx("pip", "compile", src, "--no-binary", ":all:", "-i", index.url, "--python", sys.executable)
+    assert run.code == 2 and "--no-binary" in run.err

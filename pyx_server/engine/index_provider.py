@@ -60,6 +60,8 @@ class IndexMetadataProvider:
         sdist_metadata: SdistMetadata | None = None,
         direct_files: dict[NormalizedName, DistFile] | None = None,
         direct_trees: dict[NormalizedName, Path] | None = None,
+        builds: Callable[[str], bool] = lambda name: True,
+        binaries: Callable[[str], bool] = lambda name: True,
     ) -> None:
         self.client = client
         self.loop = loop
@@ -70,6 +72,9 @@ class IndexMetadataProvider:
         #: source trees behind ``name @ file:///dir`` / ``./dir`` requirements
         self.direct_trees = dict(direct_trees or {})
         self._tree_metadata: dict[NormalizedName, Metadata] = {}
+        #: ``--no-build`` / ``--no-binary`` as predicates on a package name
+        self.builds = builds
+        self.binaries = binaries
         # loop-side state
         self._projects: dict[NormalizedName, asyncio.Task] = {}
         self._metadata: dict[tuple[NormalizedName, Version], asyncio.Task] = {}
@@ -151,7 +156,7 @@ class IndexMetadataProvider:
         best: dict[Version, DistFile] = {}
         candidates = []
         for version, group in by_version.items():
-            chosen, reason = self._pick(group)
+            chosen, reason = self._pick(group, name)
             if chosen is not None:
                 best[version] = chosen
             reference = chosen or group[0]
@@ -169,22 +174,25 @@ class IndexMetadataProvider:
         self._best[name] = best
         return candidates
 
-    def _pick(self, group: Sequence[DistFile]) -> tuple[DistFile | None, str | None]:
+    def _pick(self, group: Sequence[DistFile], name: str) -> tuple[DistFile | None, str | None]:
         """The file to install for one version (best wheel, else an sdist), or why there is none."""
         usable = [f for f in group if not f.yanked] or list(group)
         wheels = []
+        binaries, builds = self.binaries(name), self.builds(name) and self.sdist_metadata is not None
         for f in usable:
-            if f.is_wheel:
+            if f.is_wheel and binaries:
                 rank = self.interpreter.supports(f.tags)
                 if rank is not None:
                     wheels.append((rank, f.filename, f))
         if wheels:
             return min(wheels)[2], None
         sdists = sorted((f for f in usable if not f.is_wheel), key=lambda f: not f.filename.endswith(".tar.gz"))
-        if sdists:
-            if self.sdist_metadata is None:
-                return None, "has only a source distribution, and building from source is turned off"
+        if sdists and builds:
             return sdists[0], None
+        if sdists:
+            return None, "has only a source distribution, and building from source is turned off"
+        if not binaries and any(f.is_wheel for f in usable):
+            return None, "has only wheels, and using wheels is turned off for it (--no-binary)"
         return None, "has no wheels with a matching platform tag"
 
     def _metadata_task(self, name: NormalizedName, version: Version) -> asyncio.Task:

@@ -34,6 +34,16 @@ class ResolveOptions:
     upgrade_packages: frozenset[str] = frozenset()
     constraints: Sequence[RequirementSpec] = ()
     overrides: Sequence[RequirementSpec] = ()
+    #: never build these from source (True: nothing); pip's ``--only-binary``, uv's ``--no-build``
+    no_build: bool | frozenset[str] = False
+    #: never use wheels of these (True: of anything); pip's and uv's ``--no-binary``
+    no_binary: bool | frozenset[str] = False
+
+    def builds(self, name: str) -> bool:
+        return not (self.no_build is True or (isinstance(self.no_build, frozenset) and name in self.no_build))
+
+    def binaries(self, name: str) -> bool:
+        return not (self.no_binary is True or (isinstance(self.no_binary, frozenset) and name in self.no_binary))
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,8 @@ async def resolve_requirements(
     )
     async with IndexClient(index, cache, reporter) as client:
         provider = IndexMetadataProvider(
-            client, loop, interpreter, sdist_metadata=sdist_metadata, direct_files=direct, direct_trees=trees
+            client, loop, interpreter, sdist_metadata=sdist_metadata, direct_files=direct, direct_trees=trees,
+            builds=options.builds, binaries=options.binaries,
         )
         try:
             resolution = await asyncio.to_thread(
