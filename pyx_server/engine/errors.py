@@ -150,3 +150,16 @@ class BuildError(PyxError):
     """A PEP 517 build backend failed; ``detail`` holds the tail of its output."""
 
     code = "build-failed"
+
+
+class ProjectError(PyxError):
+    """A ``pyproject.toml`` pyx cannot read or edit as asked: invalid TOML, a bad requirement,
+    an include-group cycle, a project table without a name."""
+
+    code = "invalid-project"
+
+
+class DependencyNotFound(ProjectError):
+    """A removal named a dependency the project (or the chosen group / extra) does not declare."""
+
+    code = "dependency-not-found"
