@@ -163,3 +163,26 @@ class DependencyNotFound(ProjectError):
     """A removal named a dependency the project (or the chosen group / extra) does not declare."""
 
     code = "dependency-not-found"
+
+
+class LockFileError(PyxError):
+    """A ``pylock.toml`` (PEP 751) that cannot be used: bad TOML, a missing or malformed key,
+    an unsupported ``lock-version``, a package that cannot be locked. The message names the
+    file, the line when known, and the key."""
+
+    code = "invalid-lock"
+
+
+class LockNotApplicable(LockFileError):
+    """A valid lock that does not cover the target: its ``requires-python`` or ``environments``
+    exclude it, or a package entry's ``requires-python`` does."""
+
+    code = "lock-not-applicable"
+
+
+class InlineMetadataError(PyxError):
+    """A PEP 723 ``script`` block (in a script or a notebook cell) pyx cannot read: unclosed,
+    duplicated, invalid TOML, a bad requirement or ``requires-python``, or a notebook that is not
+    nbformat 4 JSON. The message names the file, the line (or cell and line); nothing is written."""
+
+    code = "invalid-inline-metadata"
