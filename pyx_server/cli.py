@@ -222,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     _python_options(show)
     _global_options(show)
 
+    from pyx_server import cli_declared
+
+    cli_declared.add_parsers(commands, _global_options, _index_options, _python_options)
+
     cache = commands.add_parser("cache", help="inspect and clean the global cache")
     cachecmds = cache.add_subparsers(dest="cache_command", metavar="COMMAND")
     d = cachecmds.add_parser("dir", help="print the cache directory")
@@ -735,7 +739,23 @@ def cmd_cache(args, console: Console) -> int:
     return EXIT_ERROR
 
 
+class _Helpers:
+    """What the declarative verbs (``cli_declared``) share with this module."""
+
+    cache = staticmethod(_cache)
+    index_settings = staticmethod(_index_settings)
+    plural = staticmethod(plural)
+    elapsed = staticmethod(elapsed)
+    render_install = staticmethod(_render_install)
+
+
 def dispatch(args, console: Console) -> int:
+    if args.command in ("init", "add", "remove", "lock", "sync", "run", "tree"):
+        from pyx_server import cli_declared
+
+        if args.command == "remove":
+            return cli_declared.cmd_add(args, console, _Helpers, removing=True)
+        return getattr(cli_declared, f"cmd_{args.command}")(args, console, _Helpers)
     if args.command == "venv":
         return cmd_venv(args, console)
     if args.command == "cache":

@@ -144,6 +144,7 @@ async def install(
     options: InstallOptions = InstallOptions(),
     reporter: Reporter | None = None,
     build=None,
+    files: Mapping[NormalizedName, object] | None = None,
 ) -> InstallResult:
     """Install ``requirements`` into ``env``: exactly what is named, or (``options.resolve``)
     with everything it depends on. Wheels, sdists and source trees; sdists are built
@@ -158,7 +159,8 @@ async def install(
     if not options.break_system_packages:
         _check_not_externally_managed(env)
     installed = env.installed()
-    chosen: Mapping[NormalizedName, object] = {}
+    #: the file to install per name, when a lock or a resolution already chose it
+    chosen: Mapping[NormalizedName, object] = dict(files or {})
     requested: frozenset[str] | None = None
     resolution = None
     if options.resolve:
@@ -170,7 +172,7 @@ async def install(
         resolved = await _resolve(requirements, env, installed, index, cache, options, reporter, build)
         resolution = resolved.resolution
         requested = frozenset(s.name for s in requirements)
-        chosen = resolved.files
+        chosen = {**resolved.files, **chosen}
         requirements = _pins(resolved, requirements)
     part = _partition(requirements, env, options, installed)
     noop = _noop_result(part, options, started)

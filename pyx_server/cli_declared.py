@@ -1,0 +1,307 @@
+"""The declarative verbs of the `pyx` command line: init, add, remove, lock, sync, run, tree.
+
+Same meaning as uv's. A target is a script or notebook (``--script FILE`` / ``--notebook NB``,
+or a ``.py`` given to ``run``) or the project around the working directory. All the work is
+in ``engine.declared``; this module parses flags and renders results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+from pyx_server.engine.errors import PyxError, UsageError
+
+
+def add_parsers(commands, global_options, index_options, python_options) -> None:
+    """Register the verbs on the top-level sub-command parser."""
+    init = commands.add_parser("init", help="create a minimal project (pyproject.toml)")
+    init.add_argument("path", nargs="?", default=".")
+    init.add_argument("--name")
+    init.add_argument("--requires-python", metavar="SPEC")
+    global_options(init)
+
+    def target(p):
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--script", metavar="FILE", help="a script with PEP 723 inline metadata")
+        g.add_argument("--notebook", metavar="NB", help="a notebook whose first code cell holds PEP 723 metadata")
+
+    add = commands.add_parser("add", help="add dependencies to a project, script or notebook")
+    add.add_argument("requirements", nargs="+", metavar="REQ")
+    target(add)
+    add.add_argument("--group", metavar="G", help="add to a dependency group (PEP 735)")
+    add.add_argument("--optional", metavar="EXTRA", help="add to an optional extra")
+    add.add_argument("--no-sync", action="store_true", help="only edit (and lock); do not install")
+    python_options(add)
+    index_options(add)
+    global_options(add)
+
+    remove = commands.add_parser("remove", help="remove dependencies from a project, script or notebook")
+    remove.add_argument("names", nargs="+", metavar="NAME")
+    target(remove)
+    remove.add_argument("--group", metavar="G")
+    remove.add_argument("--optional", metavar="EXTRA")
+    remove.add_argument("--no-sync", action="store_true")
+    python_options(remove)
+    index_options(remove)
+    global_options(remove)
+
+    lock = commands.add_parser("lock", help="resolve and write the PEP 751 lock (pylock.toml)")
+    target(lock)
+    lock.add_argument("-U", "--upgrade", action="store_true", help="ignore the versions in the current lock")
+    python_options(lock)
+    index_options(lock)
+    global_options(lock)
+
+    sync = commands.add_parser("sync", help="make the environment match the lock exactly")
+    target(sync)
+    sync.add_argument("--locked", action="store_true", help="fail if the lock is out of date")
+    sync.add_argument("--frozen", action="store_true", help="use the lock as it is, without checking it")
+    python_options(sync)
+    index_options(sync)
+    global_options(sync)
+
+    run = commands.add_parser("run", help="run a script or a command in its environment (synced first)")
+    run.add_argument("--with", dest="with_requirements", metavar="REQ", action="append", default=[],
+                     help="add a requirement for this run only")
+    run.add_argument("--script", action="store_true", help="treat the target as a script even without .py")
+    run.add_argument("--locked", action="store_true")
+    run.add_argument("--frozen", action="store_true")
+    python_options(run)
+    index_options(run)
+    global_options(run)
+    run.add_argument("target", metavar="SCRIPT_OR_COMMAND")
+    run.add_argument("args", nargs=argparse.REMAINDER)
+
+    tree = commands.add_parser("tree", help="show the dependency tree of the lock")
+    target(tree)
+    python_options(tree)
+    index_options(tree)
+    global_options(tree)
+
+
+def _target(args) -> Path:
+    chosen = getattr(args, "script", None) or getattr(args, "notebook", None)
+    path = Path(chosen) if isinstance(chosen, str) else Path.cwd()
+    if isinstance(chosen, str) and not path.is_file():
+        raise UsageError(f"`{chosen}` does not exist")
+    return path
+
+
+def _interpreter(args, cache):
+    from pyx_server.engine.interpreter import find_python_on_path, query_interpreter
+
+    return query_interpreter(find_python_on_path(args.python), cache)
+
+
+def _project_env(args, cache, declaration):
+    """The project's ``.venv`` (created when missing)."""
+    from pyx_server.engine.environment import open_venv
+    from pyx_server.engine.venv import create_venv
+
+    root = declaration.path.parent / ".venv"
+    if (root / "pyvenv.cfg").is_file():
+        return open_venv(root, cache=cache)
+    return create_venv(root, _interpreter(args, cache), cache=cache)
+
+
+def cmd_init(args, console, helpers) -> int:
+    from pyx_server.engine.project import init_project
+
+    path = init_project(Path(args.path), name=args.name, requires_python=args.requires_python)
+    console.status(f"Initialized project at `{path}`")
+    return 0
+
+
+def cmd_lock(args, console, helpers) -> int:
+    from pyx_server.engine.declared import lock, read_declaration
+
+    cache = helpers.cache(args)
+    declaration = read_declaration(_target(args))
+    started = time.perf_counter()
+    locked, path = asyncio.run(
+        lock(declaration, _interpreter(args, cache), index=helpers.index_settings(args), cache=cache, upgrade=args.upgrade)
+    )
+    console.status(console.dim(
+        f"Resolved {helpers.plural(len(locked.packages), 'package')} in {helpers.elapsed(time.perf_counter() - started)}"
+    ))
+    console.status(f"Wrote `{path}`")
+    return 0
+
+
+def cmd_sync(args, console, helpers) -> int:
+    from pyx_server.engine.declared import project_sync, read_declaration, script_environment
+
+    cache = helpers.cache(args)
+    declaration = read_declaration(_target(args))
+    settings = helpers.index_settings(args)
+    started = time.perf_counter()
+    if declaration.kind == "project":
+        env = _project_env(args, cache, declaration)
+        result = asyncio.run(project_sync(declaration, env, index=settings, cache=cache,
+                                          locked=args.locked, frozen=args.frozen))
+        helpers.render_install(result, console, time.perf_counter() - started)
+        return 0
+    stored = asyncio.run(script_environment(declaration, _interpreter(args, cache), index=settings, cache=cache,
+                                            locked=args.locked, frozen=args.frozen))
+    verb = "Created" if stored.created else "Using"
+    console.status(f"{verb} the environment of `{declaration.path.name}` at `{stored.path}` "
+                   f"in {helpers.elapsed(time.perf_counter() - started)}")
+    return 0
+
+
+def cmd_add(args, console, helpers, *, removing: bool = False) -> int:
+    from pyx_server.engine.declared import lock, read_declaration
+
+    cache = helpers.cache(args)
+    path = _target(args)
+    declaration = read_declaration(path)
+    if removing:
+        names = list(args.names)
+        if declaration.kind == "project":
+            from pyx_server.engine.project import remove_dependencies
+
+            remove_dependencies(declaration.path, names, group=args.group, optional=args.optional)
+        else:
+            from pyx_server.engine.inline import remove_dependencies
+
+            remove_dependencies(declaration.path, names)
+        console.status(f"Removed {', '.join(f'`{n}`' for n in names)} from `{declaration.path.name}`")
+    else:
+        requirements = asyncio.run(_with_lower_bounds(args, cache, declaration, helpers))
+        if declaration.kind == "project":
+            from pyx_server.engine.project import add_dependencies
+
+            add_dependencies(declaration.path, requirements, group=args.group, optional=args.optional)
+        else:
+            from pyx_server.engine.inline import add_dependencies
+
+            add_dependencies(declaration.path, requirements)
+        console.status(f"Added {', '.join(f'`{r}`' for r in requirements)} to `{declaration.path.name}`")
+    declaration = read_declaration(path)
+    interpreter = _interpreter(args, cache)
+    settings = helpers.index_settings(args)
+    if declaration.kind == "project" or declaration.lock_path.is_file():
+        asyncio.run(lock(declaration, interpreter, index=settings, cache=cache))
+        console.status(f"Updated `{declaration.lock_path.name}`")
+    if declaration.kind == "project" and not args.no_sync:
+        from pyx_server.engine.declared import project_sync
+
+        env = _project_env(args, cache, declaration)
+        started = time.perf_counter()
+        result = asyncio.run(project_sync(declaration, env, index=settings, cache=cache))
+        helpers.render_install(result, console, time.perf_counter() - started)
+    return 0
+
+
+async def _with_lower_bounds(args, cache, declaration, helpers) -> list[str]:
+    """``add`` of a bare name writes ``name>=<resolved version>``, as uv does."""
+    from pyx_server.engine.declared import index_for
+    from pyx_server.engine.requirements import parse_requirement
+    from pyx_server.engine.resolve import resolve_requirements
+
+    specs = [parse_requirement(r) for r in args.requirements]
+    bare = [s for s in specs if not s.url and not s.requirement.specifier]
+    if not bare:
+        return [str(s.requirement) for s in specs]
+    interpreter = _interpreter(args, cache)
+    result = await resolve_requirements(
+        list(declaration.requirements) + specs, interpreter,
+        index=index_for(declaration, helpers.index_settings(args)), cache=cache,
+    )
+    written = []
+    for spec in specs:
+        if spec in bare and spec.name in result.resolution:
+            req = spec.requirement
+            extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+            marker = f" ; {req.marker}" if req.marker else ""
+            written.append(f"{req.name}{extras}>={result.resolution[spec.name].version}{marker}")
+        else:
+            written.append(str(spec.requirement))
+    return written
+
+
+def cmd_run(args, console, helpers) -> int:
+    from pyx_server.engine.declared import read_declaration, script_environment
+    from pyx_server.engine.requirements import parse_requirement
+
+    cache = helpers.cache(args)
+    settings = helpers.index_settings(args)
+    extra = [parse_requirement(r, source="--with") for r in args.with_requirements]
+    target = Path(args.target)
+    is_script = args.script or (target.suffix in (".py", ".pyw") and target.is_file())
+    if is_script:
+        declaration = read_declaration(target)
+        stored = asyncio.run(script_environment(declaration, _interpreter(args, cache), index=settings, cache=cache,
+                                                with_requirements=extra, locked=args.locked, frozen=args.frozen))
+        python = stored.path / "bin" / "python"
+        return _exec([str(python), str(target), *args.args])
+    # a command: in the project's environment (synced first), or an ephemeral one for --with
+    try:
+        declaration = read_declaration(Path.cwd())
+    except PyxError:
+        declaration = None
+    if declaration is not None and declaration.kind == "project":
+        from pyx_server.engine.declared import project_sync
+
+        env = _project_env(args, cache, declaration)
+        asyncio.run(project_sync(declaration, env, index=settings, cache=cache, locked=args.locked, frozen=args.frozen))
+        if extra:
+            raise UsageError("`--with` inside a project is not supported yet", hints=["add the requirement with `pyx add`"])
+        bindir = env.root / "bin"
+    else:
+        from pyx_server.engine.declared import Declaration
+        from pyx_server.engine.lock import lock_path_for
+
+        ephemeral = Declaration("script", Path.cwd() / "<run>", tuple(extra), None, lock_path_for(Path.cwd() / "_run.py"))
+        stored = asyncio.run(script_environment(ephemeral, _interpreter(args, cache), index=settings, cache=cache))
+        bindir = stored.path / "bin"
+    command = args.target
+    if (bindir / command).exists():
+        command = str(bindir / command)
+    os.environ["VIRTUAL_ENV"] = str(bindir.parent)
+    os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+    return _exec([command, *args.args])
+
+
+def _exec(argv: list[str]) -> int:
+    """Replace pyx with the program (signals and exit status are the program's own)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvp(argv[0], argv)
+    except FileNotFoundError:
+        raise UsageError(f"`{argv[0]}` was not found") from None
+    return 0  # not reached
+
+
+def cmd_tree(args, console, helpers) -> int:
+    from pyx_server.engine.declared import lock, read_declaration
+    from pyx_server.engine.lock import read_lock
+
+    cache = helpers.cache(args)
+    declaration = read_declaration(_target(args))
+    if declaration.lock_path.is_file():
+        locked = read_lock(declaration.lock_path)
+    else:
+        locked, _ = asyncio.run(lock(declaration, _interpreter(args, cache), index=helpers.index_settings(args), cache=cache))
+    by_name = {p.name: p for p in locked.packages}
+    roots = [r.name for r in declaration.requirements]
+
+    def show(name: str, depth: int, seen: frozenset[str]) -> None:
+        package = by_name.get(name)
+        version = f" v{package.version}" if package is not None and package.version is not None else ""
+        mark = " (*)" if name in seen else ""
+        console.data(f"{'    ' * (depth - 1) + '├── ' if depth else ''}{name}{version}{mark}")
+        if package is None or name in seen:
+            return
+        for dep in package.dependencies:
+            show(dep.name, depth + 1, seen | {name})
+
+    for name in roots:
+        show(name, 0, frozenset())
+    return 0

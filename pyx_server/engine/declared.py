@@ -1,0 +1,254 @@
+"""Environments for what a script, a notebook or a project declares: lock, sync, run.
+
+A ``Declaration`` is read from a PEP 723 block (script or notebook, ``engine.inline``) or from
+``pyproject.toml`` (``engine.project``): requirements, ``requires-python``, the lock beside it
+(``pylock.toml`` / ``pylock.<name>.toml``, ``engine.lock``) and the extra indexes named in
+``[[tool.uv.index]]``. On top of it:
+
+* ``lock``    resolves the declaration and writes its PEP 751 lock;
+* ``pins``    what a lock says to install on an interpreter (``--locked`` refuses a stale
+              lock, ``--frozen`` takes it as it is, otherwise a stale lock is rewritten);
+* ``script_environment``  the environment-store environment for a script or notebook
+              (complete environments are reused without resolving);
+* ``project_sync``        the project's own ``.venv``, synced exactly.
+
+Known limit: ``[tool.uv.sources]`` pinning a package to one named index is read but not yet
+applied (every declared index is searched); the GPU-variant issue brings per-package indexes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
+
+from pyx_server.engine.cache import Cache
+from pyx_server.engine.config import IndexSettings
+from pyx_server.engine.errors import PyxError
+from pyx_server.engine.progress import Reporter
+from pyx_server.engine.requirements import RequirementSpec, parse_requirement
+
+
+class StaleLock(PyxError):
+    code = "stale-lock"
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What a script, a notebook or a project asks for."""
+
+    kind: str  # "script" | "notebook" | "project"
+    #: the script, notebook or pyproject.toml
+    path: Path
+    requirements: tuple[RequirementSpec, ...]
+    requires_python: str | None
+    lock_path: Path
+    #: indexes declared in ``[[tool.uv.index]]`` (not ``explicit``), searched before the default
+    indexes: tuple[str, ...] = ()
+    #: the parsed ``Project`` for projects
+    project: object | None = field(default=None, compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"`{self.path}`"
+
+
+def read_declaration(path: Path) -> Declaration:
+    """The declaration of a script/notebook (by suffix) or of the project holding ``path``."""
+    from pyx_server.engine.lock import lock_path_for
+
+    path = Path(path).absolute()
+    if path.suffix in (".py", ".ipynb", ".pyw") and path.is_file():
+        from pyx_server.engine.inline import read_metadata
+
+        meta = read_metadata(path)
+        kind = "notebook" if path.suffix == ".ipynb" else "script"
+        if meta is None:
+            return Declaration(kind, path, (), None, lock_path_for(path))
+        source = f"{path} (inline script metadata)"
+        reqs = tuple(parse_requirement(d, source=source, base_dir=path.parent) for d in meta.dependencies)
+        indexes = tuple(i.url for i in meta.uv_indexes if not i.explicit)
+        return Declaration(kind, path, reqs, meta.requires_python, lock_path_for(path), indexes)
+    from pyx_server.engine.project import find_project, requirements_of
+
+    project = find_project(path if path.is_dir() else path.parent)
+    if project is None:
+        raise PyxError(
+            f"no `pyproject.toml` with a `[project]` table in `{path}` or its parents",
+            hints=["create one with `pyx init`, or name a script: `pyx run script.py`"],
+        )
+    source = f"{project.path}"
+    reqs = tuple(parse_requirement(r, source=source, base_dir=project.root) for r in requirements_of(project))
+    indexes = tuple(i.url for i in project.uv_indexes if not getattr(i, "explicit", False))
+    rp = str(project.requires_python) if project.requires_python is not None else None
+    return Declaration("project", project.path, reqs, rp, lock_path_for(project.root), indexes, project)
+
+
+def index_for(declaration: Declaration, base: IndexSettings) -> IndexSettings:
+    """The command's index settings plus the declaration's own indexes (asked first, as uv)."""
+    extra = tuple(u for u in declaration.indexes if u not in base.indexes)
+    return replace(base, indexes=extra + base.indexes) if extra else base
+
+
+def check_python(declaration: Declaration, interpreter) -> None:
+    """Refuse an interpreter outside the declared ``requires-python``."""
+    if declaration.requires_python and interpreter.python_version not in SpecifierSet(declaration.requires_python):
+        raise PyxError(
+            f"{declaration.label} requires Python `{declaration.requires_python}`, "
+            f"but the interpreter is Python {interpreter.python_version}",
+            hints=["choose another interpreter with `--python`"],
+        )
+
+
+async def lock(
+    declaration: Declaration,
+    interpreter,
+    *,
+    index: IndexSettings,
+    cache: Cache,
+    reporter: Reporter | None = None,
+    upgrade: bool = False,
+):
+    """Resolve the declaration and write its lock; returns ``(Lock, path)``."""
+    from pyx_server.engine.building import BuildSupport
+    from pyx_server.engine.lock import lock_from_resolution, read_lock, write_lock
+    from pyx_server.engine.resolve import ResolveOptions, resolve_requirements
+
+    check_python(declaration, interpreter)
+    preferences = {}
+    if not upgrade and declaration.lock_path.is_file():
+        try:
+            preferences = {p.name: p.version for p in read_lock(declaration.lock_path).packages}
+        except PyxError:
+            preferences = {}
+    settings = index_for(declaration, index)
+    build = BuildSupport(settings, cache, interpreter, reporter)
+    result = await resolve_requirements(
+        list(declaration.requirements),
+        interpreter,
+        index=settings,
+        cache=cache,
+        options=ResolveOptions(upgrade=upgrade),
+        preferences=preferences,
+        reporter=reporter,
+        sdist_metadata=build.metadata,
+    )
+    locked = lock_from_resolution(
+        result,
+        requires_python=declaration.requires_python,
+        requirements=declaration.requirements,
+        lock_dir=declaration.lock_path.parent,
+        editable=[r.name for r in declaration.requirements if r.editable],
+    )
+    write_lock(locked, declaration.lock_path)
+    return locked, declaration.lock_path
+
+
+async def pins(
+    declaration: Declaration,
+    interpreter,
+    *,
+    index: IndexSettings,
+    cache: Cache,
+    locked: bool = False,
+    frozen: bool = False,
+    reporter: Reporter | None = None,
+    relock_missing: bool = True,
+) -> tuple[list[RequirementSpec], dict] | None:
+    """The exact requirements (and their files) the lock gives for ``interpreter``.
+
+    None when there is no lock and ``relock_missing`` is false. A stale lock is an error with
+    ``locked``, used as is with ``frozen``, and rewritten otherwise.
+    """
+    from pyx_server.engine.lock import is_stale, read_lock, select_for_environment, to_dist_file
+
+    path = declaration.lock_path
+    if not path.is_file():
+        if locked or frozen:
+            raise StaleLock(
+                f"{declaration.label} has no lock (`{path.name}`), and `--{'locked' if locked else 'frozen'}` needs one",
+                hints=["create it with `pyx lock`"],
+            )
+        if not relock_missing:
+            return None
+        current, _ = await lock(declaration, interpreter, index=index, cache=cache, reporter=reporter)
+    else:
+        current = read_lock(path)
+        if not frozen:
+            reason = is_stale(current, declaration.requirements, declaration.requires_python,
+                              marker_environment=interpreter.markers)
+            if reason is not None:
+                if locked:
+                    raise StaleLock(
+                        f"the lock `{path.name}` is out of date with {declaration.label}: {reason}",
+                        hints=["run `pyx lock` to update it, or drop `--locked`"],
+                    )
+                current, _ = await lock(declaration, interpreter, index=index, cache=cache, reporter=reporter)
+    from packaging.requirements import Requirement
+
+    specs: list[RequirementSpec] = []
+    files: dict = {}
+    for package, file in select_for_environment(current, interpreter.markers, interpreter.tag_priority()):
+        hashes = {algo: (digest,) for algo, digest in (file.hashes.items() if file else ())}
+        specs.append(RequirementSpec(Requirement(f"{package.name}=={package.version}"), f"{path.name}", hashes))
+        if file is not None:
+            files[package.name] = to_dist_file(package, file, path.parent)
+    return specs, files
+
+
+async def script_environment(
+    declaration: Declaration,
+    interpreter,
+    *,
+    index: IndexSettings,
+    cache: Cache,
+    with_requirements: Sequence[RequirementSpec] = (),
+    locked: bool = False,
+    frozen: bool = False,
+    reporter: Reporter | None = None,
+):
+    """The stored environment for a script or notebook (``envstore.StoredEnvironment``)."""
+    from pyx_server.engine.envstore import ensure_environment
+
+    check_python(declaration, interpreter)
+    settings = index_for(declaration, index)
+    requirements = list(declaration.requirements) + list(with_requirements)
+    locked_pins = None
+    if declaration.lock_path.is_file() or locked or frozen:
+        found = await pins(declaration, interpreter, index=settings, cache=cache, locked=locked, frozen=frozen,
+                           reporter=reporter)
+        if found is not None:
+            locked_pins = found[0] + list(with_requirements)
+    return await ensure_environment(
+        requirements,
+        interpreter,
+        index=settings,
+        cache=cache,
+        requires_python=declaration.requires_python,
+        pins=locked_pins,
+        extra_key={"indexes": list(settings.indexes)},
+        reporter=reporter,
+    )
+
+
+async def project_sync(
+    declaration: Declaration,
+    env,
+    *,
+    index: IndexSettings,
+    cache: Cache,
+    locked: bool = False,
+    frozen: bool = False,
+    reporter: Reporter | None = None,
+):
+    """Make the project's environment match its lock exactly (locking first when needed)."""
+    from pyx_server.engine.operations import InstallOptions, install
+
+    check_python(declaration, env.interpreter)
+    settings = index_for(declaration, index)
+    specs, files = await pins(declaration, env.interpreter, index=settings, cache=cache, locked=locked,
+                              frozen=frozen, reporter=reporter)
+    options = InstallOptions(exact=True)
+    return await install(specs, env, index=settings, cache=cache, options=options, reporter=reporter, files=files)
