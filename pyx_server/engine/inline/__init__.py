@@ -1,0 +1,63 @@
+"""PEP 723 inline script metadata in ``.py`` scripts and ``.ipynb`` notebooks: read, check, edit.
+
+The library the verbs (``pyx add/remove/lock/sync/run --script``), the Jupyter extension and
+the language server call. A notebook keeps its block in a code cell, the convention juv
+uses, so one file moves freely between pyx, juv and ``uv run``; index and source choices are
+written as uv's ``[[tool.uv.index]]`` / ``[tool.uv.sources]`` tables for the same reason.
+
+* ``block``     pure: the specification's regular expression, the block's TOML, its checks.
+* ``tomledit``  pure: tomlkit edits of the block's TOML in the shapes uv writes.
+* ``notebook``  pure: nbformat 4 cells, edits spliced into the JSON text without re-serializing.
+* ``document``  pure: whole-text parse and edit of a script or notebook (editors preview here).
+* ``files``     disk: decoding as Python does, atomic writes that keep the file's mode.
+* ``model``     the typed results and the environment-store key.
+"""
+
+from pyx_server.engine.inline.document import (
+    AddDependencies,
+    Edit,
+    RemoveDependencies,
+    SetRequiresPython,
+    SetToolTable,
+    apply_edit,
+    parse_notebook,
+    parse_script,
+    parse_text,
+    tool_value,
+)
+from pyx_server.engine.inline.files import (
+    add_dependencies,
+    edit,
+    read_metadata,
+    read_notebook,
+    read_script,
+    remove_dependencies,
+    set_requires_python,
+    set_tool_table,
+)
+from pyx_server.engine.inline.model import BlockLocation, ScriptMetadata, UvIndex, metadata_key
+
+__all__ = [
+    "AddDependencies",
+    "BlockLocation",
+    "Edit",
+    "RemoveDependencies",
+    "ScriptMetadata",
+    "SetRequiresPython",
+    "SetToolTable",
+    "UvIndex",
+    "add_dependencies",
+    "apply_edit",
+    "edit",
+    "metadata_key",
+    "parse_notebook",
+    "parse_script",
+    "parse_text",
+    "read_metadata",
+    "read_notebook",
+    "read_script",
+    "remove_dependencies",
+    "set_requires_python",
+    "set_tool_table",
+    "tool_value",
+]

@@ -1,0 +1,6 @@
+# /// script
+# dependencies = [
+#     "numpy",
+#     "scipy>>1.0",
+# ]
+# ///

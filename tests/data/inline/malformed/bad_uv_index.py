@@ -1,0 +1,6 @@
+# /// script
+# dependencies = ["torch"]
+#
+# [[tool.uv.index]]
+# name = "pytorch"
+# ///

@@ -1,0 +1,9 @@
+# /// script
+# dependencies = ["numpy"]
+# ///
+
+import numpy
+
+# /// script
+# dependencies = ["scipy"]
+# ///

@@ -1,0 +1,6 @@
+import sys
+
+print(sys.version)
+# /// script
+# dependencies = ["packaging"]
+# ///
