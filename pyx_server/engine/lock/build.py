@@ -169,7 +169,9 @@ def _index_package(
     sdist = None
     if sdists:
         # PEP 751 records one sdist: the one resolved from if it was an sdist, else .tar.gz first
-        sdists.sort(key=lambda pair: (pair[0] is not chosen, not pair[0].filename.endswith(".tar.gz"), pair[0].filename))
+        sdists.sort(
+            key=lambda pair: (pair[0] is not chosen, not pair[0].filename.endswith(".tar.gz"), pair[0].filename)
+        )
         sdist = sdists[0][1]
     source = chosen if chosen is not None else files[0]
     return LockedPackage(

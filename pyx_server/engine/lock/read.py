@@ -187,7 +187,14 @@ def _dotted(where: Path_) -> str:
 
 # -- values -------------------------------------------------------------------------------
 
-_TYPE_NAMES = {str: "a string", bool: "a boolean", int: "an integer", datetime: "a date-time", dict: "a table", list: "an array"}
+_TYPE_NAMES = {
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    datetime: "a date-time",
+    dict: "a table",
+    list: "an array",
+}
 
 
 def _type_name(value: Any) -> str:
@@ -306,7 +313,8 @@ def _lock(data: dict[str, Any], warnings: list[str]) -> Lock:
         )
     if version > supported:
         warnings.append(
-            f"lock-version `{raw_version}` is newer than the {LOCK_VERSION} pyx knows: keys it does not know are kept but not understood"
+            f"lock-version `{raw_version}` is newer than the {LOCK_VERSION} pyx knows: "
+            "keys it does not know are kept but not understood"
         )
     environments = _strings(data, "environments", ())
     markers = None

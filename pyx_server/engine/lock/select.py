@@ -70,14 +70,13 @@ def select_for_environment(
             )
     chosen: dict[str, LockedPackage] = {}
     for package in lock.packages:
-        if package.marker is not None and not _evaluate_lock_marker(
-            package.marker, marker_environment, extras, groups
-        ):
+        if package.marker is not None and not _evaluate_lock_marker(package, marker_environment, extras, groups):
             continue
         if package.requires_python is not None and python is not None:
             if not package.requires_python.contains(python, prereleases=True):
                 raise LockNotApplicable(
-                    f"`{package}` in the lock needs Python `{package.requires_python}`, and the target is Python `{python}`",
+                    f"`{package}` in the lock needs Python `{package.requires_python}`, "
+                    f"and the target is Python `{python}`",
                     context={"package": str(package.name), "requires-python": str(package.requires_python)},
                     hints=["re-lock for this Python"],
                 )
@@ -150,12 +149,17 @@ def is_stale(
     only when the lock records dependencies, as pyx's do). A requirement whose marker is
     false for ``marker_environment`` is not needed; without an environment, a requirement
     with a marker is checked only when its package is in the lock.
+
+    ``requirements`` should be everything the lock covers (every dependency group and extra
+    it was made with, and the project itself if it is locked as a ``directory``): a locked
+    package none of them reaches counts as no longer needed.
     """
     if requires_python is not None:
         wanted = SpecifierSet(str(requires_python))
+        if lock.requires_python is None:
+            return f"`requires-python` is now `{wanted}`, and the lock was made without one"
         if lock.requires_python != wanted:
-            before = f"`{lock.requires_python}`" if lock.requires_python is not None else "unset"
-            return f"`requires-python` changed: the lock has {before}, the declaration `{wanted}`"
+            return f"`requires-python` changed from `{lock.requires_python}` to `{wanted}`"
     reqs = [_requirement(r) for r in requirements]
     by_name: dict[str, list[LockedPackage]] = {}
     for package in lock.packages:
@@ -178,7 +182,8 @@ def is_stale(
             had = recorded.get(name, set())
             missing = {canonicalize_name(e) for e in req.extras} - had
             if missing:
-                return f"`{req}` asks for extras {', '.join(f'`{e}`' for e in sorted(missing))} the lock was not made with"
+                shown = ", ".join(f"`{e}`" for e in sorted(missing))
+                return f"`{req}` asks for extras {shown} the lock was not made with"
     if any(p.dependencies for p in lock.packages) or lock.created_by == "pyx":
         reachable = _reachable({canonicalize_name(r.name) for r in reqs}, lock)
         for package in lock.packages:
@@ -241,16 +246,25 @@ def _evaluate(marker: Marker, environment: Mapping[str, str], extra: str | None 
 
 
 def _evaluate_lock_marker(
-    marker: Marker, environment: Mapping[str, str], extras: Collection[str], groups: Collection[str]
+    package: LockedPackage, environment: Mapping[str, str], extras: Collection[str], groups: Collection[str]
 ) -> bool:
-    """A package marker, with PEP 751's ``extras`` and ``dependency_groups`` set variables."""
+    """A package's marker, with PEP 751's ``extras`` and ``dependency_groups`` set variables."""
+    marker = package.marker
+    assert marker is not None
     env: dict[str, Any] = dict(environment)
     env["extras"] = frozenset(canonicalize_name(e) for e in extras)
     env["dependency_groups"] = frozenset(canonicalize_name(g) for g in groups)
     try:
-        return marker.evaluate(env, context="lock_file")
-    except TypeError:  # packaging older than 25: no lock-file markers
-        return marker.evaluate(dict(environment))
+        try:
+            return marker.evaluate(env, context="lock_file")
+        except TypeError:  # packaging older than 25: no lock-file markers
+            return marker.evaluate(dict(environment))
+    except Exception as exc:  # e.g. `extra == 'x'`, which a lock file cannot use (PEP 751 has `extras`)
+        raise LockFileError(
+            f"the marker `{marker}` of `{package}` cannot be evaluated: {exc}",
+            context={"package": str(package.name), "marker": str(marker)},
+            hints=["PEP 751 markers test `'name' in extras` and `'name' in dependency_groups`"],
+        ) from exc
 
 
 def _satisfies(package: LockedPackage, req: Requirement) -> bool:
