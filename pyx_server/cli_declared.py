@@ -8,7 +8,6 @@ in ``engine.declared``; this module parses flags and renders results.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import time
@@ -118,6 +117,8 @@ def cmd_init(args, console, helpers) -> int:
 
 
 def cmd_lock(args, console, helpers) -> int:
+    import asyncio
+
     from pyx_server.engine.declared import lock, read_declaration
 
     cache = helpers.cache(args)
@@ -134,6 +135,8 @@ def cmd_lock(args, console, helpers) -> int:
 
 
 def cmd_sync(args, console, helpers) -> int:
+    import asyncio
+
     from pyx_server.engine.declared import project_sync, read_declaration, script_environment
 
     cache = helpers.cache(args)
@@ -155,6 +158,8 @@ def cmd_sync(args, console, helpers) -> int:
 
 
 def cmd_add(args, console, helpers, *, removing: bool = False) -> int:
+    import asyncio
+
     from pyx_server.engine.declared import lock, read_declaration
 
     cache = helpers.cache(args)
@@ -236,11 +241,23 @@ def cmd_run(args, console, helpers) -> int:
     is_script = args.script or (target.suffix in (".py", ".pyw") and target.is_file())
     if is_script:
         declaration = read_declaration(target)
+        interpreter = _interpreter(args, cache)
+        if not extra and not args.locked and not args.frozen:
+            from pyx_server.engine.declared import check_python, existing_script_environment
+
+            check_python(declaration, interpreter)
+            ready = existing_script_environment(declaration, interpreter, index=settings)
+            if ready is not None:  # nothing changed since the last run: straight to the script
+                return _exec([str(ready / "bin" / "python"), str(target), *args.args])
+        import asyncio
+
         stored = asyncio.run(script_environment(declaration, _interpreter(args, cache), index=settings, cache=cache,
                                                 with_requirements=extra, locked=args.locked, frozen=args.frozen))
         python = stored.path / "bin" / "python"
         return _exec([str(python), str(target), *args.args])
     # a command: in the project's environment (synced first), or an ephemeral one for --with
+    import asyncio
+
     try:
         declaration = read_declaration(Path.cwd())
     except PyxError:
@@ -280,6 +297,8 @@ def _exec(argv: list[str]) -> int:
 
 
 def cmd_tree(args, console, helpers) -> int:
+    import asyncio
+
     from pyx_server.engine.declared import lock, read_declaration
     from pyx_server.engine.lock import read_lock
 

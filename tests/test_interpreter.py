@@ -311,3 +311,27 @@ def test_find_by_name_and_by_path(tmp_path: Path) -> None:
     assert find_python_on_path(str(tmp_path / "python3.42")) == tmp_path / "python3.42"
     with pytest.raises(InterpreterError):
         find_python_on_path(str(tmp_path / "missing" / "python"))
+
+
+def test_pyenv_shims_are_followed_through_version_files(tmp_path) -> None:
+    from pyx_server.engine.interpreter import _through_pyenv_shim
+
+    root = tmp_path / "pyenv"
+    (root / "shims").mkdir(parents=True)
+    shim = root / "shims" / "python3"
+    shim.write_text("#!/bin/sh\n")
+    for version in ("3.11.7", "3.12.1"):
+        exe = root / "versions" / version / "bin" / "python3"
+        exe.parent.mkdir(parents=True)
+        exe.write_text("")
+        exe.chmod(0o755)
+    (root / "version").write_text("3.11.7\n")
+    project = tmp_path / "proj" / "sub"
+    project.mkdir(parents=True)
+    env = {"PYENV_ROOT": str(root)}
+    assert _through_pyenv_shim(shim, "python3", cwd=project, env=env) == root / "versions/3.11.7/bin/python3"
+    (tmp_path / "proj" / ".python-version").write_text("3.12.1\n")
+    assert _through_pyenv_shim(shim, "python3", cwd=project, env=env) == root / "versions/3.12.1/bin/python3"
+    assert _through_pyenv_shim(shim, "python3", cwd=project, env={**env, "PYENV_VERSION": "3.11.7"}) == root / "versions/3.11.7/bin/python3"
+    assert _through_pyenv_shim(shim, "python3", cwd=project, env={**env, "PYENV_VERSION": "system"}) is None
+    assert _through_pyenv_shim(tmp_path / "python3", "python3", cwd=project, env=env) is None  # not a shim

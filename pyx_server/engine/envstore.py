@@ -75,6 +75,21 @@ def _normal(requirement: RequirementSpec | str) -> str:
     return str(req)
 
 
+def environment_root(
+    requirements: Sequence[RequirementSpec | str],
+    interpreter,
+    *,
+    requires_python: str | None = None,
+    extra_key: Mapping[str, Any] | None = None,
+    locked: bool = False,
+    store: Path | None = None,
+) -> Path:
+    """Where the environment for these inputs lives (whether or not it exists yet)."""
+    key = environment_key(requirements, interpreter, requires_python=requires_python,
+                          extra={**(extra_key or {}), "locked": locked})
+    return (store or data_dir()) / "envs" / key
+
+
 @dataclass
 class StoredEnvironment:
     path: Path
@@ -106,13 +121,15 @@ async def ensure_environment(
     from pyx_server.engine.environment import open_venv
     from pyx_server.engine.venv import create_venv
 
-    key = environment_key(
+    root = environment_root(
         list(pins) if pins is not None else requirements,
         base_interpreter,
         requires_python=requires_python,
-        extra={**(extra_key or {}), "locked": pins is not None},
+        extra_key=extra_key,
+        locked=pins is not None,
+        store=store,
     )
-    root = (store or data_dir()) / "envs" / key
+    key = root.name
     marker = root / MARKER
     if marker.is_file():
         _touch(marker)

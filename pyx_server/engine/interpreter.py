@@ -586,6 +586,45 @@ def _candidates(request: VersionRequest, dirs: list[Path]) -> Iterator[Path]:
                 yield candidate
 
 
+def _through_pyenv_shim(found: Path, name: str, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Path | None:
+    """The interpreter a pyenv shim would run, read from pyenv's own version files.
+
+    A shim is a shell script whose answer depends on ``PYENV_VERSION``, the nearest
+    ``.python-version`` and the global ``version`` file; running it costs a process and its
+    answer cannot be cached by path. Reading those files gives the same answer without a
+    process (None when anything is unusual: then the shim itself is run).
+    """
+    env = os.environ if env is None else env
+    root = Path(env.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    if found.parent != root / "shims":
+        return None
+    version = (env.get("PYENV_VERSION") or "").split(":")[0].strip()
+    if not version:
+        directory = (cwd or Path.cwd()).absolute()
+        for folder in (directory, *directory.parents):
+            candidate = folder / ".python-version"
+            if candidate.is_file():
+                version = _first_word(candidate)
+                break
+    if not version:
+        version = _first_word(root / "version") if (root / "version").is_file() else "system"
+    if not version or version == "system":
+        return None
+    target = root / "versions" / version / "bin" / name
+    return target if _is_executable_file(target) else None
+
+
+def _first_word(path: Path) -> str:
+    try:
+        for line in path.read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                return line.split()[0]
+    except OSError:
+        pass
+    return ""
+
+
 def find_python_on_path(
     request: str | None = None, *, cache: Cache | None = None, path_env: str | None = None
 ) -> Path:
@@ -602,7 +641,7 @@ def find_python_on_path(
         for name in ("python3", "python"):
             found = shutil.which(name, path=os.pathsep.join(map(str, dirs)))
             if found:
-                return Path(found)
+                return _through_pyenv_shim(Path(found), name) or Path(found)
         raise InterpreterError(
             "No `python3` or `python` found on PATH",
             hints=["Pass `--python` with the path of an interpreter."],
