@@ -26,7 +26,6 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
@@ -273,6 +272,8 @@ def _local_path(url: str) -> Path | None:
     parts = urlsplit(url)
     if parts.scheme != "file":
         return None
+    from urllib.request import url2pathname  # imported here: it pulls in http.client and ssl
+
     return Path(url2pathname(unquote(parts.path)))
 
 

@@ -19,14 +19,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomlkit
 from packaging.markers import Marker
-from tomlkit.items import Array, InlineTable, Item, Table
 
 from pyx_server.engine.cache import atomic_write_bytes
 from pyx_server.engine.lock.model import DirectorySource, Lock, LockedDependency, LockedFile, LockedPackage, VcsSource
+
+if TYPE_CHECKING:
+    from tomlkit.items import Array, InlineTable, Item, Table
 
 __all__ = ["dumps_lock", "write_lock"]
 
@@ -184,7 +186,7 @@ def _inline(pairs: Iterable[tuple[str, Any]]) -> InlineTable:
     for key, value in pairs:
         if value is None:
             continue
-        table.append(key, value if isinstance(value, Item) else _inline_value(value))
+        table.append(key, value if isinstance(value, tomlkit.items.Item) else _inline_value(value))
     body = [item for key, item in table.value.body if key is not None]
     if body:
         body[0].trivia.indent = " "
@@ -196,7 +198,7 @@ def _array(values: list[Any]) -> Array:
     """An array on one line when it holds one element, else one element per line (uv's style)."""
     array = tomlkit.array()
     for value in values:
-        array.append(value if isinstance(value, Item) else _inline_value(value))
+        array.append(value if isinstance(value, tomlkit.items.Item) else _inline_value(value))
     if len(values) > 1:
         array.multiline(True)
     return array
@@ -204,7 +206,7 @@ def _array(values: list[Any]) -> Array:
 
 def _inline_value(value: Any) -> Item:
     """Any TOML value, with tables inline (for unknown keys kept inside a package or file)."""
-    if isinstance(value, Item):
+    if isinstance(value, tomlkit.items.Item):
         return value
     if isinstance(value, Mapping):
         return _inline(value.items())
