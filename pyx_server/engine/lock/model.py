@@ -91,6 +91,7 @@ class LockedFile:
 
     @property
     def is_wheel(self) -> bool:
+        """Whether the file is a wheel (installed as is) rather than an sdist (built first)."""
         return self.filename.endswith(".whl")
 
     @property
