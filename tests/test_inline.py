@@ -820,3 +820,49 @@ def test_errors_are_pyx_errors_with_json_form() -> None:
         inline.read_script(DATA / "malformed" / "two_blocks.py")
     data = info.value.to_dict()
     assert data["code"] == "invalid-inline-metadata" and data["context"]["line"] == "7"
+
+
+def test_empty_block_is_read_as_uv_reads_it_and_never_written(tmp_path: Path) -> None:
+    path = tmp_path / "e.py"
+    path.write_text("# /// script\n# ///\nprint()\n")
+    meta = inline.read_script(path)
+    assert meta is not None and meta.dependencies == () and (meta.location.start_line, meta.location.end_line) == (1, 2)
+    meta = inline.set_tool_table(path, "pyx", {"variant": "cpu"})
+    assert path.read_text() == '# /// script\n# [tool.pyx]\n# variant = "cpu"\n# ///\nprint()\n'
+    meta = inline.set_tool_table(path, "pyx", None)
+    # emptied again: written as `dependencies = []`, which every reader sees as a block
+    assert path.read_text() == "# /// script\n# dependencies = []\n# ///\nprint()\n"
+    assert reference_read(path) == {"dependencies": []}
+
+
+def test_empty_block_counts_for_duplicates() -> None:
+    with pytest.raises(InlineMetadataError, match=r"line 4: more than one .* \(they start at lines 1, 4\)"):
+        inline.parse_script('# /// script\n# ///\n\n# /// script\n# dependencies = ["x"]\n# ///\n', Path("d.py"))
+    # without the blank line the comment run is one block (the regex is greedy), as the reference reads it
+    text = '# /// script\n# ///\n# /// script\n# dependencies = ["x"]\n# ///\n'
+    with pytest.raises(InlineMetadataError, match="line 2, column 3: the `script` block is not valid TOML"):
+        inline.parse_script(text, Path("d.py"))
+    with pytest.raises(ValueError):
+        read(text)
+
+
+def test_notebook_saved_with_crlf_keeps_crlf(tmp_path: Path) -> None:
+    source = DATA / "notebooks" / "lab_outputs.ipynb"
+    path = tmp_path / "win.ipynb"
+    path.write_bytes(source.read_bytes().replace(b"\n", b"\r\n"))
+    inline.add_dependencies(path, ["six"])
+    data = path.read_bytes()
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    meta = inline.add_dependencies(path, ["attrs"])
+    assert meta.dependencies == ("attrs", "six")
+    assert b"\n" not in path.read_bytes().replace(b"\r\n", b"")
+    assert json.loads(data)["cells"][1:] == json.loads(source.read_bytes())["cells"]
+    assert_agrees_with_reference(path)
+
+
+def test_dependencies_added_to_a_block_with_only_tables_go_before_them(tmp_path: Path) -> None:
+    path = tmp_path / "t.py"
+    path.write_text('# /// script\n# [tool.uv]\n# exclude-newer = "2025-01-01T00:00:00Z"\n# ///\n')
+    meta = edit_and_check(path, lambda p: inline.add_dependencies(p, ["six"]))
+    assert meta.raw == 'dependencies = [\n    "six",\n]\n\n[tool.uv]\nexclude-newer = "2025-01-01T00:00:00Z"\n'
+    assert meta.uv["exclude-newer"] == "2025-01-01T00:00:00Z"

@@ -5,7 +5,8 @@ over the text as Python reads a source file (universal newlines: ``\\r\\n`` and 
 become ``\\n``, so a CRLF file is read the same as an LF one). On top of the regex, two
 conditions are errors, as uv reports them: a ``# /// script`` line that opens no block
 (unclosed, or a line in it lacks the ``#`` / ``# `` prefix) and two ``script`` blocks. Blocks
-of other types are ignored. The embedded TOML is each content line without its first two
+of other types are ignored. One case the regex cannot match, ``# /// script`` directly
+followed by ``# ///``, is read as an empty block, as uv reads it. The embedded TOML is each content line without its first two
 characters when the second is a space, else without its first (a lone ``#``).
 
 Nothing here knows about files or notebooks: problems are raised as ``BlockProblem`` with a
@@ -15,7 +16,6 @@ line number relative to the text given, and the caller (``files``) turns them in
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -94,12 +94,18 @@ def find_block(lines: Sequence[str]) -> Block | None:
             scripts.append(Block(start, end, content))
     for index, line in enumerate(lines):
         if line_body(line) == OPENER and not any(a <= index <= b for a, b in spans):
+            if index + 1 < len(lines) and line_body(lines[index + 1]) == CLOSER:
+                # an empty block: the regex needs one content line, uv reads it as empty
+                scripts.append(Block(index, index + 1, ""))
+                spans.append((index, index + 1))
+                continue
             raise BlockProblem(
                 "the `# /// script` block is never closed with `# ///`",
                 index + 1,
                 hints=[_HINT_PREFIX + "; end the block with a line `# ///`"],
             )
     if len(scripts) > 1:
+        scripts.sort(key=lambda block: block.start)
         lines_at = ", ".join(str(block.start + 1) for block in scripts)
         raise BlockProblem(
             f"more than one `# /// script` block (they start at lines {lines_at})",
@@ -273,6 +279,8 @@ def render_block(old: Block | None, old_lines: Sequence[str], content: str) -> l
     A line the edit did not touch keeps its exact original form (``# `` with trailing blanks,
     say), so an edit changes only the lines it must.
     """
+    import difflib
+
     new = comment_lines(content)
     if old is None:
         return [OPENER, *new, CLOSER]

@@ -24,7 +24,6 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from pyx_server.engine.errors import DependencyNotFound, InlineMetadataError, InvalidRequirement, UsageError
 from pyx_server.engine.inline import block as blk
 from pyx_server.engine.inline import notebook as nb
-from pyx_server.engine.inline import tomledit
 from pyx_server.engine.inline.model import BlockLocation, ScriptMetadata, describe
 
 #: PEP 263's encoding declaration
@@ -100,6 +99,8 @@ def _bad_specifier(specifier: str) -> str:
 
 def _toml_transform(edit: Edit, path: Path) -> tuple[Any, bool]:
     """The TOML transformation for ``edit`` (checked up front) and whether it may create a block."""
+    from pyx_server.engine.inline import tomledit  # tomlkit only when editing: reads stay light
+
     if isinstance(edit, AddDependencies):
         reqs = _checked_requirements(edit.requirements)
         spec = _checked_specifier(edit.requires_python) if edit.requires_python else None
@@ -156,6 +157,8 @@ def _read_block(lines: Sequence[str], path: Path, cell: nb.Cell | None = None) -
 
 
 def _new_content(edit: Edit, path: Path, block: blk.Block | None, where: str) -> str | None:
+    from pyx_server.engine.inline.tomledit import EditProblem
+
     transform, may_create = _toml_transform(edit, path)
     if block is None and not may_create:
         if isinstance(edit, RemoveDependencies):
@@ -168,9 +171,11 @@ def _new_content(edit: Edit, path: Path, block: blk.Block | None, where: str) ->
     old = block.content if block is not None else ""
     try:
         new = transform(old, block is None)
-    except tomledit.EditProblem as problem:
+    except EditProblem as problem:
         error = DependencyNotFound if isinstance(edit, RemoveDependencies) else UsageError
         raise error(f"{where}: {problem.message}", context={"path": path}, hints=problem.hints) from problem
+    if not new.strip():
+        new = "dependencies = []\n"  # never an empty block: the reference reader would not see it
     return None if (block is not None and new == old) else new
 
 
@@ -277,6 +282,7 @@ def _edit_notebook_text(text: str, path: Path, edit: Edit) -> str:
 
 
 def is_notebook(path: Path) -> bool:
+    """Notebooks are told from scripts by suffix alone, as juv and Jupyter do."""
     return Path(path).suffix.lower() == ".ipynb"
 
 

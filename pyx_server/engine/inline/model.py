@@ -94,6 +94,7 @@ class ScriptMetadata:
 
     @property
     def python_specifier(self) -> SpecifierSet | None:
+        """``requires-python`` parsed (checked when read); None when the block does not say."""
         return SpecifierSet(self.requires_python) if self.requires_python is not None else None
 
     @property

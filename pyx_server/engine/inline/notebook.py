@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from dataclasses import dataclass
 from json.decoder import scanstring
 from typing import Any
@@ -163,6 +162,8 @@ class Style:
     ensure_ascii: bool
     key_separator: str
     item_separator: str
+    #: ``\r\n`` for a notebook saved with Windows line endings
+    newline: str = "\n"
 
 
 def detect_style(text: str) -> Style:
@@ -181,9 +182,10 @@ def detect_style(text: str) -> Style:
         if indent is None and len(members) > 1:
             gap = text[members[0][3] : members[1][1]]
             item_sep = gap if gap.strip() == "," else ", "
-    has_raw = any(ord(ch) > 127 for ch in text)
+    has_raw = not text.isascii()
     ensure_ascii = not has_raw and bool(_NON_ASCII_ESCAPE.search(text))
-    return Style(indent, ensure_ascii, key_sep, item_sep)
+    newline = "\r\n" if members and "\r\n" in text[: members[0][1]] else "\n"
+    return Style(indent, ensure_ascii, key_sep, item_sep, newline)
 
 
 def _dumps(value: Any, style: Style, base_indent: str) -> str:
@@ -191,7 +193,7 @@ def _dumps(value: Any, style: Style, base_indent: str) -> str:
     if style.indent is None:
         return json.dumps(value, ensure_ascii=style.ensure_ascii, separators=(style.item_separator, style.key_separator))
     out = json.dumps(value, ensure_ascii=style.ensure_ascii, indent=style.indent, separators=(",", style.key_separator))
-    return out.replace("\n", "\n" + base_indent)
+    return out.replace("\n", style.newline + base_indent)
 
 
 def _cells_array(text: str) -> tuple[int, int]:
@@ -233,7 +235,7 @@ def _source_list(text: str, start: int, new_source: str, style: Style) -> str:
         if style.indent is None:
             opening, closing, separator = "", "", style.item_separator
         else:
-            opening, closing = "\n" + base + style.indent, "\n" + base
+            opening, closing = style.newline + base + style.indent, style.newline + base
             separator = "," + opening
     rendered: list[str] = []
     raw_by_value: dict[str, list[str]] = {}
@@ -256,7 +258,10 @@ def insert_cell(text: str, source: str, *, hidden: bool, list_source: bool = Tru
     style = detect_style(text)
     data = json.loads(text)
     cell: dict[str, Any] = {"cell_type": "code", "execution_count": None}
-    if int(data.get("nbformat_minor", 0) or 0) >= 5:
+    minor = data.get("nbformat_minor")
+    if isinstance(minor, int) and minor >= 5:
+        import uuid
+
         taken = {c.get("id") for c in data.get("cells", []) if isinstance(c, dict)}
         cell_id = uuid.uuid4().hex[:8]
         while cell_id in taken:
@@ -279,5 +284,5 @@ def insert_cell(text: str, source: str, *, hidden: bool, list_source: bool = Tru
     if style.indent is None:
         inner = _dumps(cell, style, "")
     else:
-        inner = "\n" + base + style.indent + _dumps(cell, style, base + style.indent) + "\n" + base
+        inner = style.newline + base + style.indent + _dumps(cell, style, base + style.indent) + style.newline + base
     return text[: cells_start + 1] + inner + text[close:]
