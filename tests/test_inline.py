@@ -866,3 +866,24 @@ def test_dependencies_added_to_a_block_with_only_tables_go_before_them(tmp_path:
     meta = edit_and_check(path, lambda p: inline.add_dependencies(p, ["six"]))
     assert meta.raw == 'dependencies = [\n    "six",\n]\n\n[tool.uv]\nexclude-newer = "2025-01-01T00:00:00Z"\n'
     assert meta.uv["exclude-newer"] == "2025-01-01T00:00:00Z"
+
+
+def test_block_in_a_later_cell_is_edited_in_place(tmp_path: Path) -> None:
+    notebook = json.loads((DATA / "notebooks" / "lab_with_block.ipynb").read_text(encoding="utf-8"))
+    notebook["cells"].append(notebook["cells"].pop(0))  # the block cell moves to the end
+    path = tmp_path / "late.ipynb"
+    path.write_text(lab_dumps(notebook), encoding="utf-8")
+    meta = edit_and_check(path, lambda p: inline.add_dependencies(p, ["scipy"]))
+    assert meta.location.cell == len(notebook["cells"]) - 1
+    expected = json.loads(json.dumps(notebook))
+    expected["cells"][-1]["source"] = json.loads(path.read_text(encoding="utf-8"))["cells"][-1]["source"]
+    assert path.read_text(encoding="utf-8") == lab_dumps(expected)
+
+
+def test_content_lines_are_split_at_newlines_only() -> None:
+    # The reference implementation splits the content with str.splitlines, which also breaks
+    # at U+2028 and friends and so drops characters from such a TOML string; pyx splits where
+    # the regex's lines end (at newlines), as the specification's prose and uv do.
+    text = '# /// script\n# note = "a\u2028b"\n# ///\n'
+    assert _loads(inline.parse_script(text, Path("u.py")).raw) == {"note": "a\u2028b"}
+    assert read(text) == {"note": "a\u2028"}

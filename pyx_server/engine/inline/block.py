@@ -6,8 +6,12 @@ become ``\\n``, so a CRLF file is read the same as an LF one). On top of the reg
 conditions are errors, as uv reports them: a ``# /// script`` line that opens no block
 (unclosed, or a line in it lacks the ``#`` / ``# `` prefix) and two ``script`` blocks. Blocks
 of other types are ignored. One case the regex cannot match, ``# /// script`` directly
-followed by ``# ///``, is read as an empty block, as uv reads it. The embedded TOML is each content line without its first two
-characters when the second is a space, else without its first (a lone ``#``).
+followed by ``# ///``, is read as an empty block, as uv reads it.
+
+The embedded TOML is each content line without its first two characters when the second is
+a space, else without its first (a lone ``#``). Lines end at newlines, where the regex's
+lines end; the reference implementation's ``str.splitlines`` would also split at U+2028 and
+similar characters inside a TOML string, uv does not.
 
 Nothing here knows about files or notebooks: problems are raised as ``BlockProblem`` with a
 line number relative to the text given, and the caller (``files``) turns them into
