@@ -743,12 +743,9 @@ class _ArrayText:
         return self.text[span.start : span.end]
 
     def quote(self) -> str:
-        """The quote character the array's last string entry uses (``"`` by default)."""
-        for span in reversed(self.values()):
-            first = self.text[span.start]
-            if first in "\"'":
-                return first
-        return '"'
+        """The quote character most entries use (``"`` on a tie or in an empty array)."""
+        firsts = [self.text[span.start] for span in self.values()]
+        return "'" if firsts.count("'") > firsts.count('"') else '"'
 
     def _splice(self, start: int, end: int, new: str) -> None:
         self.text = self.text[:start] + new + self.text[end:]
@@ -760,6 +757,17 @@ class _ArrayText:
     def append(self, literal: str) -> None:
         values, close = _scan(self.text)
         s, nl = self.text, self.newline
+        strings = [i for i, v in enumerate(values) if s[v.start] in "\"'"]
+        if strings and strings[-1] != len(values) - 1:
+            # after the last requirement, before trailing `{include-group = ...}` entries (as uv)
+            following = values[strings[-1] + 1]
+            line = _line_start(s, following.start)
+            if line > 0 and s[line : following.start].strip() == "":
+                at = _attached_start(s, line)
+                self._splice(at, at, f"{s[line : following.start]}{literal},{nl}")
+            else:
+                self._splice(following.start, following.start, f"{literal}, ")
+            return
         if not values and "\n" not in s:
             # `[]` grows the way uv grows it: one entry per line, trailing comma
             self.text = f"[{nl}{_INDENT}{literal},{nl}]"
@@ -820,10 +828,11 @@ class _ArrayText:
                 previous = values[index - 1]
                 if previous.comma is not None:
                     self._splice(previous.comma, previous.comma + 1, "")
+        elif index > 0 and values[index - 1].comma is not None:
+            # from the previous entry's comma: the entries after keep their own layout
+            self._splice(values[index - 1].comma, span.end, "")
         elif index + 1 < len(values):
             self._splice(span.start, values[index + 1].start, "")
-        elif index > 0 and values[index - 1].comma is not None:
-            self._splice(values[index - 1].comma, span.end, "")
         else:
             self._splice(span.start, span.comma + 1 if span.comma is not None else span.end, "")
         if not _scan(self.text)[0] and "#" not in self.text:
@@ -841,8 +850,6 @@ class _ArrayText:
 def _toml_string(text: str, quote: str) -> str:
     """A TOML string literal for ``text``: a literal string when the array uses them and can."""
     if quote == "'" and "'" not in text and "\n" not in text:
-        return f"'{text}'"
-    if '"' in text and "'" not in text and "\n" not in text and quote == "'":
         return f"'{text}'"
     return tomlkit.string(text).as_string()
 
@@ -976,7 +983,10 @@ def _ensure_table(text: str, parts: tuple[str, ...], key: str, path: Path) -> st
     """The text with a ``[parts]`` section holding ``key = []`` added when the table is missing
     (after its family's sections, one blank line around it, as uv places new tables)."""
     node: Any = _parse(text, path)
-    for part in parts:
+    for depth, part in enumerate(parts, 1):
+        if isinstance(node, InlineTable):
+            raise _error(path, f"`{'.'.join(parts[: depth - 1])}` is an inline table; pyx cannot add `{part}` to it",
+                         hints=["Write it as a `[table]` section."])  # fmt: skip
         if part not in node:
             break
         node = node[part]
@@ -985,6 +995,20 @@ def _ensure_table(text: str, parts: tuple[str, ...], key: str, path: Path) -> st
     nl = _newline(text)
     block = f"[{_dotted(parts)}]{nl}{_key(key)} = []{nl}"
     return _insert_block(text, _block_position(text, parts), block, nl)
+
+
+def _legacy_dev_updates(text: str, reqs: Sequence[Requirement], path: Path) -> list[Requirement]:
+    """The requirements uv would update in ``tool.uv.dev-dependencies`` rather than in the
+    ``dev`` group: those declared there and not in ``[dependency-groups] dev``."""
+    data = _parse(text, path).unwrap()
+    legacy = data.get("tool", {}).get("uv", {}).get("dev-dependencies")
+    if not isinstance(legacy, list):
+        return []
+    groups = data.get("dependency-groups", {})
+    key = _key_for(groups, "dev")
+    in_group = {canonicalize_name(Requirement(r).name) for r in groups.get(key, []) if isinstance(r, str)} if key else set()
+    in_legacy = {canonicalize_name(Requirement(r).name) for r in legacy}
+    return [r for r in reqs if canonicalize_name(r.name) in in_legacy - in_group]
 
 
 def add_dependencies_to_text(
@@ -1004,6 +1028,14 @@ def add_dependencies_to_text(
     nl = _newline(text)
 
     if kind == "group":
+        legacy = _legacy_dev_updates(text, reqs, path) if target == "dev" else []
+        reqs = [r for r in reqs if r not in legacy]
+        if legacy:
+            doc = _parse(text, path)
+            _add_to_array(doc["tool"]["uv"], "dev-dependencies", legacy, nl, "tool.uv.dev-dependencies", path)
+            text = tomlkit.dumps(doc)
+            if not reqs:
+                return _finish(doc, original, path)
         text = _ensure_table(text, ("dependency-groups",), target, path)
         doc = _parse(text, path)
         container = doc["dependency-groups"]
