@@ -24,20 +24,62 @@ One job per module:
 * ``select``  what to install for a target; whether the lock is stale.
 """
 
-from pyx_server.engine.lock.build import lock_from_resolution, requirement_texts
-from pyx_server.engine.lock.model import (
-    LOCK_VERSION,
-    DirectorySource,
-    Lock,
-    LockedDependency,
-    LockedFile,
-    LockedPackage,
-    VcsSource,
-)
-from pyx_server.engine.lock.naming import LOCK_FILE_NAME, is_lock_file_name, lock_name, lock_name_for, lock_path_for
-from pyx_server.engine.lock.read import loads_lock, read_lock
-from pyx_server.engine.lock.select import best_wheel, is_stale, select_for_environment, to_dist_file
-from pyx_server.engine.lock.write import dumps_lock, marker_text, write_lock
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names are loaded from their module on first use (PEP 562): ``pyx run`` of a script with no
+# lock only needs ``lock_path_for``, and writing locks pulls in tomlkit.
+_WHERE = {
+    "lock_from_resolution": "build",
+    "requirement_texts": "build",
+    "LOCK_VERSION": "model",
+    "DirectorySource": "model",
+    "Lock": "model",
+    "LockedDependency": "model",
+    "LockedFile": "model",
+    "LockedPackage": "model",
+    "VcsSource": "model",
+    "LOCK_FILE_NAME": "naming",
+    "is_lock_file_name": "naming",
+    "lock_name": "naming",
+    "lock_name_for": "naming",
+    "lock_path_for": "naming",
+    "loads_lock": "read",
+    "read_lock": "read",
+    "best_wheel": "select",
+    "is_stale": "select",
+    "select_for_environment": "select",
+    "to_dist_file": "select",
+    "dumps_lock": "write",
+    "marker_text": "write",
+    "write_lock": "write",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
+    from pyx_server.engine.lock.build import lock_from_resolution, requirement_texts
+    from pyx_server.engine.lock.model import (
+        LOCK_VERSION,
+        DirectorySource,
+        Lock,
+        LockedDependency,
+        LockedFile,
+        LockedPackage,
+        VcsSource,
+    )
+    from pyx_server.engine.lock.naming import LOCK_FILE_NAME, is_lock_file_name, lock_name, lock_name_for, lock_path_for
+    from pyx_server.engine.lock.read import loads_lock, read_lock
+    from pyx_server.engine.lock.select import best_wheel, is_stale, select_for_environment, to_dist_file
+    from pyx_server.engine.lock.write import dumps_lock, marker_text, write_lock
 
 __all__ = [
     "LOCK_FILE_NAME",
