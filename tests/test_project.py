@@ -198,6 +198,24 @@ dev = ["me[gpu]; sys_platform == 'linux'"]
     ]
 
 
+def test_self_reference_brings_the_project_dependencies_once() -> None:
+    text = """[project]
+name = "me"
+version = "1"
+dependencies = ["attrs"]
+[project.optional-dependencies]
+cli = ["click", "me[color]"]
+color = ["rich", "me[cli]"]
+[dependency-groups]
+dev = ["me[cli]", "pytest"]
+"""
+    project = project_from_text(text)
+    assert requirements_of(project) == ["attrs", "click", "rich", "pytest"]
+    # without the project itself, a self reference still needs the project's dependencies
+    assert requirements_of(project, only_groups=True) == ["attrs", "click", "rich", "pytest"]
+    assert requirements_of(project, default_groups=False, extras=["color"]) == ["attrs", "rich", "click"]
+
+
 def test_default_groups_all_and_none_defined() -> None:
     text = '[dependency-groups]\na = ["x"]\nb = ["y"]\n[tool.uv]\ndefault-groups = "all"\n'
     assert requirements_of(project_from_text(text)) == ["x", "y"]
@@ -382,6 +400,31 @@ def test_dotted_optional_dependencies_are_edited_where_they_are(tmp_path: Path) 
     project = add_dependencies(path, ["rich"], optional="cli")
     assert before.replace('\t"typer",\n', '\t"typer",\n\t"rich",\n') == path.read_text()
     assert project.optional_dependencies["cli"] == ("typer", "rich")
+
+
+def test_new_table_placement_is_not_fooled_by_brackets_inside_strings_and_arrays(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    text = (
+        '[project]\nname = "x"\nversion = "1"\ndescription = """\n[not a table]\n"""\n'
+        'keywords = [\n[\n"nested"]]\n\n[tool.other]\nx = 1\n'
+    )
+    path.write_text(text)
+    add_dependencies(path, ["pytest"], optional="test")
+    assert path.read_text() == text.replace(
+        "\n[tool.other]", '\n[project.optional-dependencies]\ntest = [\n    "pytest",\n]\n\n[tool.other]'
+    )
+
+
+def test_add_uv_index_keeps_an_inline_index_list_inline(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[project]\nname = "x"\n\n[tool.uv]\nindex = [{ name = "a", url = "https://example.invalid/a" }]\n')
+    project = add_uv_index(path, UvIndex(url="https://example.invalid/b", name="b"))
+    assert [i.name for i in project.uv_indexes] == ["b", "a"]
+    assert path.read_text() == (
+        '[project]\nname = "x"\n\n[tool.uv]\nindex = [\n'
+        '    { name = "b", url = "https://example.invalid/b" },\n'
+        '    { name = "a", url = "https://example.invalid/a" },\n]\n'
+    )
 
 
 def test_virtual_project_takes_groups_but_not_dependencies(tmp_path: Path) -> None:

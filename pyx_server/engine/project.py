@@ -87,11 +87,10 @@ class UvIndex:
         return out
 
 
-_SOURCE_KEYS = (
-    "index", "git", "url", "path", "workspace",
-    "rev", "tag", "branch", "subdirectory", "editable", "package",
-    "marker", "extra", "group",
-)  # fmt: skip
+#: ``tool.uv.sources`` keys, in the order uv writes them
+_SOURCE_KEYS = tuple(
+    "index git url path workspace rev tag branch subdirectory editable package marker extra group".split()
+)
 
 
 @dataclass(frozen=True)
@@ -170,8 +169,16 @@ class Project:
 # -- errors -----------------------------------------------------------------------------------
 
 
-def _error(path: Path, message: str, *, line: int | None = None, hints: Sequence[str] = (),
-           cls: type[ProjectError] = ProjectError, **context: Any) -> ProjectError:  # fmt: skip
+def _error(
+    path: Path,
+    message: str,
+    *,
+    line: int | None = None,
+    hints: Sequence[str] = (),
+    cls: type[ProjectError] = ProjectError,
+    **context: Any,
+) -> ProjectError:
+    """An error whose message starts with the file (and line, when known) it is about."""
     ctx: dict[str, Any] = {"file": str(path)}
     if line is not None:
         ctx["line"] = line
@@ -246,8 +253,7 @@ def _parse(text: str, path: Path) -> tomlkit.TOMLDocument:
         raise _error(
             path,
             f"invalid TOML at line {exc.line}, column {exc.col}: {_parse_reason(exc)}",
-            line=exc.line,
-            column=exc.col,
+            **{"line": exc.line, "column": exc.col},
         ) from None
     except tomlkit.exceptions.TOMLKitError as exc:  # duplicate keys and the like
         raise _error(path, f"invalid TOML: {exc}") from None
@@ -360,8 +366,12 @@ def _project_name(raw: Any, path: Path, text: str | None) -> NormalizedName:
             return canonicalize_name(raw, validate=True)
         except InvalidName:
             pass
-    raise _error(path, f"invalid `project.name` `{raw}`", line=_line_of(text, f"{raw}"),
-                 hints=["A name is letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit."])  # fmt: skip
+    raise _error(
+        path,
+        f"invalid `project.name` `{raw}`",
+        line=_line_of(text, f"{raw}"),
+        hints=["A name is letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit."],
+    )
 
 
 def _string_list(value: Any, where: str, path: Path) -> list[str]:
@@ -417,6 +427,11 @@ def _normalized_keys(
     return out
 
 
+def _is_include(item: Any) -> bool:
+    """A PEP 735 ``{include-group = "name"}`` entry."""
+    return isinstance(item, dict) and set(item) == {"include-group"} and isinstance(item["include-group"], str)
+
+
 def _resolve_groups(
     raw: Mapping[str, Any], legacy_dev: Sequence[str], path: Path, text: str | None
 ) -> dict[str, tuple[str, ...]]:
@@ -449,7 +464,7 @@ def _resolve_groups(
             if isinstance(item, str):
                 _requirement(item, path, where=where, text=text)
                 out.append(item)
-            elif isinstance(item, dict) and set(item) == {"include-group"} and isinstance(item["include-group"], str):
+            elif _is_include(item):
                 target = item["include-group"]
                 try:
                     normal = canonicalize_name(target, validate=True)
@@ -570,27 +585,35 @@ def requirements_of(
     itself (``me[test]`` in a group or extra) is replaced by what those extras require, with
     its marker carried over. Unknown extras or groups are errors.
     """
-    chosen_extras = list(project.optional_dependencies) if all_extras else [
-        _known(e, project.optional_dependencies, "extra", "project.optional-dependencies", project) for e in extras
-    ]  # fmt: skip
+    extras_table, groups_table = project.optional_dependencies, project.dependency_groups
+    if all_extras:
+        chosen_extras = list(extras_table)
+    else:
+        chosen_extras = [_known(e, extras_table, "extra", "project.optional-dependencies", project) for e in extras]
     chosen_groups: list[str] = []
     if all_groups:
-        chosen_groups = list(project.dependency_groups)
+        chosen_groups = list(groups_table)
     else:
         if default_groups:
             chosen_groups.extend(project.default_groups)
-        chosen_groups.extend(_known(g, project.dependency_groups, "group", "dependency-groups", project) for g in groups)
-    skip = {_known(g, project.dependency_groups, "group", "dependency-groups", project) for g in no_groups}
+        chosen_groups.extend(_known(g, groups_table, "group", "dependency-groups", project) for g in groups)
+    skip = {_known(g, groups_table, "group", "dependency-groups", project) for g in no_groups}
 
     out: list[str] = []
+    included: set[str] = set()
     if not only_groups:
         out.extend(project.dependencies)
         for extra in dict.fromkeys(chosen_extras):
-            out.extend(project.optional_dependencies[extra])
+            out.extend(extras_table[extra])
+        included = {_BASE, *chosen_extras}
     for group in dict.fromkeys(chosen_groups):
         if group not in skip:
-            out.extend(project.dependency_groups[group])
-    return list(dict.fromkeys(_expand_self(out, project, set(chosen_extras))))
+            out.extend(groups_table[group])
+    return list(dict.fromkeys(_expand_self(out, project, included, frozenset())))
+
+
+#: stands for the project's own dependencies in ``_expand_self``'s bookkeeping
+_BASE = ""
 
 
 def _known(name: str, table: Mapping[str, Any], kind: str, where: str, project: Project) -> str:
@@ -605,24 +628,27 @@ def _known(name: str, table: Mapping[str, Any], kind: str, where: str, project: 
     return normal
 
 
-def _expand_self(reqs: Iterable[str], project: Project, seen: set[str]) -> Iterable[str]:
-    """Replace ``me[a,b]; marker`` by the requirements of extras a and b (marker and-ed in)."""
+def _expand_self(
+    reqs: Iterable[str], project: Project, included: set[str], chain: frozenset[str]
+) -> Iterable[str]:
+    """Replace ``me[a,b]; marker`` by what the project and its extras a and b require, with
+    the marker and-ed in. ``included`` holds what is already in unconditionally (``_BASE``
+    for the project's own dependencies); ``chain`` stops self-references that loop."""
     for text in reqs:
-        if project.name is None:
-            yield text
-            continue
         req = Requirement(text)
-        if canonicalize_name(req.name) != project.name:
+        if project.name is None or canonicalize_name(req.name) != project.name:
             yield text
             continue
-        for extra in sorted(canonicalize_name(e) for e in req.extras):
-            if extra in seen:
+        for part in (_BASE, *sorted(canonicalize_name(e) for e in req.extras)):
+            if part != _BASE and part not in project.optional_dependencies:
+                raise _error(project.path, f"`{text}` asks for extra `{part}`, which the project does not define")
+            if part in chain or (req.marker is None and part in included):
                 continue
-            if extra not in project.optional_dependencies:
-                raise _error(project.path, f"`{text}` asks for extra `{extra}`, which the project does not define")
-            seen.add(extra)
-            for inner in _expand_self(project.optional_dependencies[extra], project, seen):
-                yield _and_marker(inner, req.marker)
+            if req.marker is None:
+                included.add(part)
+            inner = project.dependencies if part == _BASE else project.optional_dependencies[part]
+            for expanded in _expand_self(inner, project, included, chain | {part}):
+                yield _and_marker(expanded, req.marker)
 
 
 def _and_marker(text: str, marker: Marker | None) -> str:
@@ -892,7 +918,10 @@ def _parse_array(text: str, newline: str) -> Array:
     return tomlkit.parse(f"x = {text}{newline}")["x"]
 
 
-def _add_to_array(container: Any, key: str, reqs: Sequence[Requirement], newline: str, where: str, path: Path) -> None:
+def _add_to_array(
+    container: Any, key: str, reqs: Sequence[Requirement], newline: str, where: str, path: Path
+) -> None:
+    """Add or update ``reqs`` in the array ``container[key]`` (uv's matching: name and marker)."""
     item = container[key]
     if not isinstance(item, Array):
         raise _error(path, f"`{where}` must be an array")
@@ -985,8 +1014,11 @@ def _ensure_table(text: str, parts: tuple[str, ...], key: str, path: Path) -> st
     node: Any = _parse(text, path)
     for depth, part in enumerate(parts, 1):
         if isinstance(node, InlineTable):
-            raise _error(path, f"`{'.'.join(parts[: depth - 1])}` is an inline table; pyx cannot add `{part}` to it",
-                         hints=["Write it as a `[table]` section."])  # fmt: skip
+            raise _error(
+                path,
+                f"`{'.'.join(parts[: depth - 1])}` is an inline table; pyx cannot add `{part}` to it",
+                hints=["Write it as a `[table]` section."],
+            )
         if part not in node:
             break
         node = node[part]
@@ -1006,7 +1038,7 @@ def _legacy_dev_updates(text: str, reqs: Sequence[Requirement], path: Path) -> l
         return []
     groups = data.get("dependency-groups", {})
     key = _key_for(groups, "dev")
-    in_group = {canonicalize_name(Requirement(r).name) for r in groups.get(key, []) if isinstance(r, str)} if key else set()
+    in_group = {canonicalize_name(Requirement(r).name) for r in (groups.get(key, []) if key else []) if isinstance(r, str)}
     in_legacy = {canonicalize_name(Requirement(r).name) for r in legacy}
     return [r for r in reqs if canonicalize_name(r.name) in in_legacy - in_group]
 
@@ -1093,7 +1125,7 @@ def remove_dependencies_from_text(
     wanted = []
     for name in names:
         try:
-            wanted.append(canonicalize_name(Requirement(name).name if not _is_name(name) else name, validate=True))
+            wanted.append(canonicalize_name(name if _is_name(name) else Requirement(name).name, validate=True))
         except (InvalidName, _PackagingInvalidRequirement):
             raise _error(path, f"invalid package name `{name}`") from None
     doc = _parse(text, path)
@@ -1105,8 +1137,9 @@ def remove_dependencies_from_text(
         key = _key_for(groups, target)
         defined = key is not None or (target == "dev" and "dev-dependencies" in project.tool_uv)
         if not defined:
-            raise _error(path, f"dependency group `{group}` is not defined", cls=DependencyNotFound,
-                         hints=_group_hints(project))  # fmt: skip
+            raise _error(
+                path, f"dependency group `{group}` is not defined", cls=DependencyNotFound, hints=_group_hints(project)
+            )
         if key is not None:
             where = f"dependency-groups.{key}"
             found |= _remove_from_array(groups, key, wanted, nl)
@@ -1116,8 +1149,9 @@ def remove_dependencies_from_text(
         extras = doc["project"].get("optional-dependencies", {}) if project.has_project_table else {}
         key = _key_for(extras, target)
         if key is None:
-            raise _error(path, f"extra `{optional}` is not defined in `project.optional-dependencies`",
-                         cls=DependencyNotFound)  # fmt: skip
+            raise _error(
+                path, f"extra `{optional}` is not defined in `project.optional-dependencies`", cls=DependencyNotFound
+            )
         where = f"project.optional-dependencies.{key}"
         found |= _remove_from_array(extras, key, wanted, nl)
     else:
@@ -1174,7 +1208,9 @@ def add_dependencies(
 ) -> Project:
     """Add (or update in place) requirements in ``[project] dependencies``, a dependency group
     or an extra of the ``pyproject.toml`` at ``path``; returns the project as written."""
-    return _edit(path, lambda text, p: add_dependencies_to_text(text, requirements, group=group, optional=optional, path=p))
+    return _edit(
+        path, lambda text, p: add_dependencies_to_text(text, requirements, group=group, optional=optional, path=p)
+    )
 
 
 def remove_dependencies(
@@ -1186,7 +1222,9 @@ def remove_dependencies(
 ) -> Project:
     """Remove every entry for ``names`` from the dependencies, a group or an extra. If one of
     them is not there, nothing is written and ``DependencyNotFound`` names it."""
-    return _edit(path, lambda text, p: remove_dependencies_from_text(text, names, group=group, optional=optional, path=p))
+    return _edit(
+        path, lambda text, p: remove_dependencies_from_text(text, names, group=group, optional=optional, path=p)
+    )
 
 
 def set_tool_value(path: Path | str, dotted_key: str | Sequence[str], value: Any) -> Project:
