@@ -28,6 +28,7 @@ One job per module, split by stage (parse → find → resolve → plan → fetc
 * ``build/``       PEP 517 / 660 builds of sdists and source trees in isolated environments.
 * ``building``     connects builds to resolution and installs (build envs filled by pyx).
 * ``check``        pure: do installed distributions satisfy requirements (``pip check``).
+* ``project``      ``pyproject.toml``: discovery, typed view, layout-preserving edits, ``init``.
 * ``plan``         pure: what to fetch, link, replace and remove, before touching anything.
 * ``operations``   the public async operations the fronts call (sync, install, uninstall…).
 """
