@@ -28,6 +28,11 @@ One job per module, split by stage (parse → find → resolve → plan → fetc
 * ``build/``       PEP 517 / 660 builds of sdists and source trees in isolated environments.
 * ``building``     connects builds to resolution and installs (build envs filled by pyx).
 * ``check``        pure: do installed distributions satisfy requirements (``pip check``).
+* ``inline/``      PEP 723 ``# /// script`` blocks in scripts and notebooks: read and edit.
+* ``project``      ``pyproject.toml``: discovery, dependencies and groups, edits with tomlkit.
+* ``lock/``        PEP 751 lock files: model, read, write, naming, selection, staleness.
+* ``envstore``     one environment per declaration under the data directory; collection.
+* ``declared``     lock / sync / run for what a script, notebook or project declares.
 * ``project``      ``pyproject.toml``: discovery, typed view, layout-preserving edits, ``init``.
 * ``plan``         pure: what to fetch, link, replace and remove, before touching anything.
 * ``operations``   the public async operations the fronts call (sync, install, uninstall…).
