@@ -33,7 +33,6 @@ One job per module, split by stage (parse → find → resolve → plan → fetc
 * ``lock/``        PEP 751 lock files: model, read, write, naming, selection, staleness.
 * ``envstore``     one environment per declaration under the data directory; collection.
 * ``declared``     lock / sync / run for what a script, notebook or project declares.
-* ``project``      ``pyproject.toml``: discovery, typed view, layout-preserving edits, ``init``.
 * ``plan``         pure: what to fetch, link, replace and remove, before touching anything.
 * ``operations``   the public async operations the fronts call (sync, install, uninstall…).
 """
