@@ -420,22 +420,7 @@ async def _choose_wheels(
         if file is None:
             by_index.append(spec)
             continue
-        if not file.is_wheel:
-            sources.append(await _built_source(build, file, spec, is_requested(file.name)))
-            continue
-        sources.append(
-            planning.WheelSource(
-                name=file.name,
-                version=file.version,
-                filename=file.filename,
-                file=file,
-                path=_file_path(file.url),
-                url=file.url,
-                allowed_hashes=spec.hashes,
-                sha256=file.hashes.get("sha256"),
-                requested=is_requested(file.name),
-            )
-        )
+        sources.append(await _index_source(file, spec, is_requested(file.name), build))
     for spec in specs:
         if spec.url and not _is_wheel_location(spec):
             sources.append(await _built_source(build, spec.path or _direct_file(_spec_source(spec)), spec,
@@ -503,25 +488,25 @@ async def _choose_wheels(
                 hints=[f"searched: {searched}", "check the spelling, or add the index that hosts it with `--index-url`"],
             )
         chosen = _select(spec, page, python_version, interpreter, options, select_file, build is not None)
-        f = chosen.file
-        if not f.is_wheel:
-            sources.append(await _built_source(build, f, spec, is_requested(canonicalize_name(spec.name))))
-            continue
-        sources.append(
-            planning.WheelSource(
-                name=canonicalize_name(spec.name),
-                version=chosen.version,
-                filename=f.filename,
-                file=f,
-                path=_file_path(f.url),
-                url=f.url,
-                allowed_hashes=spec.hashes,
-                sha256=f.hashes.get("sha256"),
-                direct=False,
-                requested=is_requested(canonicalize_name(spec.name)),
-            )
-        )
+        sources.append(await _index_source(chosen.file, spec, is_requested(spec.name), build))
     return sources
+
+
+async def _index_source(file, spec: RequirementSpec, requested: bool, build) -> planning.WheelSource:
+    """What to install for ``file`` from an index or a lock: the wheel itself, or one built from the sdist."""
+    if not file.is_wheel:
+        return await _built_source(build, file, spec, requested)
+    return planning.WheelSource(
+        name=file.name,
+        version=file.version,
+        filename=file.filename,
+        file=file,
+        path=_file_path(file.url),
+        url=file.url,
+        allowed_hashes=spec.hashes,
+        sha256=file.hashes.get("sha256"),
+        requested=requested,
+    )
 
 
 def _select(spec: RequirementSpec, page, python_version: Version, interpreter, options: InstallOptions, select_file,
