@@ -190,9 +190,11 @@ def cmd_add(args, console, helpers, *, removing: bool = False) -> int:
     declaration = read_declaration(path)
     interpreter = _interpreter(args, cache)
     settings = helpers.index_settings(args)
-    if declaration.kind == "project" or declaration.lock_path.is_file():
-        asyncio.run(lock(declaration, interpreter, index=settings, cache=cache))
-        console.status(f"Updated `{declaration.lock_path.name}`")
+    from pyx_server.engine.declared import has_lock
+
+    if declaration.kind == "project" or has_lock(declaration):
+        _, where = asyncio.run(lock(declaration, interpreter, index=settings, cache=cache))
+        console.status(f"Updated the lock in `{Path(where).name if '(' not in where else where}`")
     if declaration.kind == "project" and not args.no_sync:
         from pyx_server.engine.declared import project_sync
 
@@ -299,14 +301,12 @@ def _exec(argv: list[str]) -> int:
 def cmd_tree(args, console, helpers) -> int:
     import asyncio
 
-    from pyx_server.engine.declared import lock, read_declaration
-    from pyx_server.engine.lock import read_lock
+    from pyx_server.engine.declared import lock, read_current_lock, read_declaration
 
     cache = helpers.cache(args)
     declaration = read_declaration(_target(args))
-    if declaration.lock_path.is_file():
-        locked = read_lock(declaration.lock_path)
-    else:
+    locked = read_current_lock(declaration)
+    if locked is None:
         locked, _ = asyncio.run(lock(declaration, _interpreter(args, cache), index=helpers.index_settings(args), cache=cache))
     by_name = {p.name: p for p in locked.packages}
     roots = [r.name for r in declaration.requirements]

@@ -114,3 +114,37 @@ def test_malformed_inline_metadata_is_reported_and_nothing_runs(index, tmp_path:
     out = pyx_run("run", script, "--python", sys.executable, cwd=tmp_path)
     assert out.returncode == 2
     assert "bad.py" in out.stderr and "ran" not in out.stdout
+
+
+def test_notebook_lock_travels_inside_the_notebook(index, tmp_path: Path) -> None:
+    notebook = tmp_path / "shared.ipynb"
+    cells = [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {}, "outputs": [],
+              "source": ["import greet\n", "print(greet.hi())"]}]
+    # JupyterLab's layout: sorted keys, one-space indent, non-ASCII kept, trailing newline
+    document = {"cells": cells, "metadata": {"title": "café"}, "nbformat": 4, "nbformat_minor": 5}
+    notebook.write_text(json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    assert pyx("add", "greet", "--notebook", notebook, "--python", sys.executable).code == 0
+    before = json.loads(notebook.read_text())
+    run = pyx("lock", "--notebook", notebook, "--python", sys.executable)
+    assert run.code == 0, run.err
+    after = json.loads(notebook.read_text())
+    assert 'name = "greet"' in after["metadata"]["pyx"]["pylock"]
+    assert after["cells"] == before["cells"] and after["metadata"]["title"] == "café"
+    assert not list(tmp_path.glob("pylock*.toml"))
+    # the notebook alone is enough: copy it elsewhere and sync strictly from its own lock
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    copy = elsewhere / "shared.ipynb"
+    copy.write_bytes(notebook.read_bytes())
+    run = pyx("sync", "--notebook", copy, "--locked", "--python", sys.executable)
+    assert run.code == 0, run.err
+
+
+def test_notebook_in_an_unknown_layout_gets_its_lock_beside_it(index, tmp_path: Path) -> None:
+    notebook = tmp_path / "odd.ipynb"
+    notebook.write_text('{"cells": [], "metadata": {},\n   "nbformat": 4, "nbformat_minor": 5}')
+    assert pyx("add", "greet", "--notebook", notebook, "--python", sys.executable).code == 0
+    text = notebook.read_text()
+    assert pyx("lock", "--notebook", notebook, "--python", sys.executable).code == 0
+    assert (tmp_path / "pylock.odd.toml").is_file()
+    assert notebook.read_text() == text  # never reformatted

@@ -86,6 +86,51 @@ def read_declaration(path: Path) -> Declaration:
     return Declaration("project", project.path, reqs, rp, lock_path_for(project.root), indexes, project)
 
 
+def read_current_lock(declaration: Declaration):
+    """The declaration's lock: inside the notebook (``metadata.pyx.pylock``), else the file beside it."""
+    from pyx_server.engine.lock import loads_lock, read_lock
+
+    if declaration.kind == "notebook":
+        from pyx_server.engine.inline.nbmeta import read_lock_text
+
+        text = read_lock_text(declaration.path)
+        if text is not None:
+            return loads_lock(text, source=f"{declaration.path.name} (metadata.pyx.pylock)")
+    if declaration.lock_path.is_file():
+        return read_lock(declaration.lock_path)
+    return None
+
+
+def has_lock(declaration: Declaration) -> bool:
+    if declaration.lock_path.is_file():
+        return True
+    if declaration.kind == "notebook":
+        from pyx_server.engine.inline.nbmeta import read_lock_text
+
+        return read_lock_text(declaration.path) is not None
+    return False
+
+
+def write_current_lock(declaration: Declaration, locked) -> str:
+    """Store the lock where it reproduces best; returns where (for messages).
+
+    A notebook keeps it in its own metadata, so the notebook alone is enough to reproduce its
+    environment; when its JSON layout cannot be rewritten faithfully, the lock goes beside it.
+    Scripts and projects get ``pylock.<name>.toml`` / ``pylock.toml``.
+    """
+    from pyx_server.engine.lock import dumps_lock, write_lock
+
+    if declaration.kind == "notebook":
+        from pyx_server.engine.inline.nbmeta import write_lock_text
+
+        if write_lock_text(declaration.path, dumps_lock(locked)):
+            if declaration.lock_path.is_file():
+                declaration.lock_path.unlink()  # one lock, in one place
+            return f"{declaration.path.name} (metadata.pyx.pylock)"
+    write_lock(locked, declaration.lock_path)
+    return str(declaration.lock_path)
+
+
 def index_for(declaration: Declaration, base: IndexSettings) -> IndexSettings:
     """The command's index settings plus the declaration's own indexes (asked first, as uv)."""
     extra = tuple(u for u in declaration.indexes if u not in base.indexes)
@@ -113,16 +158,18 @@ async def lock(
 ):
     """Resolve the declaration and write its lock; returns ``(Lock, path)``."""
     from pyx_server.engine.building import BuildSupport
-    from pyx_server.engine.lock import lock_from_resolution, read_lock, write_lock
+    from pyx_server.engine.lock import lock_from_resolution
     from pyx_server.engine.resolve import ResolveOptions, resolve_requirements
 
     check_python(declaration, interpreter)
     preferences = {}
-    if not upgrade and declaration.lock_path.is_file():
+    if not upgrade:
         try:
-            preferences = {p.name: p.version for p in read_lock(declaration.lock_path).packages}
+            current = read_current_lock(declaration)
         except PyxError:
-            preferences = {}
+            current = None
+        if current is not None:
+            preferences = {p.name: p.version for p in current.packages if p.version is not None}
     settings = index_for(declaration, index)
     build = BuildSupport(settings, cache, interpreter, reporter)
     result = await resolve_requirements(
@@ -142,8 +189,8 @@ async def lock(
         lock_dir=declaration.lock_path.parent,
         editable=[r.name for r in declaration.requirements if r.editable],
     )
-    write_lock(locked, declaration.lock_path)
-    return locked, declaration.lock_path
+    where = write_current_lock(declaration, locked)
+    return locked, where
 
 
 async def pins(
@@ -162,27 +209,27 @@ async def pins(
     None when there is no lock and ``relock_missing`` is false. A stale lock is an error with
     ``locked``, used as is with ``frozen``, and rewritten otherwise.
     """
-    from pyx_server.engine.lock import is_stale, read_lock, select_for_environment, to_dist_file
+    from pyx_server.engine.lock import is_stale, select_for_environment, to_dist_file
 
     path = declaration.lock_path
-    if not path.is_file():
+    current = read_current_lock(declaration)
+    if current is None:
         if locked or frozen:
             raise StaleLock(
-                f"{declaration.label} has no lock (`{path.name}`), and `--{'locked' if locked else 'frozen'}` needs one",
+                f"{declaration.label} has no lock, and `--{'locked' if locked else 'frozen'}` needs one",
                 hints=["create it with `pyx lock`"],
             )
         if not relock_missing:
             return None
         current, _ = await lock(declaration, interpreter, index=index, cache=cache, reporter=reporter)
     else:
-        current = read_lock(path)
         if not frozen:
             reason = is_stale(current, declaration.requirements, declaration.requires_python,
                               marker_environment=interpreter.markers)
             if reason is not None:
                 if locked:
                     raise StaleLock(
-                        f"the lock `{path.name}` is out of date with {declaration.label}: {reason}",
+                        f"the lock of {declaration.label} is out of date: {reason}",
                         hints=["run `pyx lock` to update it, or drop `--locked`"],
                     )
                 current, _ = await lock(declaration, interpreter, index=index, cache=cache, reporter=reporter)
@@ -210,7 +257,7 @@ def existing_script_environment(
     no event loop, no network (what makes ``pyx run`` instant when nothing changed)."""
     from pyx_server.engine.envstore import MARKER, environment_root
 
-    if declaration.lock_path.is_file():
+    if has_lock(declaration):
         return None
     settings = index_for(declaration, index)
     requirements, extra, _ = _script_key_parts(declaration, settings, (), None)
@@ -246,7 +293,7 @@ async def script_environment(
     settings = index_for(declaration, index)
     requirements = list(declaration.requirements) + list(with_requirements)
     locked_pins = None
-    if declaration.lock_path.is_file() or locked or frozen:
+    if has_lock(declaration) or locked or frozen:
         found = await pins(declaration, interpreter, index=settings, cache=cache, locked=locked, frozen=frozen,
                            reporter=reporter)
         if found is not None:

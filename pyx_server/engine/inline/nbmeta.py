@@ -1,0 +1,88 @@
+"""A notebook's lock, kept inside the notebook: ``metadata.pyx.pylock`` holds the PEP 751 text.
+
+A notebook is often shared alone (mailed, uploaded, opened from a URL): a lock beside it is
+lost on the way, a lock inside it travels with it. juv keeps uv's lock in the notebook
+metadata for the same reason. The text is the same ``pylock.toml`` pyx writes for projects,
+so ``pyx lock`` / ``pyx sync`` treat it exactly like a lock file.
+
+Writing re-serializes the notebook only in a format that reproduces the file as it was
+(JupyterLab's: sorted keys, one-space indent, non-ASCII kept, trailing newline; and the other
+common ones); a notebook saved in a layout pyx cannot reproduce is refused rather than
+reformatted, and the caller writes the lock beside it instead.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pyx_server.engine.errors import InlineMetadataError
+from pyx_server.engine.inline.files import write_atomic
+
+KEY = "pyx"
+LOCK_KEY = "pylock"
+
+#: (indent, sort_keys, ensure_ascii) layouts tried, JupyterLab's first
+_LAYOUTS = [(1, True, False), (1, False, False), (2, True, False), (2, False, False), (1, True, True),
+            (2, False, True), (4, False, False), (4, True, False)]
+
+
+def read_lock_text(path: Path) -> str | None:
+    """The lock stored in the notebook at ``path``, or None."""
+    document = _load(Path(path))
+    value = document.get("metadata", {}).get(KEY, {})
+    text = value.get(LOCK_KEY) if isinstance(value, dict) else None
+    return text if isinstance(text, str) and text.strip() else None
+
+
+def write_lock_text(path: Path, text: str | None) -> bool:
+    """Store (or with None, remove) the lock in the notebook; False when its layout is unknown."""
+    path = Path(path)
+    original = path.read_text(encoding="utf-8")
+    layout = _layout_of(original)
+    if layout is None:
+        return False
+    document = json.loads(original)
+    metadata = document.setdefault("metadata", {})
+    section = metadata.get(KEY) if isinstance(metadata.get(KEY), dict) else {}
+    if text is None:
+        section.pop(LOCK_KEY, None)
+    else:
+        section[LOCK_KEY] = text
+    if section:
+        metadata[KEY] = section
+    else:
+        metadata.pop(KEY, None)
+    updated = _dump(document, layout)
+    if updated != original:
+        write_atomic(path, updated.encode("utf-8"))
+    return True
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InlineMetadataError(f"`{path}` is not a readable notebook: {exc}") from None
+    if not isinstance(document, dict):
+        raise InlineMetadataError(f"`{path}` is not a notebook (its JSON is not an object)")
+    return document
+
+
+def _dump(document: Any, layout: tuple[int, bool, bool, bool]) -> str:
+    indent, sort_keys, ensure_ascii, newline = layout
+    return json.dumps(document, indent=indent, sort_keys=sort_keys, ensure_ascii=ensure_ascii) + ("\n" if newline else "")
+
+
+def _layout_of(text: str) -> tuple[int, bool, bool, bool] | None:
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    newline = text.endswith("\n")
+    for indent, sort_keys, ensure_ascii in _LAYOUTS:
+        layout = (indent, sort_keys, ensure_ascii, newline)
+        if _dump(document, layout) == text:
+            return layout
+    return None
