@@ -148,3 +148,25 @@ def test_notebook_in_an_unknown_layout_gets_its_lock_beside_it(index, tmp_path: 
     assert pyx("lock", "--notebook", notebook, "--python", sys.executable).code == 0
     assert (tmp_path / "pylock.odd.toml").is_file()
     assert notebook.read_text() == text  # never reformatted
+
+
+def test_uv_sources_route_a_package_to_its_index(index, local_index, tmp_path: Path) -> None:
+    special = local_index()
+    special.build("greet", "9.0+special", files={"greet/__init__.py": "def hi():\n    return 'special'\n"}, requires_dist=["dep"])
+    script = tmp_path / "routed.py"
+    script.write_text(
+        "# /// script\n"
+        '# dependencies = ["greet"]\n'
+        "# [[tool.uv.index]]\n"
+        '# name = "special"\n'
+        f'# url = "{special.url}"\n'
+        "# explicit = true\n"
+        "# [tool.uv.sources]\n"
+        '# greet = { index = "special" }\n'
+        "# ///\n"
+        "import greet\nprint(greet.hi())\n"
+    )
+    out = pyx_run("run", script, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "special\n"
+    assert special.count("/simple/dep/") == 0  # only greet was routed there; dep came from the default index

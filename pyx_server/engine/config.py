@@ -47,6 +47,16 @@ class IndexSettings:
     offline: bool = False
     #: a CA bundle (pip's ``cert``, ``PIP_CERT``, ``SSL_CERT_FILE``); None = the system default
     cert: str | None = None
+    #: packages that must come from particular indexes only (uv's ``[tool.uv.sources]``
+    #: ``name = { index = "…" }``): normalized name → index URLs, in order
+    pinned: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def indexes_for(self, name: str) -> tuple[str, ...]:
+        """The indexes to ask for ``name``: its pinned ones, else every configured index."""
+        for pinned_name, urls in self.pinned:
+            if pinned_name == name:
+                return urls
+        return self.indexes
 
 
 def redact_url(url: str) -> str:

@@ -49,6 +49,8 @@ class Declaration:
     indexes: tuple[str, ...] = ()
     #: the parsed ``Project`` for projects
     project: object | None = field(default=None, compare=False)
+    #: ``[tool.uv.sources]`` index pins: normalized name → index URLs (``explicit`` ones included)
+    pinned: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def label(self) -> str:
@@ -70,7 +72,11 @@ def read_declaration(path: Path) -> Declaration:
         source = f"{path} (inline script metadata)"
         reqs = tuple(parse_requirement(d, source=source, base_dir=path.parent) for d in meta.dependencies)
         indexes = tuple(i.url for i in meta.uv_indexes if not i.explicit)
-        return Declaration(kind, path, reqs, meta.requires_python, lock_path_for(path), indexes)
+        named = {i.name: i.url for i in meta.uv_indexes if i.name}
+        pinned = _pins_from_sources(
+            {name: [s] if isinstance(s, dict) else list(s) for name, s in meta.uv_sources.items()}, named, path
+        )
+        return Declaration(kind, path, reqs, meta.requires_python, lock_path_for(path), indexes, pinned=pinned)
     from pyx_server.engine.project import find_project, requirements_of
 
     project = find_project(path if path.is_dir() else path.parent)
@@ -82,8 +88,33 @@ def read_declaration(path: Path) -> Declaration:
     source = f"{project.path}"
     reqs = tuple(parse_requirement(r, source=source, base_dir=project.root) for r in requirements_of(project))
     indexes = tuple(i.url for i in project.uv_indexes if not getattr(i, "explicit", False))
+    named = {i.name: i.url for i in project.uv_indexes if i.name}
+    sources = {name: [{"index": s.index} if s.index else {} for s in entries] for name, entries in project.uv_sources.items()}
+    pinned = _pins_from_sources(sources, named, project.path)
     rp = str(project.requires_python) if project.requires_python is not None else None
-    return Declaration("project", project.path, reqs, rp, lock_path_for(project.root), indexes, project)
+    return Declaration("project", project.path, reqs, rp, lock_path_for(project.root), indexes, project, pinned)
+
+
+def _pins_from_sources(sources: dict, named: dict[str, str], where: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``name = { index = "x" }`` entries as (name, (url of index x,)) pairs."""
+    from packaging.utils import canonicalize_name
+
+    pinned = []
+    for name, entries in sources.items():
+        urls = []
+        for entry in entries:
+            index_name = entry.get("index") if isinstance(entry, dict) else None
+            if index_name is None:
+                continue
+            if index_name not in named:
+                raise PyxError(
+                    f"`{where}` routes `{name}` to the index `{index_name}`, which no `[[tool.uv.index]]` entry names",
+                    hints=["add `[[tool.uv.index]]` with that `name` and its `url`"],
+                )
+            urls.append(named[index_name])
+        if urls:
+            pinned.append((canonicalize_name(name), tuple(dict.fromkeys(urls))))
+    return tuple(sorted(pinned))
 
 
 def read_current_lock(declaration: Declaration):
@@ -134,7 +165,10 @@ def write_current_lock(declaration: Declaration, locked) -> str:
 def index_for(declaration: Declaration, base: IndexSettings) -> IndexSettings:
     """The command's index settings plus the declaration's own indexes (asked first, as uv)."""
     extra = tuple(u for u in declaration.indexes if u not in base.indexes)
-    return replace(base, indexes=extra + base.indexes) if extra else base
+    settings = replace(base, indexes=extra + base.indexes) if extra else base
+    if declaration.pinned:
+        settings = replace(settings, pinned=tuple(sorted({**dict(base.pinned), **dict(declaration.pinned)}.items())))
+    return settings
 
 
 def check_python(declaration: Declaration, interpreter) -> None:
@@ -247,7 +281,12 @@ async def pins(
 
 def _script_key_parts(declaration: Declaration, settings: IndexSettings, with_requirements, locked_pins):
     requirements = list(declaration.requirements) + list(with_requirements)
-    return requirements, {"indexes": list(settings.indexes)}, locked_pins
+    return requirements, _key_extra(settings), locked_pins
+
+
+def _key_extra(settings: IndexSettings) -> dict:
+    """What, beyond the requirements, decides a stored environment: which indexes serve it."""
+    return {"indexes": list(settings.indexes), "pinned": [[name, list(urls)] for name, urls in settings.pinned]}
 
 
 def existing_script_environment(
@@ -305,7 +344,7 @@ async def script_environment(
         cache=cache,
         requires_python=declaration.requires_python,
         pins=locked_pins,
-        extra_key={"indexes": list(settings.indexes)},
+        extra_key=_key_extra(settings),
         reporter=reporter,
     )
 

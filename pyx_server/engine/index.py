@@ -179,7 +179,7 @@ class IndexClient:
         )
 
     async def _index_pages(self, name: NormalizedName, versions: Container[Version] | None) -> list[ProjectPage]:
-        indexes = self.settings.indexes
+        indexes = self.settings.indexes_for(name)
         if self.settings.strategy == "first-index":
             for index in indexes:
                 page = await self._index_page(index, name, versions)
