@@ -58,7 +58,7 @@ def render(doc: dict[str, Any], path: Path, kind: str = "install") -> Path:
     cells = {(key(r), r["tool"]): r for r in results}
     labels = doc.get("scenario_labels", {})
 
-    fig, ax = plt.subplots(figsize=(8.6 if kind == "install" else 10.5, 4.8), dpi=110)
+    fig, ax = plt.subplots(figsize=(8.6 if kind == "install" else 11.5, 4.8), dpi=110)
     width = 0.8 / max(len(tools), 1)
     values = [r["median_s"] for r in results if r.get("median_s")]
     floor = min(values) / 3 if values else 0.01
@@ -103,7 +103,9 @@ def render(doc: dict[str, Any], path: Path, kind: str = "install") -> Path:
         )
     ax.spines[["top", "right"]].set_visible(False)
     ax.grid(axis="y", which="major", alpha=0.3)
-    ax.legend(frameon=False, loc="upper right")
+    # resolve groups run left to right from the small inputs to the backtracking one: its tall
+    # pip bars sit on the right, so the legend goes left there
+    ax.legend(frameon=False, loc="upper left" if kind == "resolve" else "upper right")
     machine = doc["machine"]
     if kind == "resolve":
         how = "pip: install --dry-run --report, which downloads the wheels it inspects"

@@ -25,8 +25,9 @@ def _index(order: tuple[str, ...], value: str) -> int:
 
 
 def _sort_key(r: dict[str, Any]) -> tuple[int, int, int, int]:
-    return (_index(KIND_ORDER, r["kind"]), _index(SCENARIO_ORDER, r["scenario"]),
-            _index(WORKLOAD_ORDER, r["workload"]), _index(TOOL_ORDER, r["tool"]))
+    """Install rows first, then resolve rows grouped by input (cold, then warm)."""
+    return (_index(KIND_ORDER, r["kind"]), _index(WORKLOAD_ORDER, r["workload"]),
+            _index(SCENARIO_ORDER, r["scenario"]), _index(TOOL_ORDER, r["tool"]))
 
 
 def normalize(doc: dict[str, Any]) -> dict[str, Any]:
@@ -57,6 +58,8 @@ def normalize(doc: dict[str, Any]) -> dict[str, Any]:
         tool.setdefault("resolve_note", "")
     for r in doc.get("results", []):
         r.setdefault("kind", doc["scenario_kinds"].get(r["scenario"], "install"))
+    doc["results"] = sorted(doc.get("results", []), key=_sort_key)
+    doc["agreement"] = sorted(doc["agreement"], key=lambda a: _index(WORKLOAD_ORDER, a["workload"]))
     return doc
 
 
@@ -79,7 +82,8 @@ def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     for key in ("scenarios", "scenario_labels", "scenario_kinds"):
         merged[key] = {**old.get(key, {}), **new.get(key, {})}
     resolved = {r["workload"] for r in new["results"] if r["kind"] == "resolve"}
-    merged["agreement"] = [a for a in old.get("agreement", []) if a["workload"] not in resolved] + new["agreement"]
+    agreement = [a for a in old.get("agreement", []) if a["workload"] not in resolved] + new["agreement"]
+    merged["agreement"] = sorted(agreement, key=lambda a: _index(WORKLOAD_ORDER, a["workload"]))
     return merged
 
 

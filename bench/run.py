@@ -288,7 +288,7 @@ def build_document(ctx: Context, args: argparse.Namespace, tools: list[Tool], ce
             "installed_files": ctx.installed_files if name == ctx.workload.name else None,
         }
     agreement = []
-    for name in sorted(measured):
+    for name in (w for w in WORKLOADS if w in measured):
         by_tool = {tool: pins for (w, tool), pins in ctx.pins.items() if w == name}
         found = compare_resolutions(WORKLOADS[name], dict(sorted(by_tool.items(), key=lambda kv: TOOL_ORDER.index(kv[0]))))
         if found is not None:

@@ -91,7 +91,7 @@ WORKLOADS = {
     ),
     "backtracking": Workload(
         name="backtracking",
-        title="boto3 with botocore<1.30 (every newer boto3 must be tried and rejected)",
+        title="boto3 with botocore<1.30: each newer boto3 is tried and rejected",
         requirements=BENCH / "requirements" / "backtracking.in",
         agree=False,
     ),
