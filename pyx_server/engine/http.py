@@ -325,12 +325,19 @@ class HttpClient:
         shown = redact_url(url)
         if urlsplit(real).scheme == "file":
             return _read_file_url(real, shown)
-        cached = _read_entry(cache_entry) if cache_entry is not None else None
+        now = time.time()
+        # The body is read only when it can be used: offline, fresh, or kept by a 304. A stale
+        # entry with no validator (an index that sends neither ETag nor Last-Modified) is
+        # refetched in full anyway, and reading a 2 MB page to throw it away costs time.
+        policy_only = _read_policy(cache_entry) if cache_entry is not None else None
+        usable = policy_only is not None and (
+            self.offline or policy_only.fresh(now) or policy_only.etag or policy_only.last_modified
+        )
+        cached = _read_entry(cache_entry) if usable else None
         if self.offline:
             if cached is not None:
                 return cached[1]
             raise _offline_miss(shown, subject)
-        now = time.time()
         if cached is not None and cached[0].fresh(now):
             return cached[1]
         headers = {"Accept": accept} if accept else {}
@@ -643,6 +650,16 @@ def _user_agent() -> str:
 
 
 # -- cache entries ------------------------------------------------------------------------------
+
+
+def _read_policy(entry: Path) -> CachePolicy | None:
+    data = read_json(entry.with_name(entry.name + ".json"))
+    if not isinstance(data, dict):
+        return None
+    try:
+        return CachePolicy(**data)
+    except TypeError:
+        return None
 
 
 def _read_entry(entry: Path) -> tuple[CachePolicy, HttpResponse] | None:
