@@ -441,3 +441,44 @@ def test_project_can_keep_only_some_versions(local_index, cache_dir) -> None:
     only, every = asyncio.run(go())
     assert sorted(f.filename for f in only.files) == ["demo-1.0+cpu-py3-none-any.whl", "demo-1.0-py3-none-any.whl"]
     assert len(every.files) == 3
+
+
+@pytest.mark.parametrize("ranges", [True, False], ids=["ranges", "no-ranges"])
+def test_metadata_without_pep658_reads_only_part_of_a_big_wheel(local_index, cache_dir, tmp_path, ranges) -> None:
+    import os
+
+    index = local_index(metadata=False)
+    index.ranges = ranges
+    big = build_wheel(tmp_path / "w", "bigpkg", "1.0", requires_dist=["dep>=2"],
+                      files={"bigpkg/__init__.py": "", "bigpkg/blob.bin": os.urandom(3_000_000)})
+    index.add(big)
+    settings = IndexSettings(indexes=(index.url,), find_links=())
+
+    async def go():
+        async with IndexClient(settings, Cache(cache_dir)) as client:
+            page = await client.project("bigpkg")
+            return await client.metadata(page.files[0])
+
+    meta = asyncio.run(go())
+    assert [str(r) for r in meta.requires_dist] == ["dep>=2"]
+    requests = index.requests_to(f"/files/{big.name}")
+    if ranges:
+        assert all(r.status == 206 for r in requests) and len(requests) == 2
+    else:
+        assert [r.status for r in requests] == [200]
+
+
+def test_metadata_by_ranges_with_a_central_directory_beyond_the_tail(local_index, cache_dir, tmp_path) -> None:
+    index = local_index(metadata=False)
+    many = {f"manypkg/module_with_a_long_name_{i:05d}.py": "" for i in range(2500)}
+    wheel = build_wheel(tmp_path / "w", "manypkg", "1.0", requires_dist=["dep"], files={"manypkg/__init__.py": "", **many})
+    index.add(wheel)
+    settings = IndexSettings(indexes=(index.url,), find_links=())
+
+    async def go():
+        async with IndexClient(settings, Cache(cache_dir)) as client:
+            page = await client.project("manypkg")
+            return await client.metadata(page.files[0])
+
+    assert [str(r) for r in asyncio.run(go()).requires_dist] == ["dep"]
+    assert len(index.requests_to(f"/files/{wheel.name}")) == 3  # tail, directory, member

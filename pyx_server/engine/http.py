@@ -301,6 +301,28 @@ class HttpClient:
                 await self._sleep_before_retry(shown, attempt, reason)
         raise _unavailable(shown, reason, attempts=self.retries + 1)
 
+    async def get_range(self, url: str, start: int | None, end: int | None = None) -> tuple[int, bytes, int | None]:
+        """Bytes ``start``..``end`` of ``url`` (``start`` None: the last ``end`` bytes).
+
+        Returns ``(status, content, total size)``: 206 with the slice when the server honours
+        ranges, 200 with the whole file when it does not (the caller then has it all).
+        """
+        real = self.remember_credentials(url)
+        shown = redact_url(url)
+        if self.offline:
+            raise _offline_miss(shown, "a part of the file")
+        spec = f"bytes=-{end}" if start is None else f"bytes={start}-{'' if end is None else end}"
+        response = await self._request(real, {"Range": spec, "Accept-Encoding": "identity"}, shown)
+        if response.status_code not in (200, 206):
+            raise _unavailable(shown, f"HTTP {response.status_code} {response.reason_phrase}".strip())
+        total = None
+        content_range = response.headers.get("content-range", "")
+        if "/" in content_range and content_range.rsplit("/", 1)[1].isdigit():
+            total = int(content_range.rsplit("/", 1)[1])
+        elif response.status_code == 200:
+            total = len(response.content)
+        return response.status_code, response.content, total
+
     def _describe(self, exc: BaseException) -> str:
         text = str(exc) or type(exc).__name__
         return self._scrub(f"{type(exc).__name__}: {text}" if str(exc) else text)

@@ -329,10 +329,35 @@ class IndexClient:
     async def _metadata_from_file(self, file: DistFile) -> bytes:
         if urlsplit(file.url).scheme == "file":
             return _read_archive_metadata(file_url_to_path(file.url), file)
+        if file.is_wheel:
+            data = await self._metadata_by_range(file)
+            if data is not None:
+                return data
         with self.cache.temp_dir(prefix="metadata-") as tmp:
             path = tmp / file.filename
             await self.download(file, path)
             return _read_archive_metadata(path, file)
+
+    async def _metadata_by_range(self, file: DistFile) -> bytes | None:
+        """A wheel's METADATA read with HTTP range requests: the zip's central directory from
+        the file's tail, then the one member (what uv does when an index offers no PEP 658 file).
+
+        None when the server or the archive does not allow it (the caller downloads the wheel).
+        """
+        from pyx_server.engine.zipranges import RangeUnsupported, find_member, member_span, read_member
+
+        try:
+            status, tail, total = await self.http.get_range(file.url, None, _TAIL)
+            if status == 200:  # no range support: this is the whole wheel
+                return _metadata_from_bytes(tail, file)
+            if total is None:
+                return None
+            entry = await find_member(tail, total, file, self.http.get_range)
+            start, end = member_span(entry)
+            _, chunk, _ = await self.http.get_range(file.url, start, end)
+            return read_member(chunk, entry)
+        except RangeUnsupported:
+            return None
 
     # -- downloads ------------------------------------------------------------------------
 
@@ -431,6 +456,24 @@ def _read_sdist_pkg_info(path: Path, file: DistFile) -> bytes:
             hints=["prefer a wheel of this version, or let pyx build the sdist"],
         )
     return data
+
+
+#: bytes fetched from a wheel's end: enough for the central directory of most wheels
+_TAIL = 64 * 1024
+
+
+def _metadata_from_bytes(data: bytes, file: DistFile) -> bytes:
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            names = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+            if len(names) != 1:
+                raise InvalidMetadata(f"`{file.filename}` has no single `.dist-info/METADATA`")
+            return zf.read(names[0])
+    except zipfile.BadZipFile as exc:
+        raise InvalidMetadata(f"`{file.filename}` is not a readable wheel: {exc}") from None
 
 
 def _parse_metadata(data: bytes, file: DistFile) -> Metadata:

@@ -294,6 +294,8 @@ class LocalIndex:
         self.auth = auth
         self.cache_control = cache_control
         self.relative_urls = relative_urls
+        #: answer ``Range`` requests for files with 206 (as real indexes do); False: always 200
+        self.ranges = True
         self.files: dict[str, ServedFile] = {}
         #: project name → (body, content type) served instead of the generated page
         self.page_overrides: dict[str, tuple[bytes, str]] = {}
@@ -566,6 +568,16 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return 200
+        ranged = self.headers.get("Range") if index.ranges else None
+        if ranged and ranged.startswith("bytes="):
+            first, _, last = ranged[len("bytes="):].partition("-")
+            size = len(data)
+            if not first:  # the last N bytes
+                start, end = max(0, size - int(last)), size - 1
+            else:
+                start, end = int(first), min(size - 1, int(last)) if last else size - 1
+            headers = {"Content-Range": f"bytes {start}-{end}/{size}", "Accept-Ranges": "bytes"}
+            return self._send(206, data[start : end + 1], "application/octet-stream", headers)
         return self._send(200, data, "application/octet-stream")
 
     def _send(self, status: int, body: bytes, content_type: str | None, headers: dict[str, str] | None = None) -> int:
