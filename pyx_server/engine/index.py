@@ -348,7 +348,7 @@ class IndexClient:
 
         try:
             status, tail, total = await self.http.get_range(file.url, None, _TAIL)
-            if status == 200:  # no range support: this is the whole wheel
+            if status == 200 or (total is not None and len(tail) >= total):  # the whole wheel
                 return _metadata_from_bytes(tail, file)
             if total is None:
                 return None
