@@ -1,0 +1,85 @@
+"""GPU-aware PyTorch installs: detect the accelerator, choose the variant, list what an index offers.
+
+* ``detect``    reads the machine through injectable ``Readers`` into an ``Accelerator``
+                report (kind, driver, devices, every source consulted and its outcome).
+* ``variants``  pure: the minimum-driver / gfx tables, ``compatible_variants``,
+                ``choose_variant`` (always with a reason; an explicit choice wins), the
+                PyTorch family, the variant index URL and the ``[tool.uv]`` routing.
+* ``listing``   async: the variants a PyTorch-style index offers for a package version,
+                with size, compatibility verdict and the one pyx would pick.
+
+Typical use (an install of ``torch``)::
+
+    accelerator = detect()                       # blocking, bounded: run it in a thread
+    choice = choose_variant(accelerator)         # offline: by the table alone
+    infos = await list_variants("torch", None, accelerator, base_url=torch_index_base(), cache=cache)
+    choice = choose_variant(accelerator, [i.variant for i in infos if i.filename])
+    routing = torch_routing(accelerator, choice, ["torch>=2.6", "numpy"])
+"""
+
+from pyx_server.engine.gpu.detect import (
+    Accelerator,
+    GpuDevice,
+    NvmlReading,
+    Probe,
+    Readers,
+    detect,
+    run_command,
+)
+from pyx_server.engine.gpu.variants import (
+    DEFAULT,
+    DEFAULT_PROBE_VARIANTS,
+    TORCH_FAMILY,
+    Choice,
+    check_variant,
+    choose_variant,
+    compatible_variants,
+    has_system_dependency,
+    is_torch_family,
+    min_driver,
+    parse_torch_backend,
+    parse_variant,
+    torch_index_base,
+    torch_routing,
+    variant_index_url,
+)
+
+_LISTING = ("VariantInfo", "discover_variants", "list_variants")
+
+
+def __getattr__(name: str):
+    """The listing pulls in the index client (httpx): loaded on first use, so detection stays light."""
+    if name in _LISTING:
+        from pyx_server.engine.gpu import listing
+
+        return getattr(listing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "DEFAULT",
+    "DEFAULT_PROBE_VARIANTS",
+    "TORCH_FAMILY",
+    "Accelerator",
+    "Choice",
+    "GpuDevice",
+    "NvmlReading",
+    "Probe",
+    "Readers",
+    "VariantInfo",
+    "check_variant",
+    "choose_variant",
+    "compatible_variants",
+    "detect",
+    "discover_variants",
+    "has_system_dependency",
+    "is_torch_family",
+    "list_variants",
+    "min_driver",
+    "parse_torch_backend",
+    "parse_variant",
+    "run_command",
+    "torch_index_base",
+    "torch_routing",
+    "variant_index_url",
+]
