@@ -136,9 +136,9 @@ def _cmd_show(args, console, helpers, accelerator) -> int:
     if console.verbose:
         lines.append(console.bold("Sources consulted") + ":")
         width = max((len(p.source) for p in accelerator.sources), default=0)
+        outcome_width = max((len(p.outcome) for p in accelerator.sources), default=0)
         for probe in accelerator.sources:
-            detail = f"  {probe.detail}" if probe.detail else ""
-            lines.append(f"  {probe.source.ljust(width)}  {probe.outcome}{detail}")
+            lines.append(f"  {probe.source.ljust(width)}  {probe.outcome.ljust(outcome_width)}  {probe.detail}".rstrip())
     console.data("\n".join(lines))
     for warning in accelerator.warnings:
         console.warn(warning)

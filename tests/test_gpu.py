@@ -744,3 +744,36 @@ def test_cli_variants_needs_the_index_url(machine_for_cli: FakeMachine) -> None:
 def test_cli_bad_backend_is_an_error(machine_for_cli: FakeMachine) -> None:
     code, _, err = run_gpu("gpu", "--torch-backend", "cuda")
     assert code == 2 and "`cuda`" in err
+
+
+def test_injected_runner_errors_are_recorded(fake_machine: FakeMachine) -> None:
+    def run(argv, timeout):
+        if argv[0] == "nvidia-smi":
+            raise OSError("exec format error")
+        return (0, "gfx1030\n") if argv[0] == "rocm_agent_enumerator" else None
+
+    readers = fake_machine.readers()
+    found = detect(Readers(**{**readers.__dict__, "run": run}), details=False)
+    assert found.kind == "amd" and found.architectures == ("gfx1030",)
+    smi = [p for p in found.sources if p.source == "nvidia-smi"]
+    assert smi[0].outcome == "failed" and "exec format error" in smi[0].detail
+
+
+def test_listing_offline_from_a_warm_cache(variant_index, tmp_path: Path) -> None:
+    index = variant_index()
+    populate(index)
+    online = listing(index, nvidia("550.54.15"), cache_dir=tmp_path / "c")
+    base = index.base_url
+    index.close()
+    offline = asyncio.run(list_variants("torch", None, nvidia("550.54.15"), base_url=base, cache=Cache(tmp_path / "c"),
+                                        tags=TAGS, retries=0, offline=True))
+    assert [(i.variant, i.size, i.chosen) for i in offline] == [(i.variant, i.size, i.chosen) for i in online]
+
+
+def test_routing_without_markers_and_for_rocm() -> None:
+    accelerator = amd("gfx90a")
+    choice = choose_variant(accelerator, ["rocm6.3", "cpu"])
+    plain = torch_routing(accelerator, choice, ["torch"], base_url="http://127.0.0.1:9/whl", markers=False)
+    assert plain["sources"] == {"torch": {"index": "pytorch-rocm6.3"}}
+    marked = torch_routing(accelerator, choice, ["torch", "pytorch-triton-rocm"], base_url="http://127.0.0.1:9/whl")
+    assert marked["sources"]["pytorch-triton-rocm"] == {"index": "pytorch-rocm6.3", "marker": "sys_platform == 'linux'"}

@@ -116,7 +116,8 @@ async def list_variants(
         wheel = _best_wheel(matching, priority)
         ok, why_not = check_variant(accelerator, variant) if depends_on_system else (True, None)
         if wheel is None:
-            ok, why_not = False, why_not or "no wheel for this platform (Python version, OS or architecture)"
+            no_wheel = "no wheel for this platform (Python version, OS or architecture)"
+            ok, why_not = False, f"{why_not}; {no_wheel}" if why_not else no_wheel
         shown = wheel or matching[0]
         infos.append(
             VariantInfo(
