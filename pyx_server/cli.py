@@ -222,9 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     _python_options(show)
     _global_options(show)
 
-    from pyx_server import cli_declared
+    from pyx_server import cli_declared, cli_gpu
 
     cli_declared.add_parsers(commands, _global_options, _index_options, _python_options)
+    cli_gpu.add_parsers(commands, _global_options, _index_options)
 
     cache = commands.add_parser("cache", help="inspect and clean the global cache")
     cachecmds = cache.add_subparsers(dest="cache_command", metavar="COMMAND")
@@ -756,6 +757,10 @@ def dispatch(args, console: Console) -> int:
         if args.command == "remove":
             return cli_declared.cmd_add(args, console, _Helpers, removing=True)
         return getattr(cli_declared, f"cmd_{args.command}")(args, console, _Helpers)
+    if args.command == "gpu":
+        from pyx_server import cli_gpu
+
+        return cli_gpu.cmd_gpu(args, console, _Helpers)
     if args.command == "venv":
         return cmd_venv(args, console)
     if args.command == "cache":
