@@ -33,6 +33,8 @@ One job per module, split by stage (parse → find → resolve → plan → fetc
 * ``lock/``        PEP 751 lock files: model, read, write, naming, selection, staleness.
 * ``envstore``     one environment per declaration under the data directory; collection.
 * ``declared``     lock / sync / run for what a script, notebook or project declares.
+* ``zipranges``    pure: one member of a remote zip from byte ranges (wheel METADATA).
+* ``gpu/``         accelerator detection, PyTorch variant choice and listing, uv routing.
 * ``plan``         pure: what to fetch, link, replace and remove, before touching anything.
 * ``operations``   the public async operations the fronts call (sync, install, uninstall…).
 """
