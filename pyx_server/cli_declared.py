@@ -35,6 +35,8 @@ def add_parsers(commands, global_options, index_options, python_options) -> None
     add.add_argument("--group", metavar="G", help="add to a dependency group (PEP 735)")
     add.add_argument("--optional", metavar="EXTRA", help="add to an optional extra")
     add.add_argument("--no-sync", action="store_true", help="only edit (and lock); do not install")
+    add.add_argument("--torch-backend", metavar="auto|cpu|cuXYZ|rocmX.Y|xpu",
+                     help="which PyTorch build to record for the PyTorch family (default: detect this machine's)")
     python_options(add)
     index_options(add)
     global_options(add)
@@ -177,6 +179,8 @@ def cmd_add(args, console, helpers, *, removing: bool = False) -> int:
             remove_dependencies(declaration.path, names)
         console.status(f"Removed {', '.join(f'`{n}`' for n in names)} from `{declaration.path.name}`")
     else:
+        _route_torch(args, cache, declaration, list(args.requirements), console)
+        declaration = read_declaration(path)
         requirements = asyncio.run(_with_lower_bounds(args, cache, declaration, helpers))
         if declaration.kind == "project":
             from pyx_server.engine.project import add_dependencies
@@ -205,6 +209,25 @@ def cmd_add(args, console, helpers, *, removing: bool = False) -> int:
     return 0
 
 
+def _route_torch(args, cache, declaration, requirements, console) -> None:
+    """``pyx add torch``: record the variant index this machine needs (uv's tables), or say why not."""
+    import asyncio
+
+    from pyx_server.engine.declared import route_gpu_packages
+    from pyx_server.engine.errors import ConfigError
+
+    try:
+        choice = asyncio.run(route_gpu_packages(declaration, requirements, cache=cache, torch_backend=args.torch_backend))
+    except ConfigError as err:
+        if "PYX_TORCH_INDEX_URL" not in err.message:
+            raise
+        console.warn("the PyTorch family is installed from the default index: set `PYX_TORCH_INDEX_URL` "
+                     "to the PyTorch variant index so pyx can pick the build for this machine's GPU")
+        return
+    if choice is not None:
+        console.status(f"PyTorch build: `{choice.variant}` ({choice.reason})")
+
+
 async def _with_lower_bounds(args, cache, declaration, helpers) -> list[str]:
     """``add`` of a bare name writes ``name>=<resolved version>``, as uv does."""
     from pyx_server.engine.declared import index_for
@@ -226,7 +249,7 @@ async def _with_lower_bounds(args, cache, declaration, helpers) -> list[str]:
             req = spec.requirement
             extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
             marker = f" ; {req.marker}" if req.marker else ""
-            written.append(f"{req.name}{extras}>={result.resolution[spec.name].version}{marker}")
+            written.append(f"{req.name}{extras}>={result.resolution[spec.name].version.public}{marker}")
         else:
             written.append(str(spec.requirement))
     return written

@@ -368,3 +368,61 @@ async def project_sync(
                               frozen=frozen, reporter=reporter)
     options = InstallOptions(exact=True)
     return await install(specs, env, index=settings, cache=cache, options=options, reporter=reporter, files=files)
+
+
+async def route_gpu_packages(
+    declaration: Declaration,
+    requirements: Sequence[str],
+    *,
+    cache: Cache,
+    torch_backend: str | None = None,
+    readers=None,
+    env=None,
+):
+    """Record where the PyTorch family comes from for this machine, before it is locked.
+
+    Detects the accelerator, chooses the variant (the newest this machine runs among those the
+    variant index offers, when it can be asked), and writes uv's ``[[tool.uv.index]]`` +
+    ``[tool.uv.sources]`` entries into the script, notebook or project, so ``uv run`` installs
+    the same build. Returns the ``Choice`` (None when nothing in ``requirements`` is in the
+    family). Without ``PYX_TORCH_INDEX_URL`` nothing can be routed: ``ConfigError`` says so.
+    """
+    from packaging.requirements import Requirement
+
+    from pyx_server.engine.gpu import choose_variant, detect, is_torch_family, torch_index_base, torch_routing
+    from pyx_server.engine.gpu.listing import discover_variants
+
+    family = [r for r in requirements if is_torch_family(Requirement(r).name)]
+    if not family:
+        return None
+    base = torch_index_base(env)
+    import asyncio
+
+    accelerator = await asyncio.to_thread(detect, readers, torch_backend=torch_backend, details=False)
+    try:
+        offered = await discover_variants(base, cache, env=env)
+    except PyxError:
+        offered = None  # the table alone decides; the lock step will say if the index lacks it
+    choice = choose_variant(accelerator, offered)
+    routing = torch_routing(accelerator, choice, family, base_url=base, env=env)
+    if not routing:
+        return choice
+    index_entry = routing["index"][0]
+    if declaration.kind == "project":
+        from pyx_server.engine.project import UvIndex, UvSource, add_uv_index, set_uv_source
+
+        add_uv_index(declaration.path, UvIndex(url=index_entry["url"], name=index_entry["name"], explicit=True))
+        for name, source in routing["sources"].items():
+            set_uv_source(declaration.path, name, UvSource(index=source["index"], marker=source.get("marker")))
+    else:
+        from pyx_server.engine.inline import read_metadata, set_tool_table
+
+        meta = read_metadata(declaration.path)
+        existing = list(meta.uv.get("index", [])) if meta is not None else []
+        indexes = [dict(i) for i in existing if i.get("name") != index_entry["name"]]
+        indexes = [index_entry, *indexes]
+        set_tool_table(declaration.path, "uv.index", indexes)
+        sources = dict(meta.uv.get("sources", {})) if meta is not None else {}
+        sources.update(routing["sources"])
+        set_tool_table(declaration.path, "uv.sources", sources)
+    return choice
