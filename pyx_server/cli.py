@@ -70,7 +70,12 @@ def elapsed(seconds: float) -> str:
 
 
 def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+    """``1 package``, ``2 packages``, ``3 entries``."""
+    if n == 1:
+        return f"{n} {word}"
+    if word.endswith("y") and word[-2:-1] not in "aeiou":
+        return f"{n} {word[:-1]}ies"
+    return f"{n} {word}s"
 
 
 # -- argument parsing -----------------------------------------------------------------------
@@ -506,7 +511,7 @@ def cmd_check(args, console: Console) -> int:
     for problem in problems:
         console.data(str(problem))
     if problems:
-        console.status(f"Found {plural(len(problems), 'incompatibility')}".replace("incompatibilitys", "incompatibilities"))
+        console.status(f"Found {plural(len(problems), 'incompatibility')}")
         return 1
     console.status(console.dim(f"Checked {plural(len(installed), 'package')}: no broken requirements"))
     return 0
@@ -724,7 +729,7 @@ def cmd_cache(args, console: Console) -> int:
         for name in args.package:
             removed = cache.clean(name)
             if removed:
-                console.status(f"Removed {plural(removed, 'entry')} for `{name}`".replace("entrys", "entries"))
+                console.status(f"Removed {plural(removed, 'entry')} for `{name}`")
             else:
                 console.status(f"No cache entries found for `{name}`")
         return 0
@@ -733,7 +738,7 @@ def cmd_cache(args, console: Console) -> int:
 
         removed = cache.prune()
         environments = gc()
-        console.status(f"Pruned {plural(len(removed), 'entry')}".replace("entrys", "entries")
+        console.status(f"Pruned {plural(len(removed), 'entry')}"
                        + (f" and {plural(len(environments), 'unused environment')}" if environments else ""))
         return 0
     console.status("usage: pyx cache {dir,clean,prune}")
