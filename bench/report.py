@@ -14,9 +14,10 @@ from chart import repeat_text
 
 SCHEMA = 2
 TOOL_ORDER = ("pyx", "uv", "pip")
-KIND_ORDER = ("install", "resolve")
+KIND_ORDER = ("install", "resolve", "env")
 # The order scenarios and workloads appear in, whatever order a merge found them in.
-SCENARIO_ORDER = ("cold", "warm", "noop", "noop-offline", "resolve-cold", "resolve-warm")
+SCENARIO_ORDER = ("cold", "warm", "noop", "noop-offline", "resolve-cold", "resolve-warm",
+                  "run-in-sync", "notebook-env-warm")
 WORKLOAD_ORDER = ("data-science", "jupyterlab", "backtracking")
 
 
@@ -79,7 +80,7 @@ def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         workloads[name] = {**w, "installed_files": w.get("installed_files") or previous.get("installed_files")}
     merged["workloads"] = workloads
     merged["tools"] = {**old.get("tools", {}), **new["tools"]}
-    for key in ("scenarios", "scenario_labels", "scenario_kinds"):
+    for key in ("scenarios", "scenario_labels", "scenario_kinds", "scenario_targets"):
         merged[key] = {**old.get(key, {}), **new.get(key, {})}
     resolved = {r["workload"] for r in new["results"] if r["kind"] == "resolve"}
     agreement = [a for a in old.get("agreement", []) if a["workload"] not in resolved] + new["agreement"]
@@ -199,6 +200,23 @@ def _table(doc: dict[str, Any], results: list[dict[str, Any]], first: list[str],
     return rows
 
 
+def _target_line(doc: dict[str, Any], scenario: str, target: dict[str, Any]) -> str:
+    """'- run a script …: pyx ≤ 1.5× uv — met (pyx 0.12 s, 1.10× uv)': the goal, the medians, and whether they meet it."""
+    label = doc.get("scenario_labels", {}).get(scenario, scenario)
+    pyx = next((r for r in doc["results"] if r["scenario"] == scenario and r["tool"] == "pyx"), None)
+    if pyx is None or pyx["status"] != "ok":
+        return f"- {label}: {target['text']} — pyx not measured"
+    ratio = pyx.get("vs_uv")
+    checks = []
+    if target.get("max_s") is not None:
+        checks.append(pyx["median_s"] <= target["max_s"])
+    if target.get("max_vs_uv") is not None:
+        checks.append(ratio <= target["max_vs_uv"] if ratio is not None else None)
+    verdict = "not checked (no uv result)" if None in checks else "met" if all(checks) else "missed"
+    numbers = f"pyx {_fmt(pyx['median_s'])}" + (f", {ratio:.2f}× uv" if ratio is not None else "")
+    return f"- {label}: {target['text']} — {verdict} ({numbers})"
+
+
 def format_markdown(doc: dict[str, Any]) -> str:
     """The record as a Markdown page (results/latest.md) that READMEs can quote or link to."""
     labels = doc.get("scenario_labels", {})
@@ -243,6 +261,25 @@ def format_markdown(doc: dict[str, Any]) -> str:
         agreement = [a for a in doc.get("agreement", []) if a["workload"] in names]
         if agreement:
             out += ["", "Do the tools pick the same versions?", "", *(f"- {a['line']}" for a in agreement)]
+    env = [r for r in doc["results"] if r["kind"] == "env"]
+    if env:
+        out += [
+            "",
+            "## Scripts and notebooks",
+            "",
+            "A PEP 723 script and a notebook (juv's layout: the `# /// script` block in its first code cell) "
+            f"declaring the same six roots, unpinned. {_provenance(doc, env)}; median of {repeat_text(_runs(env))}.",
+            "",
+            *_table(doc, env, ["scenario"], key=lambda r: r["scenario"],
+                    label=lambda s: [labels.get(s, s)], rss=True),
+            "",
+            *(f"- {labels.get(s, s)}: {what}" for s, what in doc.get("scenarios", {}).items()
+              if any(r["scenario"] == s for r in env)),
+        ]
+        targets = [_target_line(doc, s, t) for s, t in doc.get("scenario_targets", {}).items()
+                   if any(r["scenario"] == s for r in env)]
+        if targets:
+            out += ["", "Targets (issue 4):", "", *targets]
     failures = [f"- {r['scenario']} / {r['workload']} / {r['tool']}: {r['status']} — {r['summary']}"
                 for r in doc["results"] if r["status"] != "ok"]
     notes = []

@@ -125,7 +125,7 @@ def repeats(args: argparse.Namespace) -> dict[str, int]:
 def plan(args: argparse.Namespace) -> list[tuple[str, Workload]]:
     """The (scenario, workload) pairs to measure, in order: each scenario on every chosen workload it applies to.
 
-    Install scenarios come first, in the order given. Resolve scenarios are grouped by
+    Install and env scenarios come first, in the order given. Resolve scenarios are grouped by
     workload (cold then warm on one input, whatever order they were given in, then the next
     input), so a warm resolve finds the cache its cold run just filled instead of paying for
     one more untimed resolve.
@@ -135,7 +135,7 @@ def plan(args: argparse.Namespace) -> list[tuple[str, Workload]]:
             return args.workloads
         return list(DEFAULT_RESOLVE_WORKLOADS) if SCENARIOS[name].kind == "resolve" else [INSTALL_WORKLOAD]
 
-    install = [n for n in args.scenarios if SCENARIOS[n].kind == "install"]
+    install = [n for n in args.scenarios if SCENARIOS[n].kind != "resolve"]  # install and env
     resolve = [n for n in SCENARIOS if n in args.scenarios and SCENARIOS[n].kind == "resolve"]  # cold first
     pairs = [(n, WORKLOADS[w]) for n in install for w in chosen(n) if SCENARIOS[n].applies(WORKLOADS[w])]
     workloads = list(dict.fromkeys(w for n in resolve for w in chosen(n)))
@@ -181,7 +181,7 @@ def run_scenario(ctx: Context, scenario_name: str, workload: Workload, tools: li
             try:
                 argv = scenario.prepare(ctx, tool, workload, i)
                 label = f"{scenario_name}-{workload.name}" if scenario.kind == "resolve" else scenario_name
-                sample = ctx.timed(tool, argv, label, scenario.cache(ctx, tool))
+                sample = ctx.timed(tool, argv, label, scenario.cache(ctx, tool), scenario.data(ctx, tool))
                 if not sample.ok:
                     raise failure(scenario_name, argv, sample)
                 cell.samples.append(sample)
@@ -285,6 +285,8 @@ def build_document(ctx: Context, args: argparse.Namespace, tools: list[Tool], ce
             "requirements": str(w.requirements.relative_to(BENCH.parent)) if w.requirements else None,
             "roots": w.roots,
             "pins": w.pins,
+            "script": str(w.script.relative_to(BENCH.parent)) if w.script else None,
+            "notebook": str(w.notebook.relative_to(BENCH.parent)) if w.notebook else None,
             "installed_files": ctx.installed_files if name == ctx.workload.name else None,
         }
     agreement = []
@@ -325,6 +327,10 @@ def build_document(ctx: Context, args: argparse.Namespace, tools: list[Tool], ce
         "scenarios": {name: SCENARIOS[name].what for name in args.scenarios},
         "scenario_labels": {name: SCENARIOS[name].label for name in args.scenarios},
         "scenario_kinds": {name: SCENARIOS[name].kind for name in args.scenarios},
+        "scenario_targets": {
+            name: {"text": s.target, "max_vs_uv": s.target_vs_uv, "max_s": s.target_seconds}
+            for name, s in ((n, SCENARIOS[n]) for n in args.scenarios) if s.target
+        },
         "results": results,
         "agreement": agreement,
     }

@@ -2,7 +2,9 @@
 
 Install scenarios (cold, warm, no-op) install a workload's pinned lock; resolve scenarios
 (resolve-cold, resolve-warm) resolve a workload's unpinned input (`pyx pip compile`,
-`uv pip compile`, pip's `install --dry-run --report`).
+`uv pip compile`, pip's `install --dry-run --report`); env scenarios (run-in-sync,
+notebook-env-warm) work on a PEP 723 script or notebook declaring a workload's roots
+(`pyx run` vs `uv run --script`; `pyx sync --notebook` vs a venv + `uv pip sync`).
 
 A scenario splits its work into untimed set-up and exactly one timed command per repeat,
 so every tool is timed on the same step. To add one, subclass `Scenario`, implement
@@ -12,6 +14,7 @@ command for it raises `Unsupported` and is shown as n/a.
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +62,8 @@ class Workload:
     requirements: Path | None = None
     imports: tuple[str, ...] = ()
     agree: bool = True
+    script: Path | None = None  # a PEP 723 script declaring the roots (env scenarios)
+    notebook: Path | None = None  # a notebook declaring the roots in its first cell, juv's way
 
     @property
     def pins(self) -> int:
@@ -83,6 +88,8 @@ WORKLOADS = {
         lock=BENCH / "requirements" / "data-science.txt",
         requirements=BENCH / "requirements" / "data-science.in",
         imports=("numpy", "pandas", "matplotlib", "sklearn", "httpx", "rich"),
+        script=BENCH / "requirements" / "ds_script.py",
+        notebook=BENCH / "requirements" / "ds_notebook.ipynb",
     ),
     "jupyterlab": Workload(
         name="jupyterlab",
@@ -152,21 +159,29 @@ class Context:
         n = self._logs[key] = self._logs.get(key, -1) + 1
         return self.workdir / "logs" / f"{key}-{n}.log"
 
-    def timed(self, tool: Tool, argv: list[str], label: str, cache: Path | None = None) -> measure.Sample:
+    def timed(self, tool: Tool, argv: list[str], label: str, cache: Path | None = None,
+              data: Path | None = None) -> measure.Sample:
         """Run the measured command of a scenario in the tool's isolated environment.
 
-        `cache` is the cache the tool's variable points at (default: the install cache).
+        `cache` is the cache the tool's variable points at (default: the install cache);
+        `data`, when given, is where a tool that has one keeps script and notebook environments.
         """
         return measure.run(
-            argv, env=tool.env(cache or self.cache(tool)), cwd=self.workdir,
+            argv, env=tool.env(cache or self.cache(tool), data), cwd=self.workdir,
             log=self._log(tool, label), timeout=self.timeout,
         )
 
-    def step(self, tool: Tool, argv: list[str], label: str, cache: Path | None = None) -> None:
+    def step(self, tool: Tool, argv: list[str], label: str, cache: Path | None = None,
+             data: Path | None = None) -> measure.Sample:
         """Run an untimed helper command; raise `StepFailed` with its output if it fails."""
-        sample = self.timed(tool, argv, label, cache)
+        sample = self.timed(tool, argv, label, cache, data)
         if not sample.ok:
             raise failure(label, argv, sample)
+        return sample
+
+    def data(self, tool: Tool, label: str) -> Path:
+        """A data directory of the tool's (stored script/notebook environments) for `label`."""
+        return self.workdir / tool.name / f"data-{label}"
 
     def resolve_venv(self, tool: Tool) -> Path:
         """The venv a tool resolves from when it needs one (pip), made once and kept."""
@@ -262,7 +277,10 @@ class Scenario:
     name = ""
     label = ""
     what = ""
-    kind = "install"  # install | resolve
+    kind = "install"  # install | resolve | env
+    target = ""  # the goal the issue set for pyx here, for the results page ("" if none)
+    target_vs_uv: float | None = None  # the goal as numbers: pyx's median at most this × uv's …
+    target_seconds: float | None = None  # … and at most this many seconds
     starts_cold = False  # every repeat begins from an empty cache (--cold-repeat applies)
 
     def applies(self, workload: Workload) -> bool:
@@ -272,6 +290,10 @@ class Scenario:
     def cache(self, ctx: Context, tool: Tool) -> Path:
         """The cache directory the timed command points the tool at."""
         return ctx.cache(tool)
+
+    def data(self, ctx: Context, tool: Tool) -> Path | None:
+        """The data directory the timed command points the tool at (None: the variable stays unset)."""
+        return None
 
     def setup(self, ctx: Context, tool: Tool, workload: Workload) -> None:
         """Untimed work done once per tool before its repeats."""
@@ -393,11 +415,154 @@ class ResolveWarm(ResolveCold):
         return argv
 
 
+def _stored_environment(data: Path) -> Path:
+    """The one environment pyx built under the data directory `data` (`envs/<key>/`)."""
+    found = sorted(p.parent.parent for p in (data / "envs").glob("*/bin/python"))
+    if len(found) != 1:
+        raise StepFailed(f"expected one environment under `{data / 'envs'}`, found {len(found)}",
+                         f"{len(found)} environments in the data dir")
+    return found[0]
+
+
+def _checked_output(sample: measure.Sample, expected: str, label: str) -> None:
+    """Fail unless the command's output ends with `expected` (the script did run, to the end)."""
+    lines = [line for line in sample.log.read_text(errors="replace").splitlines() if line.strip()]
+    if not lines or lines[-1].strip() != expected:
+        raise StepFailed(f"{label}: the output does not end with `{expected}`:\n{sample.tail()}",
+                         f"{label}: no `{expected}` in the output")
+
+
+class RunInSync(Scenario):
+    """Run a PEP 723 script whose environment already exists: what a tool pays on every `run`.
+
+    `pyx run` and `uv run --script` both make sure the environment matches the metadata before
+    they start the script, every time; nothing is installed here, so what is measured is that
+    check plus starting the interpreter. The script prints `ok`.
+    """
+
+    name = "run-in-sync"
+    label = "run a script, environment in sync"
+    what = ("PEP 723 script declaring the roots (unpinned), its environment made by an earlier run; "
+            "run it again (`pyx run` / `uv run --script`)")
+    kind = "env"
+    target = "pyx ≤ 1.5× uv"
+    target_vs_uv = 1.5
+
+    def applies(self, workload: Workload) -> bool:
+        return workload.script is not None
+
+    def data(self, ctx: Context, tool: Tool) -> Path | None:
+        return ctx.data(tool, self.name)
+
+    def script(self, ctx: Context, tool: Tool, workload: Workload, stem: str | None = None) -> Path:
+        """The tool's own copy of the script in the work dir (a tool may write beside it)."""
+        assert workload.script is not None
+        return ctx.workdir / tool.name / f"{stem or workload.script.stem}.py"
+
+    def setup(self, ctx: Context, tool: Tool, workload: Workload) -> None:
+        assert workload.script is not None
+        python = ctx.python
+        tool.run_argv(workload.script, python)  # n/a before any work
+        text = workload.script.read_text()
+        script = self.script(ctx, tool, workload)
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(text)
+        # the same metadata, a body that imports the roots: proves the environment is complete
+        body = 'print("ok")'
+        if body not in text:
+            raise StepFailed(f"`{workload.script}` has no `{body}` line", "the script's body is not print(\"ok\")")
+        check = self.script(ctx, tool, workload, f"check_{workload.script.stem}")
+        check.write_text(text.replace(body, f"import {', '.join(workload.imports)}\n{body}"))
+        cache, data = self.cache(ctx, tool), self.data(ctx, tool)
+        _checked_output(ctx.step(tool, tool.run_argv(check, python), f"{self.name}-import-check", cache, data),
+                        "ok", f"{self.name}-import-check")
+        _checked_output(ctx.step(tool, tool.run_argv(script, python), f"{self.name}-setup", cache, data),
+                        "ok", f"{self.name}-setup")
+
+    def prepare(self, ctx: Context, tool: Tool, workload: Workload, i: int) -> list[str]:
+        return tool.run_argv(self.script(ctx, tool, workload), ctx.python)
+
+
+class NotebookEnvWarm(Scenario):
+    """A fresh environment for a locked notebook that declares the roots, every wheel in the cache.
+
+    pyx: the notebook (juv's layout, PEP 723 block in its first cell) is locked once with
+    `pyx lock --notebook`, which stores the lock in the notebook's metadata; each repeat runs
+    `pyx sync --notebook` with an empty data directory, so the environment is built from
+    scratch (venv and all) out of the warm cache. uv keeps no lock inside a notebook: it
+    installs the same set's pinned lock into a fresh venv (`uv venv`, untimed, then
+    `uv pip sync`), as in the warm install scenario.
+    """
+
+    name = "notebook-env-warm"
+    label = "notebook environment, warm cache"
+    what = ("notebook declaring the roots, lock embedded (pyx) or the pinned lock (uv), every wheel cached; "
+            "build a fresh environment (`pyx sync --notebook` with an empty data dir / `uv pip sync` into a fresh venv)")
+    kind = "env"
+    target = "≤ 0.5 s and ≤ uv"
+    target_vs_uv = 1.0
+    target_seconds = 0.5
+
+    def applies(self, workload: Workload) -> bool:
+        return workload.notebook is not None and workload.lock is not None
+
+    def data(self, ctx: Context, tool: Tool) -> Path | None:
+        return ctx.data(tool, self.name)
+
+    def notebook(self, ctx: Context, tool: Tool, workload: Workload) -> Path:
+        """The tool's own copy of the notebook in the work dir: locking writes into it."""
+        assert workload.notebook is not None
+        return ctx.workdir / tool.name / workload.notebook.name
+
+    def fresh_data(self, ctx: Context, tool: Tool) -> Path:
+        """An empty data directory (the previous one set aside): no stored environment to reuse."""
+        data = ctx.data(tool, self.name)
+        ctx.discard(data)
+        data.mkdir(parents=True)
+        return data
+
+    def setup(self, ctx: Context, tool: Tool, workload: Workload) -> None:
+        if tool.notebook_via_venv:
+            ctx.prime(tool)
+            return
+        notebook = self.notebook(ctx, tool, workload)
+        lock_argv = tool.notebook_lock_argv(notebook, ctx.python)  # n/a before any work
+        assert workload.notebook is not None
+        notebook.parent.mkdir(parents=True, exist_ok=True)
+        notebook.write_bytes(workload.notebook.read_bytes())
+        cache = self.cache(ctx, tool)
+        ctx.step(tool, lock_argv, f"{self.name}-lock", cache, self.fresh_data(ctx, tool))
+        if not json.loads(notebook.read_text()).get("metadata", {}).get("pyx", {}).get("pylock"):
+            raise StepFailed(f"`{notebook}` holds no lock in its metadata after locking", "no lock in the notebook")
+        # one untimed sync puts every wheel of the lock in the cache, then proves the result imports
+        ctx.step(tool, tool.notebook_sync_argv(notebook, ctx.python), f"{self.name}-setup", cache,
+                 self.fresh_data(ctx, tool))
+        ctx.verify(self.name, tool, _stored_environment(ctx.data(tool, self.name)))
+
+    def prepare(self, ctx: Context, tool: Tool, workload: Workload, i: int) -> list[str]:
+        if tool.notebook_via_venv:
+            venv = ctx.fresh_venv(tool, self.name)
+            return tool.sync_argv(ctx.workload.lock, venv, ctx.cache(tool))
+        self.fresh_data(ctx, tool)
+        return tool.notebook_sync_argv(self.notebook(ctx, tool, workload), ctx.python)
+
+    def finish(self, ctx: Context, tool: Tool, workload: Workload, i: int) -> None:
+        if tool.notebook_via_venv:
+            venv = ctx.venv(tool, self.name)
+            ctx.verify(self.name, tool, venv)
+            ctx.discard(venv)
+            return
+        _stored_environment(ctx.data(tool, self.name))  # the timed sync did build one
+        ctx.discard(ctx.data(tool, self.name))
+
+
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in (Cold(), Warm(), Noop(), NoopOffline(), ResolveCold(), ResolveWarm())
+    s.name: s for s in (Cold(), Warm(), Noop(), NoopOffline(), ResolveCold(), ResolveWarm(),
+                        RunInSync(), NotebookEnvWarm())
 }
 DEFAULT_SCENARIOS = ("cold", "warm", "noop")
 RESOLVE_SCENARIOS = ("resolve-cold", "resolve-warm")
+ENV_SCENARIOS = ("run-in-sync", "notebook-env-warm")
 DEFAULT_RESOLVE_WORKLOADS = ("data-science", "jupyterlab", "backtracking")
 
 

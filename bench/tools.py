@@ -32,15 +32,22 @@ class Tool:
     resolve_note: str = ""
     no_compile: str | None = None  # why the tool cannot resolve here (None when it can)
     cache_variable = ""  # the environment variable naming the tool's cache ("" if it takes a flag)
+    data_variable = ""  # the variable naming where the tool stores script/notebook environments ("" if none)
+    # True when the tool has no notebook environments of its own and the notebook scenario builds
+    # one as `venv` + `pip sync` of the workload's pinned lock instead (uv)
+    notebook_via_venv = False
 
     @property
     def available(self) -> bool:
         """True when the tool can be run at all."""
         return self.exe is not None and self.problem is None
 
-    def env(self, cache: Path) -> dict[str, str]:
-        """The isolated environment with this tool's cache pointed at `cache`."""
-        return isolated_env({self.cache_variable: str(cache)} if self.cache_variable else None)
+    def env(self, cache: Path, data: Path | None = None) -> dict[str, str]:
+        """The isolated environment with this tool's cache pointed at `cache` (and its data dir at `data`)."""
+        extra = {self.cache_variable: str(cache)} if self.cache_variable else {}
+        if data is not None and self.data_variable:
+            extra[self.data_variable] = str(data)
+        return isolated_env(extra or None)
 
     def venv_argv(self, venv: Path, python: Path) -> list[str]:
         """Command creating an empty virtual environment at `venv` (not timed)."""
@@ -63,6 +70,18 @@ class Tool:
     def needs_venv_to_resolve(self) -> bool:
         """True when `compile_argv` runs from a venv the harness must create first (pip)."""
         return False
+
+    def run_argv(self, script: Path, python: Path) -> list[str]:
+        """Command running `script` in the environment its PEP 723 metadata declares (synced first)."""
+        raise Unsupported(f"{self.name} has no command that runs a script in the environment its inline metadata declares")
+
+    def notebook_lock_argv(self, notebook: Path, python: Path) -> list[str]:
+        """Command locking a notebook's PEP 723 dependencies into the notebook itself (untimed set-up)."""
+        raise Unsupported(f"{self.name} has no environment for a notebook's inline metadata")
+
+    def notebook_sync_argv(self, notebook: Path, python: Path) -> list[str]:
+        """Command building the environment of a locked notebook (the timed step)."""
+        raise Unsupported(f"{self.name} has no environment for a notebook's inline metadata")
 
     def read_pins(self, output: Path) -> list[tuple[str, str]]:
         """The (name, version) pairs a resolve wrote to `output` (a requirements file here).
@@ -87,18 +106,36 @@ class Tool:
         if self.cache_variable:
             sync = f"{self.cache_variable}=CACHE {sync}"
         commands = {"venv": venv, "install": sync}
+        prefix = f"{self.cache_variable}=CACHE " if self.cache_variable else ""
+        data = f"{self.data_variable}=DATA " if self.data_variable else ""
         try:
             resolve = " ".join(self.compile_argv(Path("IN"), Path("OUT"), py, v, cache)).replace(str(self.exe), self.name)
+            commands["resolve"] = prefix + resolve
         except Unsupported:
-            return commands
-        commands["resolve"] = f"{self.cache_variable}=CACHE {resolve}" if self.cache_variable else resolve
+            pass
+        try:
+            run = " ".join(self.run_argv(Path("SCRIPT"), py)).replace(str(self.exe), self.name)
+            commands["run"] = prefix + data + run
+        except Unsupported:
+            pass
+        if self.notebook_via_venv:
+            commands["notebook"] = f"{venv} (untimed), then {sync}"
+        else:
+            try:
+                nb = Path("NB")
+                lock = " ".join(self.notebook_lock_argv(nb, py)).replace(str(self.exe), self.name)
+                nbsync = " ".join(self.notebook_sync_argv(nb, py)).replace(str(self.exe), self.name)
+                commands["notebook"] = f"{prefix}{lock} (untimed), then {prefix}{data}{nbsync} (fresh DATA)"
+            except Unsupported:
+                pass
         return commands
 
 
 class Pyx(Tool):
-    """pyx from the repository's dev venv: `pyx venv` + `pyx pip sync`."""
+    """pyx from the repository's dev venv: `pyx venv` + `pyx pip sync`; `pyx run`, `pyx lock`/`sync --notebook`."""
 
     cache_variable = "PYX_CACHE_DIR"
+    data_variable = "PYX_DATA_DIR"
 
     def venv_argv(self, venv: Path, python: Path) -> list[str]:
         return [str(self.exe), "venv", str(venv), "--python", str(python)]
@@ -112,11 +149,22 @@ class Pyx(Tool):
             raise Unsupported(self.no_compile)
         return [str(self.exe), "pip", "compile", str(requirements), "-o", str(output), "--python", str(python)]
 
+    def run_argv(self, script: Path, python: Path) -> list[str]:
+        # options before the script: what follows the script is the script's own arguments
+        return [str(self.exe), "run", "--python", str(python), str(script)]
+
+    def notebook_lock_argv(self, notebook: Path, python: Path) -> list[str]:
+        return [str(self.exe), "lock", "--notebook", str(notebook), "--python", str(python)]
+
+    def notebook_sync_argv(self, notebook: Path, python: Path) -> list[str]:
+        return [str(self.exe), "sync", "--notebook", str(notebook), "--python", str(python)]
+
 
 class Uv(Tool):
-    """uv: `uv venv` + `uv pip sync`, the reference pyx is measured against."""
+    """uv: `uv venv` + `uv pip sync` and `uv run --script`, the reference pyx is measured against."""
 
     cache_variable = "UV_CACHE_DIR"
+    notebook_via_venv = True
 
     def venv_argv(self, venv: Path, python: Path) -> list[str]:
         return [str(self.exe), "venv", str(venv), "--python", str(python)]
@@ -127,6 +175,9 @@ class Uv(Tool):
 
     def compile_argv(self, requirements: Path, output: Path, python: Path, venv: Path, cache: Path) -> list[str]:
         return [str(self.exe), "pip", "compile", str(requirements), "-o", str(output), "--python", str(python)]
+
+    def run_argv(self, script: Path, python: Path) -> list[str]:
+        return [str(self.exe), "run", "--python", str(python), "--script", str(script)]
 
 
 class Pip(Tool):
@@ -191,7 +242,7 @@ def find_pyx(path: str | None) -> Pyx:
     """pyx at `path` (default: the dev venv's script), marked unavailable until its commands work."""
     exe = Path(path) if path else DEFAULT_PYX
     tool = Pyx("pyx", exe, note="installs the pins as given",
-               resolve_note="reads a candidate's metadata from the index's metadata file, else downloads the whole wheel")
+               resolve_note="reads a candidate's metadata from the index's metadata file, else from the wheel's zip directory by HTTP range requests")
     if not exe.exists():
         tool.problem = f"`{exe}` does not exist"
         return tool
