@@ -207,12 +207,17 @@ def _target_line(doc: dict[str, Any], scenario: str, target: dict[str, Any]) -> 
     if pyx is None or pyx["status"] != "ok":
         return f"- {label}: {target['text']} — pyx not measured"
     ratio = pyx.get("vs_uv")
-    checks = []
+    checks = []  # (what, met) — met is None when it cannot be checked
     if target.get("max_s") is not None:
-        checks.append(pyx["median_s"] <= target["max_s"])
+        checks.append((f"≤ {target['max_s']:g} s", pyx["median_s"] <= target["max_s"]))
     if target.get("max_vs_uv") is not None:
-        checks.append(ratio <= target["max_vs_uv"] if ratio is not None else None)
-    verdict = "not checked (no uv result)" if None in checks else "met" if all(checks) else "missed"
+        checks.append((f"≤ {target['max_vs_uv']:g}× uv", ratio <= target["max_vs_uv"] if ratio is not None else None))
+    if len(checks) == 1:
+        met = checks[0][1]
+        verdict = "not checked (no uv result)" if met is None else "met" if met else "missed"
+    else:
+        verdict = ", ".join(f"{what} {'not checked' if met is None else 'met' if met else 'missed'}"
+                            for what, met in checks)
     numbers = f"pyx {_fmt(pyx['median_s'])}" + (f", {ratio:.2f}× uv" if ratio is not None else "")
     return f"- {label}: {target['text']} — {verdict} ({numbers})"
 
