@@ -59,6 +59,22 @@ class IndexSettings:
         return self.indexes
 
 
+def _layered_list(
+    given: Sequence[str], flag: str, suffix: str, pip_key: str, env: Mapping[str, str], pipconf: Mapping
+) -> list[tuple[str, str]]:
+    """A list setting with its source: the flag, else ``PYX_<suffix>``, else ``PIP_<suffix>``,
+    else pip's config files (space-separated in the environment and the files)."""
+    if given:
+        return [(u, f"`{flag}`") for u in given]
+    for key in (f"PYX_{suffix}", f"PIP_{suffix}"):
+        if env.get(key, "").strip():
+            return [(u, f"`{key}`") for u in env[key].split()]
+    found = pipconf.get(pip_key)
+    if found is not None:
+        return [(u, found[1]) for u in found[0].split()]
+    return []
+
+
 def redact_url(url: str) -> str:
     """``url`` with any userinfo (``user:password@`` or a bare token ``tok@``) replaced by ``****@``.
 
@@ -128,31 +144,9 @@ def resolve_index_settings(
     elif (found := pipconf.get("index-url")) is not None:
         main = found
 
-    # -- extra indexes ------------------------------------------------------------------
-    extras: list[tuple[str, str]]
-    if extra_index_urls:
-        extras = [(u, "`--extra-index-url`") for u in extra_index_urls]
-    elif env.get("PYX_EXTRA_INDEX_URL", "").strip():
-        extras = [(u, "`PYX_EXTRA_INDEX_URL`") for u in env["PYX_EXTRA_INDEX_URL"].split()]
-    elif env.get("PIP_EXTRA_INDEX_URL", "").strip():
-        extras = [(u, "`PIP_EXTRA_INDEX_URL`") for u in env["PIP_EXTRA_INDEX_URL"].split()]
-    elif (found := pipconf.get("extra-index-url")) is not None:
-        extras = [(u, found[1]) for u in found[0].split()]
-    else:
-        extras = []
-
-    # -- find-links -------------------------------------------------------------------
-    links: list[tuple[str, str]]
-    if find_links:
-        links = [(u, "`--find-links`") for u in find_links]
-    elif env.get("PYX_FIND_LINKS", "").strip():
-        links = [(u, "`PYX_FIND_LINKS`") for u in env["PYX_FIND_LINKS"].split()]
-    elif env.get("PIP_FIND_LINKS", "").strip():
-        links = [(u, "`PIP_FIND_LINKS`") for u in env["PIP_FIND_LINKS"].split()]
-    elif (found := pipconf.get("find-links")) is not None:
-        links = [(u, found[1]) for u in found[0].split()]
-    else:
-        links = []
+    # -- extra indexes and find-links: lists, with the same precedence --------------------
+    extras = _layered_list(extra_index_urls, "--extra-index-url", "EXTRA_INDEX_URL", "extra-index-url", env, pipconf)
+    links = _layered_list(find_links, "--find-links", "FIND_LINKS", "find-links", env, pipconf)
 
     # -- switches -----------------------------------------------------------------------
     use_no_index = no_index or _first_bool(
