@@ -62,6 +62,8 @@ def add_parsers(commands, global_options, index_options, python_options) -> None
     target(sync)
     sync.add_argument("--locked", action="store_true", help="fail if the lock is out of date")
     sync.add_argument("--frozen", action="store_true", help="use the lock as it is, without checking it")
+    sync.add_argument("--torch-backend", metavar="auto|cpu|cuXYZ|rocmX.Y|xpu",
+                      help="choose the PyTorch build again (by default the recorded one is kept)")
     python_options(sync)
     index_options(sync)
     global_options(sync)
@@ -142,9 +144,20 @@ def cmd_sync(args, console, helpers) -> int:
     from pyx_server.engine.declared import project_sync, read_declaration, script_environment
 
     cache = helpers.cache(args)
-    declaration = read_declaration(_target(args))
+    path = _target(args)
+    declaration = read_declaration(path)
     settings = helpers.index_settings(args)
     started = time.perf_counter()
+    if args.torch_backend:
+        if args.locked or args.frozen:
+            raise UsageError("`--torch-backend` chooses the build again, which changes the lock: "
+                             "it cannot be combined with `--locked` or `--frozen`")
+        _route_torch(args, cache, declaration, [str(r.requirement) for r in declaration.requirements], console)
+        declaration = read_declaration(path)
+        from pyx_server.engine.declared import has_lock, lock
+
+        if has_lock(declaration):  # the routing changed where files come from: lock again
+            asyncio.run(lock(declaration, _interpreter(args, cache), index=settings, cache=cache, upgrade=True))
     if declaration.kind == "project":
         env = _project_env(args, cache, declaration)
         result = asyncio.run(project_sync(declaration, env, index=settings, cache=cache,

@@ -61,3 +61,29 @@ def test_without_a_variant_index_it_says_what_to_set(local_index, monkeypatch, t
     assert run.code == 0, run.err
     assert "PYX_TORCH_INDEX_URL" in run.err
     assert "sources" not in (read_metadata(script).uv or {})
+
+
+def test_sync_keeps_the_recorded_build_until_asked_to_choose_again(variant_index, local_index, monkeypatch, tmp_path: Path) -> None:  # noqa: F811
+    variants = variant_index()
+    for variant in ("cpu", "cu128"):
+        variants.build(variant, "torch", "2.7.1")
+    monkeypatch.setenv("PYX_INDEX_URL", local_index().url)
+    monkeypatch.setenv("PYX_TORCH_INDEX_URL", variants.base_url)
+    monkeypatch.setenv("PYX_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PYX_CUDA_DRIVER_VERSION", "550.54.14")  # the machine that wrote the script
+    script = tmp_path / "s.py"
+    script.write_text("import torch\nprint(torch.__version__)\n")
+    assert pyx("add", "torch", "--script", script, "--python", sys.executable).code == 0
+    assert pyx("lock", "--script", script, "--python", sys.executable).code == 0
+    # another machine, without a GPU: the recorded cu128 build is kept
+    monkeypatch.delenv("PYX_CUDA_DRIVER_VERSION")
+    monkeypatch.setenv("PYX_TORCH_BACKEND", "cpu")
+    assert pyx("sync", "--script", script, "--locked", "--python", sys.executable).code == 0
+    assert read_metadata(script).uv_sources["torch"]["index"] == "pytorch-cu128"
+    assert "+cu128" in (tmp_path / "pylock.s.toml").read_text()
+    # asked to choose again: the cpu build is recorded and locked
+    run = pyx("sync", "--script", script, "--torch-backend", "cpu", "--python", sys.executable)
+    assert run.code == 0, run.err
+    assert read_metadata(script).uv_sources["torch"]["index"] == "pytorch-cpu"
+    assert "+cpu" in (tmp_path / "pylock.s.toml").read_text()
+    assert [i["name"] for i in read_metadata(script).uv["index"]] == ["pytorch-cpu"]

@@ -419,7 +419,8 @@ async def route_gpu_packages(
 
         meta = read_metadata(declaration.path)
         existing = list(meta.uv.get("index", [])) if meta is not None else []
-        indexes = [dict(i) for i in existing if i.get("name") != index_entry["name"]]
+        # a new choice replaces the previous variant index (pyx names them all `pytorch-…`)
+        indexes = [dict(i) for i in existing if not str(i.get("name", "")).startswith("pytorch-")]
         indexes = [index_entry, *indexes]
         set_tool_table(declaration.path, "uv.index", indexes)
         sources = dict(meta.uv.get("sources", {})) if meta is not None else {}
