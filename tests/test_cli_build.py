@@ -113,3 +113,19 @@ def test_a_failing_build_names_the_package_and_keeps_the_output(backends, venv: 
     assert "brokenpkg" in run.err and "error:" in run.err
     assert "Traceback (most recent call last)" not in run.err.split("error:", 1)[0]
     assert "brokenpkg" not in open_venv(venv).installed()
+
+
+def test_project_sync_installs_a_packaged_project_itself_editable(backends, tmp_path: Path, monkeypatch) -> None:
+    project = write_tree(tmp_path / "mypkg", setuptools_project("mypkg", "0.1"))
+    monkeypatch.setenv("PYX_INDEX_URL", backends.url)
+    run = subprocess.run([sys.executable, "-m", "pyx_server", "sync", "--python", sys.executable],
+                         cwd=project, capture_output=True, text=True, env=os.environ.copy())
+    assert run.returncode == 0, run.stderr
+    venv = project / ".venv"
+    assert python(venv, "import mypkg; print(mypkg.__version__)") == "0.1"
+    direct = json.loads((site(venv) / "mypkg-0.1.dist-info" / "direct_url.json").read_text())
+    assert direct["dir_info"] == {"editable": True}
+    # a second sync keeps it (no rebuild, nothing removed)
+    again = subprocess.run([sys.executable, "-m", "pyx_server", "sync", "--python", sys.executable],
+                           cwd=project, capture_output=True, text=True, env=os.environ.copy())
+    assert again.returncode == 0 and "Audited" in again.stderr, again.stderr

@@ -366,8 +366,37 @@ async def project_sync(
     settings = index_for(declaration, index)
     specs, files = await pins(declaration, env.interpreter, index=settings, cache=cache, locked=locked,
                               frozen=frozen, reporter=reporter)
+    own = project_itself(declaration)
+    if own is not None:
+        specs = [s for s in specs if s.name != own.name] + [own]
     options = InstallOptions(exact=True)
     return await install(specs, env, index=settings, cache=cache, options=options, reporter=reporter, files=files)
+
+
+def project_itself(declaration: Declaration) -> RequirementSpec | None:
+    """The project as an editable requirement, when it is a package (as ``uv sync`` installs it).
+
+    A project is a package when its ``pyproject.toml`` has a ``[build-system]`` table and
+    ``tool.uv.package`` is not false (``uv init --bare`` writes neither: a virtual project).
+    """
+    project = declaration.project
+    if project is None or getattr(project, "is_virtual", True) or project.name is None:
+        return None
+    if getattr(project, "tool_uv", {}).get("package") is False:
+        return None
+    from pyx_server.engine.build.source import load_toml
+
+    try:
+        data = load_toml(declaration.path.read_text(encoding="utf-8"))
+    except Exception:  # noqa: BLE001 - the project was read already; no build table means no package
+        return None
+    if not isinstance(data.get("build-system"), dict) and project.tool_uv.get("package") is not True:
+        return None
+    from packaging.requirements import Requirement
+
+    root = declaration.path.parent
+    return RequirementSpec(Requirement(f"{project.name} @ {root.as_uri()}"), str(declaration.path), {}, root,
+                           editable=True)
 
 
 async def route_gpu_packages(
