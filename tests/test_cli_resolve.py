@@ -172,3 +172,13 @@ def test_no_build_and_no_binary(local_index, tmp_path: Path, venv: Path) -> None
     src.write_text("wheelonly\n")
     run = pyx("pip", "compile", src, "--no-binary", ":all:", "-i", index.url, "--python", sys.executable)
     assert run.code == 2 and "--no-binary" in run.err
+
+
+def test_compile_reads_requirements_from_standard_input(universe, tmp_path: Path, monkeypatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("app\n"))
+    run = pyx("pip", "compile", "-", "-i", universe.url, "--python", sys.executable, "--no-header")
+    assert run.code == 0, run.err
+    assert [line for line in run.out.splitlines() if not line.startswith(" ")] == ["app==1.0", "base==0.5", "lib==2.0"]
+    assert "# via -r <stdin>" in run.out

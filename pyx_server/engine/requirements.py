@@ -247,6 +247,10 @@ def parse_requirements_file(
 ) -> RequirementsFile:
     """Read a pip requirements file and the files it includes with ``-r`` / ``-c``."""
     env = os.environ if env is None else env
+    if str(path) == "-":  # `pyx pip compile -`: the requirements come on standard input
+        import sys
+
+        return _parse_text(sys.stdin.read(), Path("<stdin>"), Path.cwd(), env, _seen, _constraint)
     path = Path(path)
     resolved = path.resolve()
     if resolved in _seen:
@@ -257,15 +261,23 @@ def parse_requirements_file(
         raise RequirementsFileError(f"requirements file `{path}` does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RequirementsFileError(f"cannot read requirements file `{path}`: {exc}") from None
+    return _parse_text(text, path, resolved.parent, env, _seen, _constraint, resolved)
+
+
+def _parse_text(
+    text: str,
+    path: Path,
+    base_dir: Path,
+    env: Mapping[str, str],
+    seen: frozenset[Path],
+    constraint: bool,
+    this_file: Path | None = None,
+) -> RequirementsFile:
     result = RequirementsFile()
-    base_dir = resolved.parent
     for lineno, line in _logical_lines(text):
         where = f"{path}:{lineno}"
         line = _ENV_VAR.sub(lambda m: env.get(m.group(1), m.group(0)), line)
-        try:
-            _parse_line(line, where, base_dir, env, result, resolved, _seen, _constraint)
-        except (InvalidRequirement, RequirementsFileError):
-            raise
+        _parse_line(line, where, base_dir, env, result, this_file or path, seen, constraint)
     return result
 
 
