@@ -16,6 +16,7 @@ from pyx_server.engine.progress import (
     DownloadStarted,
     Event,
     Installed,
+    Notice,
     PhaseFinished,
     PhaseStarted,
     Reporter,
@@ -61,7 +62,15 @@ class RichReporter(Reporter):
             p.remove_task(self.download_task)
             self.download_task = None
         elif isinstance(event, Retrying):
-            p.console.print(f"[yellow]retrying[/] {event.url} in {event.delay:.1f}s ({event.reason})")
+            p.console.print(f"[yellow]retrying[/] {event.url} in {event.delay:.1f}s ({event.reason})", markup=True)
+        elif isinstance(event, Notice):
+            style = "yellow" if event.level == "warning" else "dim"
+            p.console.print(event.message, style=style, markup=False, highlight=False)
+        elif isinstance(event, PhaseStarted) and event.phase == "build":
+            self.build_task = p.add_task("Building", total=None, unit="pkg")
+        elif isinstance(event, PhaseFinished) and event.phase == "build" and getattr(self, "build_task", None) is not None:
+            p.remove_task(self.build_task)
+            self.build_task = None
 
     def _index(self, task_id) -> int:
         for i, task in enumerate(self.progress.tasks):
@@ -70,11 +79,28 @@ class RichReporter(Reporter):
         raise KeyError(task_id)
 
 
+class NoticePrinter(Reporter):
+    """For piped output: no bars, but warnings (and with ``-v`` other notices) as lines."""
+
+    def __init__(self, console) -> None:
+        self.console = console
+
+    def report(self, event: Event) -> None:
+        if isinstance(event, Notice):
+            if event.level == "warning":
+                self.console.warn(event.message)
+            else:
+                self.console.detail(event.message)
+        elif isinstance(event, Retrying):
+            self.console.detail(f"retrying {event.url} in {event.delay:.1f}s ({event.reason})")
+
+
 @contextlib.contextmanager
 def reporter_for(console, *, enabled: bool) -> Iterator[Reporter]:
-    """A reporter drawing bars on stderr while the block runs, or a silent one."""
+    """A reporter drawing bars on stderr while the block runs; without bars, one that still
+    passes the engine's notices on (warnings always, the rest with ``-v``)."""
     if not enabled:
-        yield Reporter()
+        yield NoticePrinter(console)
         return
     from rich.console import Console as RichConsole
     from rich.progress import (

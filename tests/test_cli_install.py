@@ -404,3 +404,11 @@ def test_usage_errors_are_rendered_like_other_errors(venv: Path) -> None:
     assert run.code == 2 and run.err.startswith("error: `pyx pip sync` needs a requirements file")
     run = pyx("pip", "uninstall", "-p", venv)
     assert run.code == 2 and run.err.startswith("error: name the packages")
+
+
+def test_engine_warnings_reach_piped_output(local_index, venv: Path, tmp_path: Path) -> None:
+    index = local_index()
+    index.build("alpha", "1.0")
+    run = pyx("pip", "install", "--no-deps", "alpha==1.0", "-i", index.url, "-f", (tmp_path / "no-such-dir").as_uri(), "-p", venv)
+    assert run.code == 0, run.err
+    assert "warning:" in run.err and "no-such-dir" in run.err

@@ -185,7 +185,7 @@ async def install(
         reporter.report(PhaseStarted("resolve", len(part.to_install)))
     interpreter = env.interpreter
     build = build or _build_support(index, cache, env, reporter)
-    sources = await _choose_wheels(part.to_install, interpreter, index, cache, options, chosen, requested, build)
+    sources = await _choose_wheels(part.to_install, interpreter, index, cache, options, chosen, requested, build, reporter)
     timings = {"resolve": time.perf_counter() - started}
     reporter.report(PhaseFinished("resolve", len(sources), timings["resolve"]))
     plan = planning.make_plan(part, sources, installed, archive_for=lambda s: _cached_archive(cache, s))
@@ -399,6 +399,7 @@ async def _choose_wheels(
     chosen: Mapping[NormalizedName, object] | None = None,
     requested: frozenset[str] | None = None,
     build=None,
+    reporter: Reporter | None = None,
 ) -> list[planning.WheelSource]:
     """The wheel to install for each requirement: ``chosen`` files (from a resolution) first,
     then cached pins, then the indexes. ``requested`` names get a ``REQUESTED`` file (all if None)."""
@@ -467,7 +468,7 @@ async def _choose_wheels(
     from pyx_server.engine.index import IndexClient, ProjectNotFound  # httpx: only when an index is asked
     from pyx_server.engine.selector import PinnedVersions, select_file
 
-    async with IndexClient(index, cache) as client:
+    async with IndexClient(index, cache, reporter) as client:
         # exact pins only need the files of their version: the rest of a page is not parsed
         filters = [PinnedVersions(spec.requirement.specifier) if spec.pinned_version else None for spec in by_index]
         pages = await asyncio.gather(*(client.project(s.name, versions=f) for s, f in zip(by_index, filters)))
