@@ -66,6 +66,12 @@ class RichReporter(Reporter):
         elif isinstance(event, Notice):
             style = "yellow" if event.level == "warning" else "dim"
             p.console.print(event.message, style=style, markup=False, highlight=False)
+        elif isinstance(event, PhaseStarted) and event.phase == "resolve":
+            if getattr(self, "resolve_task", None) is None:
+                self.resolve_task = p.add_task("Resolving", total=None, unit="pkg")
+        elif isinstance(event, PhaseFinished) and event.phase == "resolve" and getattr(self, "resolve_task", None) is not None:
+            p.remove_task(self.resolve_task)
+            self.resolve_task = None
         elif isinstance(event, PhaseStarted) and event.phase == "build":
             self.build_task = p.add_task("Building", total=None, unit="pkg")
         elif isinstance(event, PhaseFinished) and event.phase == "build" and getattr(self, "build_task", None) is not None:
