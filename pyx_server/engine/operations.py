@@ -780,12 +780,6 @@ def _direct_file(source: planning.WheelSource):
         url=source.url.split("#", 1)[0],
         index=redact_url(source.url.split("#", 1)[0]),
         hashes=hashes,
-        requires_python=None,
-        yanked=False,
-        yanked_reason=None,
-        metadata=False,
-        size=None,
-        upload_time=None,
     )
 
 

@@ -39,7 +39,7 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from pyx_server.engine.gpu.detect import NvmlReading, Readers
-from tests.support.index_server import ServedFile, _served, _wants_json, render_html, render_json
+from tests.support.index_server import ServedFile, _served, _wants_json, render_html, render_json, server_factory
 from tests.support.wheels import build_wheel, dist_name
 
 PROC_VERSION = (
@@ -289,16 +289,7 @@ class _VariantHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def variant_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., VariantIndex]]:
     """Factory: ``variant_index(root_page=True, html_only=False)`` starts a ``VariantIndex``."""
-    started: list[VariantIndex] = []
-
-    def factory(**options: Any) -> VariantIndex:
-        index = VariantIndex(tmp_path_factory.mktemp("variants"), **options).start()
-        started.append(index)
-        return index
-
-    yield factory
-    for index in started:
-        index.close()
+    yield from server_factory(tmp_path_factory, VariantIndex, "variants")
 
 
 @pytest.fixture

@@ -635,19 +635,24 @@ def make_file_index(directory: Path, files: Iterable[Path], *, json_pages: bool 
     return simple.as_uri()
 
 
+def server_factory(tmp_path_factory: pytest.TempPathFactory, server_class: Any, prefix: str) -> Iterator[Callable[..., Any]]:
+    """A fixture body: a factory starting ``server_class(directory, **options)``, all stopped after the test."""
+    started: list[Any] = []
+
+    def factory(**options: Any) -> Any:
+        server = server_class(tmp_path_factory.mktemp(prefix), **options).start()
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.close()
+
+
 @pytest.fixture
 def local_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LocalIndex]]:
     """Factory: ``local_index(**options)`` starts a ``LocalIndex`` (stopped after the test)."""
-    started: list[LocalIndex] = []
-
-    def factory(**options: Any) -> LocalIndex:
-        index = LocalIndex(tmp_path_factory.mktemp("index"), **options).start()
-        started.append(index)
-        return index
-
-    yield factory
-    for index in started:
-        index.close()
+    yield from server_factory(tmp_path_factory, LocalIndex, "index")
 
 
 __all__ = [

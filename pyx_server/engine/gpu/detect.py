@@ -110,20 +110,12 @@ class Accelerator:
     @property
     def architectures(self) -> tuple[str, ...]:
         """The distinct AMD gfx architectures of the devices, in device order."""
-        seen: list[str] = []
-        for device in self.devices:
-            if device.architecture and device.architecture not in seen:
-                seen.append(device.architecture)
-        return tuple(seen)
+        return tuple(dict.fromkeys(d.architecture for d in self.devices if d.architecture))
 
     @property
     def compute_capabilities(self) -> tuple[str, ...]:
         """The distinct NVIDIA compute capabilities of the devices, in device order."""
-        seen: list[str] = []
-        for device in self.devices:
-            if device.compute_capability and device.compute_capability not in seen:
-                seen.append(device.compute_capability)
-        return tuple(seen)
+        return tuple(dict.fromkeys(d.compute_capability for d in self.devices if d.compute_capability))
 
     @property
     def summary(self) -> str:
