@@ -258,7 +258,23 @@ def find_pyx(path: str | None) -> Pyx:
         tool.no_compile = f"`pyx pip compile --help` exited {code}: {first}"
     code, out = _output([str(exe), "--version"])
     tool.version = out.split()[-1] if code == 0 and out else "unknown"
+    _compile_bytecode(exe)
     return tool
+
+
+def _compile_bytecode(exe: Path) -> None:
+    """Byte-compile the pyx package behind `exe`, as installing its wheel with pip would.
+
+    An editable dev install has no `.pyc` files, and with `PYTHONDONTWRITEBYTECODE` set
+    (as on this project's machines) Python never writes them: every run would recompile
+    pyx from source and the benchmark would time the compiler, not pyx.
+    """
+    first = exe.read_bytes().split(b"\n", 1)[0]
+    if not first.startswith(b"#!"):
+        return
+    python = first[2:].decode().strip()
+    _output([python, "-c", "import compileall, os, pyx_server; "
+             "compileall.compile_dir(os.path.dirname(pyx_server.__file__), quiet=1)"])
 
 
 def find_uv(path: str | None) -> Uv:
