@@ -18,6 +18,7 @@ One job per module, split by stage (parse → find → resolve → plan → fetc
 * ``venv``         creating virtual environments without ensurepip.
 * ``wheel``        wheel file names, member validation, unpacking.
 * ``linker``       putting cached files into an environment: clone, hardlink, copy, symlink.
+* ``contents``     what an unpacked wheel holds, scanned once and kept in the cache.
 * ``installer``    installing an unpacked wheel per the binary distribution format; uninstall.
 * ``scheme``       where an environment keeps each kind of installed file.
 * ``requirements`` pip-style requirements files and requirement specifiers.

@@ -13,13 +13,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-
-from packaging.metadata import Metadata
+from typing import TYPE_CHECKING
 
 from pyx_server.engine.cache import Bucket, Cache, digest
 from pyx_server.engine.config import IndexSettings, redact_url
 from pyx_server.engine.errors import BuildError
 from pyx_server.engine.progress import Reporter
+
+if TYPE_CHECKING:  # packaging.metadata costs 12 ms to import: only builds need it
+    from packaging.metadata import Metadata
 
 MAX_DEPTH = 3
 

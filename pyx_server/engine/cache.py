@@ -7,6 +7,7 @@ Layout (bump a bucket's suffix whenever its format changes, as uv's ``CacheBucke
       metadata-v1/<index-key>/<name>/<file>.metadata   PEP 658 metadata files
       wheels-v1/<source-key>/<name>/<file>.json  pointer: which archive holds this wheel
       archive-v1/<sha256>/                       a wheel unpacked once, linked into envs
+      contents-v1/<sha256>.json                  what that unpacked wheel holds (``contents``)
       interpreter-v1/<key>.json                  facts about an interpreter (path + mtime)
       .tmp/                                      work in progress; renamed into place
 
@@ -41,6 +42,7 @@ class Bucket(str, Enum):
     ARCHIVE = "archive-v1"
     INTERPRETER = "interpreter-v1"
     BUILDS = "builds-v1"
+    CONTENTS = "contents-v1"
 
 
 def default_cache_dir(env: dict[str, str] | os._Environ[str] | None = None) -> Path:
@@ -238,6 +240,12 @@ class Cache:
                     continue
                 if entry.name not in refs:
                     _rmtree(entry)
+                    removed.append(entry)
+        contents = self.root / Bucket.CONTENTS.value
+        if contents.is_dir():
+            for entry in contents.iterdir():
+                if not (archives / entry.name.removesuffix(".json")).is_dir():
+                    entry.unlink(missing_ok=True)
                     removed.append(entry)
         # build environments, source-tree builds and downloaded sdists are made again on
         # demand; the wheels built from sdists (and their metadata) are what is worth keeping

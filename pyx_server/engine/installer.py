@@ -23,7 +23,6 @@ Windows ``.exe`` launchers are produced.
 
 from __future__ import annotations
 
-import configparser
 import csv
 import importlib.util
 import io
@@ -31,24 +30,26 @@ import json
 import os
 import shlex
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
-from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
 
-from pyx_server.engine.errors import InstallError, InvalidWheel, PyxError, UninstallError, UnsafeWheel
+from pyx_server.engine.contents import (
+    ScriptEntryPoint,
+    WheelContents,
+    read_script_entry_points,
+    scan_contents,
+    walk_files,
+)
+from pyx_server.engine.errors import InstallError, InvalidWheel, PyxError, UninstallError
 from pyx_server.engine.linker import Linker
 from pyx_server.engine.progress import Notice, Reporter
 from pyx_server.engine.scheme import Scheme
-from pyx_server.engine.wheel import RecordEntry, find_dist_info, parse_record, read_wheel_info, record_hash
+from pyx_server.engine.wheel import RecordEntry, parse_record, record_hash
 
 #: the longest ``#!`` line the kernel is trusted to honour (distlib / pip use the same limit)
 MAX_SHEBANG = 127
-_DATA_KEYS = ("purelib", "platlib", "scripts", "data", "headers")
-#: dist-info files the installer writes itself (the wheel's own copies are not installed)
-_GENERATED = frozenset({"RECORD", "RECORD.jws", "RECORD.p7s", "INSTALLER", "REQUESTED", "direct_url.json"})
 _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 # distlib's launcher (pip and uv write the same body)
@@ -94,50 +95,6 @@ def launcher_script(python: str, module: str, attr: str) -> bytes:
     """A console/gui launcher: import ``module:attr`` (``attr`` may be dotted) and exit with it."""
     body = _LAUNCHER.format(module=module, import_name=attr.split(".")[0], func=attr)
     return script_shebang(python) + body.encode("utf-8")
-
-
-@dataclass(frozen=True)
-class ScriptEntryPoint:
-    """One console_scripts / gui_scripts entry: the launcher's file name and its target."""
-
-    name: str
-    module: str
-    attr: str
-    gui: bool
-
-
-def read_script_entry_points(text: str, project: str) -> list[ScriptEntryPoint]:
-    """The launchers ``entry_points.txt`` asks for; names that could escape ``bin`` are refused."""
-    parser = configparser.ConfigParser(delimiters=("=",), interpolation=None, strict=False)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keep the case of names
-    try:
-        parser.read_string(text)
-    except configparser.Error as exc:
-        raise InvalidWheel(f"`{project}` has an unreadable entry_points.txt: {exc}") from exc
-    found: list[ScriptEntryPoint] = []
-    for group, gui in (("console_scripts", False), ("gui_scripts", True)):
-        if not parser.has_section(group):
-            continue
-        for name, value in parser.items(group):
-            name = name.strip()
-            if not name or name in (".", "..") or any(c in name for c in "/\\\x00"):
-                raise UnsafeWheel(
-                    f"`{project}` declares a script named `{name}`, which is not a plain file name",
-                    context={"project": project, "group": group},
-                )
-            ep = EntryPoint(name=name, value=value.strip(), group=group)
-            try:
-                module, attr = ep.module, ep.attr
-            except AttributeError:
-                module, attr = None, None
-            if not module or not attr:
-                raise InvalidWheel(
-                    f"`{project}` declares the script `{name} = {value.strip()}`, "
-                    "which is not `module:callable`",
-                    context={"project": project, "group": group},
-                )
-            found.append(ScriptEntryPoint(name, module, attr, gui))
-    return found
 
 
 # -- the install ------------------------------------------------------------------------------
@@ -233,49 +190,15 @@ class _Transaction:
                 pass
 
 
-def _walk(top: str, rel: str = "") -> Iterator[tuple[str, str]]:
-    """(absolute path, path relative to ``top``) of every file under ``top``; no stat per file."""
-    stack = [(top, rel)]
-    while stack:
-        directory, prefix = stack.pop()
-        with os.scandir(directory) as it:
-            for entry in it:
-                r = f"{prefix}{entry.name}"
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((entry.path, r + "/"))
-                else:
-                    yield entry.path, r
-
-
-def _read_metadata(dist_info: Path) -> tuple[str, str]:
-    try:
-        with open(dist_info / "METADATA", "rb") as f:
-            headers = BytesHeaderParser().parse(f)
-    except OSError as exc:
-        raise InvalidWheel(f"cannot read `{dist_info / 'METADATA'}`: {exc.strerror}") from exc
-    name, version = headers.get("Name"), headers.get("Version")
-    if not name or not version:
-        raise InvalidWheel(f"`{dist_info / 'METADATA'}` lacks a Name or a Version")
-    return str(name).strip(), str(version).strip()
-
-
 def _plan(
-    unpacked: Path, scheme: Scheme, python: str, requested: bool, direct_url: dict | None, installer: str
-) -> tuple[str, str, str, list[_Action]]:
+    unpacked: Path, contents: WheelContents, scheme: Scheme, python: str, requested: bool,
+    direct_url: dict | None, installer: str,
+) -> tuple[str, list[_Action]]:
     """Every file the install will place, checked, before anything is written."""
-    src_info = find_dist_info(unpacked)
-    name, version = _read_metadata(src_info)
-    info = read_wheel_info(src_info)
-    hashes: dict[str, RecordEntry] = {e.path: e for e in parse_record(
-        (src_info / "RECORD").read_text(encoding="utf-8"), source=str(src_info / "RECORD"))}
-    entry_points: list[ScriptEntryPoint] = []
-    if (src_info / "entry_points.txt").is_file():
-        text = (src_info / "entry_points.txt").read_text(encoding="utf-8")
-        entry_points = read_script_entry_points(text, name)
-    launchers = {ep.name for ep in entry_points}
-
-    root_dir = os.path.abspath(scheme.purelib if info.root_is_purelib else scheme.platlib)
+    name = contents.name
+    root_dir = os.path.abspath(scheme.purelib if contents.root_is_purelib else scheme.platlib)
     targets = {
+        "": root_dir,
         "purelib": os.path.abspath(scheme.purelib),
         "platlib": os.path.abspath(scheme.platlib),
         "scripts": os.path.abspath(scheme.scripts),
@@ -283,54 +206,27 @@ def _plan(
         "headers": os.path.abspath(scheme.headers_for(name)),
     }
     prefixes = {k: _record_prefix(v, root_dir) for k, v in targets.items()}
-    info_name = src_info.name
-    data_name = info_name[: -len(".dist-info")] + ".data"
+    base = f"{unpacked}/"
+    data_name = contents.data_dir
     actions: list[_Action] = []
-
-    def linked(src: str, wheel_rel: str, dst: str, record_path: str) -> _Action:
-        entry = hashes.get(wheel_rel)
-        if entry is not None and entry.hash:
-            return _Action(dst, record_path, src=src, hash=entry.hash, size=entry.size)
-        return _Action(dst, record_path, src=src)
-
-    with os.scandir(unpacked) as it:
-        tops = sorted(it, key=lambda e: e.name)
-    for top in tops:
-        if top.name == info_name:
-            for src, rel in _walk(top.path):
-                if rel in _GENERATED:
-                    continue
-                actions.append(linked(src, f"{info_name}/{rel}", f"{root_dir}/{info_name}/{rel}",
-                                      f"{info_name}/{rel}"))
-        elif top.name == data_name and top.is_dir():
-            for key_entry in sorted(os.scandir(top.path), key=lambda e: e.name):
-                key = key_entry.name
-                if key not in _DATA_KEYS or not key_entry.is_dir():
-                    raise InvalidWheel(
-                        f"`{name}` has `{data_name}/{key}`, which is not one of the "
-                        f"wheel data directories ({', '.join(_DATA_KEYS)})"
-                    )
-                for src, rel in _walk(key_entry.path):
-                    wheel_rel = f"{data_name}/{key}/{rel}"
-                    dst = f"{targets[key]}/{rel}"
-                    record_path = f"{prefixes[key]}{rel}"
-                    if key == "scripts":
-                        if rel in launchers:
-                            continue  # the entry point's launcher wins, as with pip
-                        actions.append(_script_action(src, dst, record_path, python,
-                                                      hashes.get(wheel_rel)))
-                    else:
-                        actions.append(linked(src, wheel_rel, dst, record_path))
-        elif top.is_dir(follow_symlinks=False):
-            for src, rel in _walk(top.path, top.name + "/"):
-                actions.append(linked(src, rel, f"{root_dir}/{rel}", rel))
+    append = actions.append
+    # one pass per file, the hot loop of every install: string joins and one object each
+    for area, rel, digest, size in contents.files:
+        if not area:
+            append(_Action(f"{root_dir}/{rel}", rel, f"{base}{rel}", None, 0o644, digest, size))
+        elif area == "scripts":
+            src = f"{base}{data_name}/scripts/{rel}"
+            record = RecordEntry(rel, digest, size) if digest else None
+            append(_script_action(src, f"{targets['scripts']}/{rel}", f"{prefixes['scripts']}{rel}", python, record))
         else:
-            actions.append(linked(top.path, top.name, f"{root_dir}/{top.name}", top.name))
+            append(_Action(f"{targets[area]}/{rel}", f"{prefixes[area]}{rel}",
+                           f"{base}{data_name}/{area}/{rel}", None, 0o644, digest, size))
 
-    for ep in entry_points:
+    for ep in contents.entry_points:
         data = launcher_script(python, ep.module, ep.attr)
         actions.append(_Action(f"{targets['scripts']}/{ep.name}", f"{prefixes['scripts']}{ep.name}",
                                data=data, mode=0o755))
+    info_name = contents.dist_info
     dist_dir = f"{root_dir}/{info_name}"
     actions.append(_Action(f"{dist_dir}/INSTALLER", f"{info_name}/INSTALLER",
                            data=(installer + "\n").encode("utf-8")))
@@ -341,7 +237,7 @@ def _plan(
             raise InstallError(f"`{name}`: direct_url must be a PEP 610 object with a `url`")
         actions.append(_Action(f"{dist_dir}/direct_url.json", f"{info_name}/direct_url.json",
                                data=json.dumps(direct_url, sort_keys=True).encode("utf-8")))
-    return name, version, dist_dir, actions
+    return dist_dir, actions
 
 
 def _record_prefix(directory: str, root_dir: str) -> str:
@@ -391,25 +287,31 @@ def install_wheel(
     requested: bool = True,
     direct_url: dict | None = None,
     installer: str = "pyx",
+    contents: WheelContents | None = None,
 ) -> InstalledWheel:
     """Install the unpacked wheel ``unpacked`` (a cache entry, never modified) into ``scheme``.
 
-    ``python`` is the environment's interpreter, for shebangs. Files of another distribution
-    in the way are replaced; on any failure everything is put back and ``InstallError`` (or
-    the ``InvalidWheel`` that explains it) names the package. Replacing an installed version
-    of the same project is ``replace_wheel``'s job (or ``uninstall`` first).
+    ``python`` is the environment's interpreter, for shebangs. ``contents`` is what
+    ``contents.cached_contents`` read for this entry (scanned here when not given). Files of
+    another distribution in the way are replaced; on any failure everything is put back and
+    ``InstallError`` (or the ``InvalidWheel`` that explains it) names the package. Replacing
+    an installed version of the same project is ``replace_wheel``'s job (or ``uninstall`` first).
     """
     unpacked = Path(unpacked)
     label = unpacked.name
     try:
-        name, version, dist_dir, actions = _plan(unpacked, scheme, python, requested, direct_url, installer)
+        contents = contents or scan_contents(unpacked)
+        dist_dir, actions = _plan(unpacked, contents, scheme, python, requested, direct_url, installer)
     except PyxError:
         raise
     except (OSError, UnicodeDecodeError) as exc:
         raise InstallError(f"cannot read the unpacked wheel `{label}`: {exc}") from exc
+    name, version = contents.name, contents.version
 
     # The dist-info goes in last: a process killed mid-install leaves files but no dist-info,
     # so the next run sees the package as missing and installs it again over the debris.
+    # ``contents`` lists its files last; the generated ones (launchers, INSTALLER…) are
+    # ordered here.
     prefix = dist_dir + "/"
     actions = sorted(actions, key=lambda a: a.dst.startswith(prefix))
     tx = _Transaction()
@@ -631,7 +533,7 @@ def _remove_dist(
         touched_dirs.add(cache)
 
     if remove_dist_info and os.path.isdir(dist_info) and not os.path.islink(dist_info):
-        leftovers = [Path(p) for p, _ in _walk(str(dist_info))]
+        leftovers = [Path(p) for p, _ in walk_files(str(dist_info))]
         try:
             shutil.rmtree(dist_info)
         except OSError as exc:

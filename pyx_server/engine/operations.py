@@ -27,7 +27,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from pyx_server.engine import plan as planning
-from pyx_server.engine.cache import Cache, WheelPointer, digest
+from pyx_server.engine.cache import Bucket, Cache, WheelPointer, digest
 from pyx_server.engine.config import IndexSettings, redact_url
 from pyx_server.engine.errors import (
     HashMismatch,
@@ -211,7 +211,7 @@ async def install(
     # -- act: remove what is extraneous, then link the new wheels in; a replaced version is
     # swapped by ``replace_wheel`` (new files first), so a failed upgrade keeps the old one.
     with environment_lock(env, cache):
-        await _act(plan, archives, env, interpreter, options, result, reporter)
+        await _act(plan, archives, env, interpreter, options, result, reporter, cache)
     if options.resolve:
         result.warnings += _broken_by(result, env)
     return result
@@ -242,10 +242,12 @@ def environment_lock(env, cache: Cache | None = None):
     return cache.lock(cache.root / "locks-v1" / digest(str(env.root)))
 
 
-async def _act(plan: planning.Plan, archives, env, interpreter, options: InstallOptions, result: InstallResult, reporter: Reporter) -> None:
+async def _act(plan: planning.Plan, archives, env, interpreter, options: InstallOptions, result: InstallResult,
+               reporter: Reporter, cache: Cache) -> None:
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
+    from pyx_server.engine.contents import cached_contents
     from pyx_server.engine.installer import install_wheel, replace_wheel, uninstall
     from pyx_server.engine.linker import Linker, link_mode_from_env
 
@@ -269,20 +271,33 @@ async def _act(plan: planning.Plan, archives, env, interpreter, options: Install
         python = str(interpreter.executable)
         replaced = {d.name: d for d in plan.reinstall}
 
+        store = cache.bucket(Bucket.CONTENTS)
+        archive_bucket = cache.root / Bucket.ARCHIVE.value
+        contents = {}
+        for p in plan.installs:
+            archive = archives[p.source.name]
+            if archive.parent == archive_bucket:
+                contents[p.source.name] = cached_contents(archive, store)
+
         def one(p: planning.PlannedWheel):
             archive = archives[p.source.name]
             kwargs = {
                 "requested": p.source.requested,
                 "direct_url": _direct_url(p.source, archive) if p.source.direct else None,
+                "contents": contents.get(p.source.name),
             }
             old = replaced.get(p.source.name)
             if old is not None:
                 return old, replace_wheel(old.dist_info, archive, scheme, python=python, linker=linker, reporter=reporter, **kwargs)
             return None, install_wheel(archive, scheme, python=python, linker=linker, **kwargs)
 
+        # Linking is system calls that release the GIL: one thread per core keeps both busy
+        # without the lock hand-offs more threads cost. The largest wheels start first, so
+        # no core is left with numpy alone at the end.
+        order = sorted(plan.installs, key=lambda p: -len(contents[p.source.name].files) if p.source.name in contents else 0)
         loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(max_workers=min(4, len(plan.installs))) as pool:
-            futures = [loop.run_in_executor(pool, one, p) for p in plan.installs]
+        with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 4, len(order)))) as pool:
+            futures = [loop.run_in_executor(pool, one, p) for p in order]
             for future in asyncio.as_completed(futures):
                 old, done = await future
                 if old is not None:
