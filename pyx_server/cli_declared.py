@@ -286,11 +286,14 @@ def cmd_run(args, console, helpers) -> int:
             check_python(declaration, interpreter)
             ready = existing_script_environment(declaration, interpreter, index=settings)
             if ready is not None:  # nothing changed since the last run: straight to the script
+                _stamp_run(args, declaration, interpreter, ready)
                 return _exec([str(ready / "bin" / "python"), str(target), *args.args])
         import asyncio
 
-        stored = asyncio.run(script_environment(declaration, _interpreter(args, cache), index=settings, cache=cache,
+        stored = asyncio.run(script_environment(declaration, interpreter, index=settings, cache=cache,
                                                 with_requirements=extra, locked=args.locked, frozen=args.frozen))
+        if not extra:
+            _stamp_run(args, declaration, interpreter, stored.path)
         python = stored.path / "bin" / "python"
         return _exec([str(python), str(target), *args.args])
     # a command: in the project's environment (synced first), or an ephemeral one for --with
@@ -321,6 +324,23 @@ def cmd_run(args, console, helpers) -> int:
     os.environ["VIRTUAL_ENV"] = str(bindir.parent)
     os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
     return _exec([command, *args.args])
+
+
+def _stamp_run(args, declaration, interpreter, environment: Path) -> None:
+    """Remember that this run's environment is ready, so the next identical ``pyx run``
+    starts the script without loading pyx (``engine.runstamp``; a stamp is only a shortcut)."""
+    from pyx_server import __version__
+    from pyx_server.engine import runstamp
+    from pyx_server.engine.declared import run_inputs
+    from pyx_server.engine.envstore import MARKER, data_dir
+
+    argv = list(getattr(args, "argv", None) or [])
+    if argv[:1] != ["run"]:
+        return
+    cwd = os.getcwd()
+    runstamp.record(argv[1:], env=os.environ, cwd=cwd, version=__version__, data_dir=str(data_dir()),
+                    python=str(environment / "bin" / "python"), marker=str(environment / MARKER),
+                    files=[str(p) for p in run_inputs(declaration, interpreter, Path(cwd))])
 
 
 def _exec(argv: list[str]) -> int:

@@ -34,6 +34,7 @@ One job per module, split by stage (parse → find → resolve → plan → fetc
 * ``lock/``        PEP 751 lock files: model, read, write, naming, selection, staleness.
 * ``envstore``     one environment per declaration under the data directory; collection.
 * ``declared``     lock / sync / run for what a script, notebook or project declares.
+* ``runstamp``     what lets ``pyx run`` start an unchanged script without loading pyx.
 * ``zipranges``    pure: one member of a remote zip from byte ranges (wheel METADATA).
 * ``gpu/``         accelerator detection, PyTorch variant choice and listing, uv routing.
 * ``plan``         pure: what to fetch, link, replace and remove, before touching anything.

@@ -277,6 +277,17 @@ def pip_config_files(env: Mapping[str, str] | None = None) -> list[Path]:
     return [Path(f) for f in files]
 
 
+def pip_config_candidates(env: Mapping[str, str] | None = None) -> list[Path]:
+    """Every path pip could read configuration from, present or not (a change to any of
+    them can change the indexes): what ``pyx run``'s stamps watch."""
+    env = os.environ if env is None else env
+    if env.get("PIP_CONFIG_FILE") == os.devnull:
+        return []  # pip reads no file at all (and /dev/null's mtime moves with every write)
+    global_files, user_files, site_files = _pip_locations(env)
+    extra = [env["PIP_CONFIG_FILE"]] if env.get("PIP_CONFIG_FILE") else []
+    return [Path(f) for f in [*global_files, *user_files, *site_files, *extra]]
+
+
 def _pip_locations(env: Mapping[str, str]) -> tuple[list[str], list[str], list[str]]:
     """(global, user, site) config paths, from pip's own directory logic when importable."""
     basename = "pip.ini" if sys.platform == "win32" else "pip.conf"

@@ -314,6 +314,17 @@ def existing_script_environment(
     return root
 
 
+def run_inputs(declaration: Declaration, interpreter, cwd: Path | None = None) -> list[Path]:
+    """The files whose change can change which environment a script runs in (present or not):
+    its lock, pip's configuration, pyenv's version files and the interpreter. The script's
+    own metadata is compared separately; see ``runstamp``."""
+    from pyx_server.engine.config import pip_config_candidates
+    from pyx_server.engine.interpreter import discovery_files
+
+    interpreters = {Path(interpreter.sys_executable), Path(interpreter.executable)}
+    return [declaration.lock_path, *pip_config_candidates(), *discovery_files(cwd), *sorted(interpreters)]
+
+
 async def script_environment(
     declaration: Declaration,
     interpreter,

@@ -191,6 +191,10 @@ def gc(store: Path | None = None, *, max_age: float = DEFAULT_MAX_AGE, now: floa
         if stale and not _locked(envs / f".{entry.name}.lock"):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
+    if removed:
+        from pyx_server.engine import runstamp
+
+        runstamp.prune(str(store or data_dir()))  # stamps of `pyx run` naming those environments
     return removed
 
 

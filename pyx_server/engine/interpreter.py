@@ -620,6 +620,16 @@ def _through_pyenv_shim(found: Path, name: str, cwd: Path | None = None, env: Ma
     return target if _is_executable_file(target) else None
 
 
+def discovery_files(cwd: Path | None = None, env: Mapping[str, str] | None = None) -> list[Path]:
+    """The files (present or not) whose content can change which interpreter a name such as
+    ``python3`` finds: pyenv's ``.python-version`` in ``cwd`` and its parents, and its
+    global ``version`` file. What ``pyx run``'s stamps watch besides ``PATH``."""
+    env = os.environ if env is None else env
+    root = Path(env.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    directory = (cwd or Path.cwd()).absolute()
+    return [*(folder / ".python-version" for folder in (directory, *directory.parents)), root / "version"]
+
+
 def _first_word(path: Path) -> str:
     try:
         for line in path.read_text().splitlines():
