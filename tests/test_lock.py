@@ -1165,3 +1165,49 @@ def test_lock_from_resolution_refuses_a_vcs_reference_without_commit() -> None:
     with pytest.raises(LockFileError) as exc:
         lock_from_resolution(ResolveResult(Resolution(packages), {}, {}))
     assert "full commit id" in exc.value.message and "`vcs-pkg`" in exc.value.message
+
+
+# -- the parsed-lock memo ------------------------------------------------------------------------
+
+
+def test_a_lock_read_through_the_cache_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyx_server.engine.cache import Bucket, Cache
+    from pyx_server.engine.lock import read as read_module
+
+    cache = Cache(tmp_path / "cache")
+    text = dumps_lock(small_lock())
+    first = loads_lock(text, cache=cache)
+    assert first == loads_lock(text)
+    memos = list((cache.root / Bucket.LOCKS.value).iterdir())
+    assert len(memos) == 1
+
+    def no_parse(*_):
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(read_module, "_parse_toml", no_parse)
+    again = loads_lock(text, cache=cache)
+    assert again == first and [p.version for p in again.packages] == [p.version for p in first.packages]
+    with pytest.raises(AssertionError, match="parsed again"):
+        loads_lock(text.replace('created-by = "pyx"', 'created-by = "other"'), cache=cache)  # new text: parsed
+
+
+@pytest.mark.parametrize("memo", [b"", b"not a pickle", b"\x80\x04K\x01."])  # the last one is `1`
+def test_an_unreadable_lock_memo_is_a_miss(tmp_path: Path, memo: bytes) -> None:
+    from pyx_server.engine.cache import Bucket, Cache
+
+    cache = Cache(tmp_path / "cache")
+    text = dumps_lock(small_lock())
+    loads_lock(text, cache=cache)
+    (path,) = (cache.root / Bucket.LOCKS.value).iterdir()
+    path.write_bytes(memo)
+    assert loads_lock(text, cache=cache) == loads_lock(text)
+    assert path.read_bytes() != memo  # rewritten
+    cache.prune()
+    assert not path.exists()
+
+
+def test_an_invalid_lock_is_reported_through_the_cache_too(tmp_path: Path) -> None:
+    from pyx_server.engine.cache import Cache
+
+    with pytest.raises(LockFileError):
+        loads_lock('lock-version = "1.0"\n[[packages]]\nversion = "1"\n', cache=Cache(tmp_path / "cache"))

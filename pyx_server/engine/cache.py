@@ -8,6 +8,7 @@ Layout (bump a bucket's suffix whenever its format changes, as uv's ``CacheBucke
       wheels-v1/<source-key>/<name>/<file>.json  pointer: which archive holds this wheel
       archive-v1/<sha256>/                       a wheel unpacked once, linked into envs
       contents-v1/<sha256>.json                  what that unpacked wheel holds (``contents``)
+      locks-v1/<sha256>-<code>.pickle            a lock file already parsed (``lock.read``)
       interpreter-v1/<key>.json                  facts about an interpreter (path + mtime)
       .tmp/                                      work in progress; renamed into place
 
@@ -43,6 +44,7 @@ class Bucket(str, Enum):
     INTERPRETER = "interpreter-v1"
     BUILDS = "builds-v1"
     CONTENTS = "contents-v1"
+    LOCKS = "locks-v1"
 
 
 def default_cache_dir(env: dict[str, str] | os._Environ[str] | None = None) -> Path:
@@ -247,6 +249,12 @@ class Cache:
                 if not (archives / entry.name.removesuffix(".json")).is_dir():
                     entry.unlink(missing_ok=True)
                     removed.append(entry)
+        # parsed locks are made again from their text on demand
+        locks = self.root / Bucket.LOCKS.value
+        if locks.is_dir():
+            for entry in locks.iterdir():
+                entry.unlink(missing_ok=True)
+                removed.append(entry)
         # build environments, source-tree builds and downloaded sdists are made again on
         # demand; the wheels built from sdists (and their metadata) are what is worth keeping
         builds = self.root / Bucket.BUILDS.value

@@ -117,8 +117,11 @@ def _pins_from_sources(sources: dict, named: dict[str, str], where: Path) -> tup
     return tuple(sorted(pinned))
 
 
-def read_current_lock(declaration: Declaration):
-    """The declaration's lock: inside the notebook (``metadata.pyx.pylock``), else the file beside it."""
+def read_current_lock(declaration: Declaration, cache: Cache | None = None):
+    """The declaration's lock: inside the notebook (``metadata.pyx.pylock``), else the file beside it.
+
+    With ``cache``, a lock read before is not parsed again.
+    """
     from pyx_server.engine.lock import loads_lock, read_lock
 
     if declaration.kind == "notebook":
@@ -126,9 +129,9 @@ def read_current_lock(declaration: Declaration):
 
         text = read_lock_text(declaration.path)
         if text is not None:
-            return loads_lock(text, source=f"{declaration.path.name} (metadata.pyx.pylock)")
+            return loads_lock(text, source=f"{declaration.path.name} (metadata.pyx.pylock)", cache=cache)
     if declaration.lock_path.is_file():
-        return read_lock(declaration.lock_path)
+        return read_lock(declaration.lock_path, cache=cache)
     return None
 
 
@@ -246,7 +249,7 @@ async def pins(
     from pyx_server.engine.lock import is_stale, select_for_environment, to_dist_file
 
     path = declaration.lock_path
-    current = read_current_lock(declaration)
+    current = read_current_lock(declaration, cache)
     if current is None:
         if locked or frozen:
             raise StaleLock(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -78,9 +79,11 @@ class LockedFile:
     def __hash__(self) -> int:  # the mappings make the generated hash impossible
         return hash((self.name, self.url, self.path))
 
-    @property
+    @cached_property
     def filename(self) -> str:
-        """The file's name: ``name`` if given, else the last part of ``path``, else of ``url``."""
+        """The file's name: ``name`` if given, else the last part of ``path``, else of ``url``.
+
+        Computed once per file (a lock of all platforms' wheels asks it thousands of times)."""
         if self.name:
             return self.name
         if self.path:

@@ -97,8 +97,11 @@ class _Invalid(Exception):
         self.hints = hints
 
 
-def read_lock(path: Path | str) -> Lock:
-    """Read and validate the lock at ``path``; a ``LockFileError`` names the file, line and key."""
+def read_lock(path: Path | str, *, cache=None) -> Lock:
+    """Read and validate the lock at ``path``; a ``LockFileError`` names the file, line and key.
+
+    With a ``cache``, a lock already read once is not parsed again (see ``loads_lock``).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -110,20 +113,75 @@ def read_lock(path: Path | str) -> Lock:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise LockFileError(f"cannot read the lock file `{path}`: {exc}", context={"file": str(path)}) from exc
-    return loads_lock(text, source=str(path))
+    return loads_lock(text, source=str(path), cache=cache)
 
 
-def loads_lock(text: str, *, source: str = "pylock.toml") -> Lock:
+def loads_lock(text: str, *, source: str = "pylock.toml", cache=None) -> Lock:
     """Parse and validate lock text (a file's, or one kept in a notebook's metadata).
 
-    ``source`` names where the text came from in error messages.
+    ``source`` names where the text came from in error messages. With a ``cache``
+    (``engine.cache.Cache``), the parsed lock is kept in ``locks-v1`` under the hash of the
+    text: a notebook's lock of all platforms' wheels is a few hundred kB of TOML, and
+    ``tomllib`` plus validation took 70 ms of every environment build that used it.
     """
+    if cache is not None:
+        return _memoized(text, source, cache)
     data = _parse_toml(text, source)
     warnings: list[str] = []
     try:
         return _lock(data, warnings)
     except _Invalid as invalid:
         raise _error(source, text, invalid) from None
+
+
+# -- the parsed-lock memo ---------------------------------------------------------------------
+
+_CODE_KEY: list[str] = []
+
+
+def _code_key() -> str:
+    """A digest of the modules that define and build ``Lock``: a memo written by another
+    version of them is never read back as today's objects."""
+    if not _CODE_KEY:
+        import hashlib
+
+        from pyx_server.engine.lock import model
+
+        digest = hashlib.sha256()
+        for module_file in (__file__, model.__file__):
+            with open(module_file, "rb") as f:
+                digest.update(f.read())
+        _CODE_KEY.append(digest.hexdigest()[:16])
+    return _CODE_KEY[0]
+
+
+def _memoized(text: str, source: str, cache) -> Lock:
+    """``loads_lock`` through the cache: a pickle keyed by the text and this code's digest.
+
+    Pickle because it rebuilds the frozen dataclasses (with their ``Version``, ``Marker``…)
+    without re-running validation, which is the point; the cache is the user's own
+    directory, like ``__pycache__``. Anything unreadable is a miss, then overwritten.
+    """
+    import hashlib
+    import pickle
+
+    from pyx_server.engine.cache import Bucket, atomic_write_bytes
+
+    key = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    path = cache.root / Bucket.LOCKS.value / f"{key}-{_code_key()}.pickle"
+    try:
+        with open(path, "rb") as f:
+            found = pickle.loads(f.read())
+        if isinstance(found, Lock):
+            return found
+    except Exception:  # noqa: BLE001 - a corrupt or foreign memo is a miss
+        pass
+    parsed = loads_lock(text, source=source)
+    try:
+        atomic_write_bytes(path, pickle.dumps(parsed, protocol=pickle.HIGHEST_PROTOCOL))
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        pass  # only a shortcut
+    return parsed
 
 
 # -- TOML ---------------------------------------------------------------------------------
