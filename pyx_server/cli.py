@@ -151,14 +151,56 @@ def _install_options(p: argparse.ArgumentParser) -> None:
     _index_options(p)
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Skipped:
+    """Stands in for the parser of a command this command line cannot reach: every call is
+    accepted and ignored, so the code that describes that command runs at no cost."""
+
+    def __getattr__(self, name: str):
+        return self._ignore
+
+    def _ignore(self, *args, **kwargs) -> _Skipped:
+        return self
+
+
+class _Commands:
+    """A sub-command action that builds only the ``wanted`` command's parser (all when None).
+
+    argparse builds every sub-parser up front, about 10 ms for pyx's; a command such as
+    ``pyx pip sync`` needs one of them.
+    """
+
+    def __init__(self, action, wanted: str | None) -> None:
+        self.action, self.wanted = action, wanted
+
+    def add_parser(self, name: str, **kwargs):
+        if self.wanted is None or name == self.wanted:
+            return self.action.add_parser(name, **kwargs)
+        return _Skipped()
+
+    def reached(self) -> bool:
+        return self.wanted is None or self.wanted in self.action.choices
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with ``argv``, only the parts that ``argv`` can reach."""
+    if argv:
+        wanted = argv[0] if not argv[0].startswith("-") else None
+        sub = argv[1] if wanted == "pip" and len(argv) > 1 and not argv[1].startswith("-") else None
+        parser, commands, pip_commands = _build(wanted, sub)
+        if commands.reached() and (pip_commands is None or pip_commands.reached()):
+            return parser
+    return _build(None, None)[0]  # a mistyped command: argparse lists every choice
+
+
+def _build(wanted: str | None, pip_wanted: str | None):
     parser = argparse.ArgumentParser(
         prog="pyx",
         description="A fast Python environment manager for notebooks and editors.",
     )
     parser.add_argument("--version", action="version", version=f"pyx {__version__}")
     _global_options(parser, top=True)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = _Commands(parser.add_subparsers(dest="command", metavar="COMMAND"), wanted)
+    pip_commands = None
 
     venv = commands.add_parser("venv", help="create a virtual environment")
     venv.add_argument("path", nargs="?", default=".venv")
@@ -172,7 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(venv)
 
     pip = commands.add_parser("pip", help="pip-compatible commands")
-    pipcmds = pip.add_subparsers(dest="pip_command", metavar="COMMAND")
+    if not isinstance(pip, _Skipped):
+        pip_commands = _Commands(pip.add_subparsers(dest="pip_command", metavar="COMMAND"), pip_wanted)
+    pipcmds = pip_commands or _Skipped()
     sync = pipcmds.add_parser("sync", help="make the environment match a lock exactly")
     sync.add_argument("src", nargs="*", metavar="REQUIREMENTS", help="requirements files (pinned)")
     _install_options(sync)
@@ -227,10 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
     _python_options(show)
     _global_options(show)
 
-    from pyx_server import cli_declared, cli_gpu
+    if wanted is None or wanted in _DECLARED:
+        from pyx_server import cli_declared
 
-    cli_declared.add_parsers(commands, _global_options, _index_options, _python_options)
-    cli_gpu.add_parsers(commands, _global_options, _index_options)
+        cli_declared.add_parsers(commands, _global_options, _index_options, _python_options)
+    if wanted is None or wanted == "gpu":
+        from pyx_server import cli_gpu
+
+        cli_gpu.add_parsers(commands, _global_options, _index_options)
 
     cache = commands.add_parser("cache", help="inspect and clean the global cache")
     cachecmds = cache.add_subparsers(dest="cache_command", metavar="COMMAND")
@@ -241,7 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(c)
     pr = cachecmds.add_parser("prune", help="remove unused entries")
     _global_options(pr)
-    return parser
+    return parser, commands, pip_commands
+
+
+#: the verbs ``cli_declared`` registers
+_DECLARED = ("init", "add", "remove", "lock", "sync", "run", "tree")
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -756,7 +808,7 @@ class _Helpers:
 
 
 def dispatch(args, console: Console) -> int:
-    if args.command in ("init", "add", "remove", "lock", "sync", "run", "tree"):
+    if args.command in _DECLARED:
         from pyx_server import cli_declared
 
         if args.command == "remove":
@@ -793,8 +845,8 @@ def dispatch(args, console: Console) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     args.argv = argv
     console = Console(args.quiet, args.verbose, args.color)

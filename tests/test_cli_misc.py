@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
@@ -99,3 +101,21 @@ def test_global_flags_before_or_after_the_command(tmp_path: Path) -> None:
     assert pyx("--cache-dir", tmp_path / "c1", "cache", "dir").out.strip() == str(tmp_path / "c1")
     assert pyx("cache", "dir", "--cache-dir", tmp_path / "c2").out.strip() == str(tmp_path / "c2")
     assert pyx("-q", "cache", "prune").err == ""
+
+
+@pytest.mark.parametrize("argv", [
+    ["pip", "sync", "r.txt", "--python", "/x/python", "-q"],
+    ["pip", "install", "a", "-e", "./b", "--upgrade"],
+    ["pip", "compile", "in.txt", "-o", "out.txt", "--generate-hashes"],
+    ["run", "--python", "3.12", "s.py", "a", "-q"],
+    ["add", "numpy", "--script", "s.py"],
+    ["gpu", "variants", "torch", "--format", "json"],
+    ["cache", "prune"],
+    ["venv", "v", "--seed"],
+    ["pip", "list", "--format", "json"],
+])
+def test_a_parser_built_for_one_command_reads_it_as_the_full_parser_does(argv: list[str]) -> None:
+    """Only the reachable sub-parsers are built (start-up time); the meaning must not change."""
+    from pyx_server.cli import build_parser
+
+    assert vars(build_parser(argv).parse_args(argv)) == vars(build_parser().parse_args(argv))

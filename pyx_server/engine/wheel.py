@@ -28,11 +28,9 @@ import io
 import os
 import re
 import stat
-import zipfile
 from collections.abc import Iterable
 from typing import BinaryIO
 from dataclasses import dataclass
-from email.parser import HeaderParser
 from pathlib import Path
 
 from packaging.tags import Tag
@@ -144,6 +142,8 @@ def read_record(dist_info: Path) -> list[RecordEntry]:
 
 def parse_wheel_info(text: str, *, source: str = "WHEEL") -> WheelInfo:
     """Parse a ``WHEEL`` file; a Wheel-Version other than 1.x is refused (format we can't read)."""
+    from email.parser import HeaderParser  # email costs 4 ms to import; a warm install never reads WHEEL
+
     headers = HeaderParser().parsestr(text)
     raw = headers.get("Wheel-Version")
     if raw is None:
@@ -321,6 +321,8 @@ def unpack_wheel(wheel: Path | BinaryIO, dest: Path, *, label: str | None = None
     caller discards ``dest`` (it is a cache temporary directory). Blocking: run it in a thread
     from async code.
     """
+    import zipfile  # only unpacking needs it: imported here to keep start-up short
+
     if isinstance(wheel, (str, os.PathLike)):
         wheel = Path(wheel)
         label = label or wheel.name
@@ -365,6 +367,8 @@ def _check_dist_info(files: list[_Member], wheel: str) -> str:
 
 
 def _read_text(zf: zipfile.ZipFile, member: _Member, wheel: str) -> str:
+    import zipfile  # only unpacking needs it: imported here to keep start-up short
+
     try:
         return zf.read(member.info).decode("utf-8")
     except (zipfile.BadZipFile, UnicodeDecodeError, OSError, ValueError) as exc:
@@ -380,6 +384,8 @@ def _extract(
     wheel: str,
 ) -> None:
     """Write validated members under ``dest``, checking each against its RECORD hash."""
+    import zipfile  # only unpacking needs it: imported here to keep start-up short
+
     for d in sorted(dirs):  # a parent sorts before its children: one mkdir per directory
         try:
             os.mkdir(f"{dest}/{d}")
