@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.environment import open_venv
