@@ -83,6 +83,8 @@ class VariantInfo:
     properties: tuple[str, ...] = ()
     #: the CUDA architectures the build declares (``sm_80`` …); empty when it declares none
     architectures: tuple[str, ...] = ()
+    #: declared properties pyx read but did not judge (``nvidia :: cuda_version_upper_bound :: 13``)
+    unchecked: tuple[str, ...] = ()
     #: the PEP 825 variant wheel of this build for this interpreter, shown but not installed
     variant_filename: str | None = None
 
@@ -136,49 +138,67 @@ async def list_variants(
             hints=["leave out the version to list the newest one"],
         )
     metadata = await _variant_metadata(found, target, cache, reporter, offline, env, retries)
-    infos: list[VariantInfo] = []
     depends_on_system = has_system_dependency(package)
-    for variant, offer in found.items():
-        declared = metadata.get(variant)
-        label = declared.label_for(variant) if declared is not None else None
-        matching = [f for f in offer.files if _same_version(f.version, target)]
-        labelled = [f for f in offer.variant_wheels
-                    if label is not None and f.variant_label == label and _same_version(f.version, target)]
-        if not matching and not labelled:
-            continue
-        wheel = _best_wheel(matching, priority)
-        variant_wheel = _best_wheel(labelled, priority)
-        extra: dict = {}
-        if declared is not None and label is not None:
-            properties = declared.variants[label]
-            judgement = judge(properties, accelerator)
-            ok, why_not = judgement.compatible, judgement.reason
-            extra = {"judged_by": BY_METADATA, "label": label, "properties": property_strings(properties),
-                     "architectures": judgement.architectures}
-        else:
-            ok, why_not = check_variant(accelerator, variant) if depends_on_system else (True, None)
-        if wheel is None:
-            no_wheel = ("only a PEP 825 variant wheel for this platform, which pyx does not install"
-                        if variant_wheel else "no wheel for this platform (Python version, OS or architecture)")
-            ok, why_not = False, f"{why_not}; {no_wheel}" if why_not else no_wheel
-        shown = wheel or (matching or labelled)[0]
-        infos.append(
-            VariantInfo(
-                variant=variant,
-                index_url=redact_url(variant_index_url(base_url, variant)),
-                version=str(shown.version),
-                filename=wheel.filename if wheel else None,
-                url=wheel.url if wheel else None,
-                size=wheel.size if wheel else None,
-                compatible=ok,
-                reason=None if ok else why_not,
-                variant_filename=variant_wheel.filename if variant_wheel else None,
-                **extra,
-            )
-        )
+    infos = [
+        info
+        for variant, offer in found.items()
+        if (info := _variant_info(variant, offer, metadata.get(variant), target, priority, accelerator,
+                                  depends_on_system, base_url)) is not None
+    ]
     chosen = choose_from_listing(accelerator, infos).variant
     infos = [_mark(info, info.variant == chosen) for info in infos]
     return sorted(infos, key=lambda info: variant_sort_key(info.variant))
+
+
+def _variant_info(
+    variant: str,
+    offer: _Offer,
+    declared: VariantsJson | None,
+    target: Version,
+    priority: Mapping[Tag, int],
+    accelerator: Accelerator,
+    depends_on_system: bool,
+    base_url: str,
+) -> VariantInfo | None:
+    """What the picker shows of one variant at ``target``; None when it does not offer that version.
+
+    The verdict comes from the label of ``declared`` that describes this variant when there is
+    one, else from the name (packages such as triton, whose builds need no CUDA, always run).
+    """
+    label = declared.label_for(variant) if declared is not None else None
+    matching = [f for f in offer.files if _same_version(f.version, target)]
+    labelled = [f for f in offer.variant_wheels
+                if label is not None and f.variant_label == label and _same_version(f.version, target)]
+    if not matching and not labelled:
+        return None
+    wheel = _best_wheel(matching, priority)
+    variant_wheel = _best_wheel(labelled, priority)
+    extra: dict = {}
+    if declared is not None and label is not None:
+        properties = declared.variants[label]
+        judgement = judge(properties, accelerator)
+        ok, why_not = judgement.compatible, judgement.reason
+        extra = {"judged_by": BY_METADATA, "label": label, "properties": property_strings(properties),
+                 "architectures": judgement.architectures, "unchecked": judgement.unchecked}
+    else:
+        ok, why_not = check_variant(accelerator, variant) if depends_on_system else (True, None)
+    if wheel is None:
+        no_wheel = ("only a PEP 825 variant wheel for this platform, which pyx does not install"
+                    if variant_wheel else "no wheel for this platform (Python version, OS or architecture)")
+        ok, why_not = False, f"{why_not}; {no_wheel}" if why_not else no_wheel
+    shown = wheel or (matching or labelled)[0]
+    return VariantInfo(
+        variant=variant,
+        index_url=redact_url(variant_index_url(base_url, variant)),
+        version=str(shown.version),
+        filename=wheel.filename if wheel else None,
+        url=wheel.url if wheel else None,
+        size=wheel.size if wheel else None,
+        compatible=ok,
+        reason=None if ok else why_not,
+        variant_filename=variant_wheel.filename if variant_wheel else None,
+        **extra,
+    )
 
 
 def choose_from_listing(accelerator: Accelerator, infos: Iterable[VariantInfo]) -> Choice:

@@ -432,7 +432,7 @@ def _verdict(accelerator: Accelerator, variant: str, verdicts: Mapping[str, Verd
 
 
 def _passed_over(accelerator: Accelerator, chosen: str, offered: Sequence[str], verdicts: Mapping[str, Verdict]) -> str:
-    """Why newer builds of the chosen family that the table allows were skipped: their own metadata said no."""
+    """Why builds ranked above the chosen one were skipped although the tables allow them: their metadata said no."""
     newer = sorted(
         (v for v in offered if v in verdicts and not verdicts[v][0] and check_variant(accelerator, v)[0]
          and variant_sort_key(v) < variant_sort_key(chosen)),
