@@ -53,6 +53,11 @@ class Console:
         if self.quiet < 2:
             print(f"{self._style('warning', '1;33')}: {text}", file=sys.stderr)
 
+    def hint(self, text: str) -> None:
+        """A hint under a warning, styled as the hints of errors are."""
+        if self.quiet < 2:
+            print(f"  {self._style('hint', '1;36')}: {text}", file=sys.stderr)
+
     def error(self, err: PyxError) -> None:
         """The one renderer of engine errors for the terminal."""
         print(f"{self._style('error', '1;31')}: {err.message}", file=sys.stderr)

@@ -223,22 +223,49 @@ def cmd_add(args, console, helpers, *, removing: bool = False) -> int:
 
 
 def _route_torch(args, cache, declaration, requirements, console) -> None:
-    """``pyx add torch``: record the variant index this machine needs (uv's tables), or say why not."""
+    """``pyx add torch``: record the variant index this machine needs, or say why not; show the warnings."""
     import asyncio
 
+    from pyx_server import cli_gpu
     from pyx_server.engine.declared import route_gpu_packages
-    from pyx_server.engine.errors import ConfigError
+    from pyx_server.engine.errors import TorchIndexNotConfigured
+    from pyx_server.engine.gpu import is_torch_family
+    from pyx_server.engine.progress import Notice, Reporter
+
+    if not any(is_torch_family(_requirement_name(r)) for r in requirements):
+        return
+    notices: list[str] = []
+
+    class _Notices(Reporter):
+        def report(self, event) -> None:
+            if isinstance(event, Notice) and event.level == "warning":
+                notices.append(event.message)
 
     try:
-        choice = asyncio.run(route_gpu_packages(declaration, requirements, cache=cache, torch_backend=args.torch_backend))
-    except ConfigError as err:
-        if "PYX_TORCH_INDEX_URL" not in err.message:
-            raise
-        console.warn("the PyTorch family is installed from the default index: set `PYX_TORCH_INDEX_URL` "
-                     "to the PyTorch variant index so pyx can pick the build for this machine's GPU")
+        choice = asyncio.run(route_gpu_packages(declaration, requirements, cache=cache, torch_backend=args.torch_backend,
+                                                readers=cli_gpu._readers(), tags=_interpreter(args, cache).tags,
+                                                reporter=_Notices()))
+    except TorchIndexNotConfigured as err:
+        console.warn(f"the PyTorch family is installed from the default index, not the build for this machine's GPU: "
+                     f"{err.message}")
+        for hint in err.hints:
+            console.hint(hint)
         return
+    for message in notices:
+        console.warn(message)
     if choice is not None:
         console.status(f"PyTorch build: `{choice.variant}` ({choice.reason})")
+        for warning in choice.warnings:
+            console.warn(warning)
+
+
+def _requirement_name(text: str) -> str:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        return Requirement(text).name
+    except InvalidRequirement:
+        return ""
 
 
 async def _with_lower_bounds(args, cache, declaration, helpers) -> list[str]:

@@ -65,9 +65,18 @@ def _readers():
     return Readers()
 
 
-def _base_url(args) -> str | None:
-    value = args.torch_index_url or os.environ.get("PYX_TORCH_INDEX_URL") or ""
-    return value.strip().rstrip("/") or None
+def _base_url(args):
+    """``(base URL, None)``, or ``(None, the engine's TorchIndexNotConfigured)`` to tell what to set."""
+    from pyx_server.engine.errors import TorchIndexNotConfigured
+    from pyx_server.engine.gpu import torch_index_base
+
+    env = dict(os.environ)
+    if args.torch_index_url:
+        env["PYX_TORCH_INDEX_URL"] = args.torch_index_url
+    try:
+        return torch_index_base(env), None
+    except TorchIndexNotConfigured as err:
+        return None, err
 
 
 def cmd_gpu(args, console, helpers) -> int:
@@ -87,18 +96,23 @@ def _cmd_show(args, console, helpers, accelerator) -> int:
     from pyx_server.engine.config import redact_url
     from pyx_server.engine.gpu import choose_variant
 
-    base = _base_url(args)
+    base, missing = _base_url(args)
     offered: list[str] | None = None
+    choice = None
+    hints: list[str] = []
     note: str
     if accelerator.backend:
         note = "not consulted: the variant was chosen explicitly"
     elif accelerator.kind == "apple":
         note = "not needed: Apple silicon uses the default index's build"
     elif base is None:
-        note = "not consulted: PYX_TORCH_INDEX_URL (or --torch-index-url) is not set"
+        note = "not consulted: `PYX_TORCH_INDEX_URL` (or `--torch-index-url`) is not set"
+        hints = list(missing.hints)
     else:
-        offered, note = _offered_for_torch(args, helpers, accelerator, base)
-    choice = choose_variant(accelerator, offered)
+        offered, choice, note = _offered_for_torch(args, helpers, accelerator, base)
+    if choice is None:
+        choice = choose_variant(accelerator, offered)
+    warnings = [*accelerator.warnings, *choice.warnings]
 
     if args.format == "json":
         payload = {
@@ -112,7 +126,9 @@ def _cmd_show(args, console, helpers, accelerator) -> int:
                 "consulted": choice.index_consulted,
                 "offered": offered,
                 "note": note,
+                "hints": hints,
             },
+            "warnings": warnings,
             "accelerator": accelerator.to_dict(),
         }
         console.data(json.dumps(payload, indent=2))
@@ -133,6 +149,7 @@ def _cmd_show(args, console, helpers, accelerator) -> int:
             text = ", ".join(shown)
         lines.append(f"  this machine runs: {text}")
     lines.append(f"  variant index: {redact_url(base) if base else '(none)'} — {note}")
+    lines += [f"  hint: {hint}" for hint in hints]
     if console.verbose:
         lines.append(console.bold("Sources consulted") + ":")
         width = max((len(p.source) for p in accelerator.sources), default=0)
@@ -140,26 +157,30 @@ def _cmd_show(args, console, helpers, accelerator) -> int:
         for probe in accelerator.sources:
             lines.append(f"  {probe.source.ljust(width)}  {probe.outcome.ljust(outcome_width)}  {probe.detail}".rstrip())
     console.data("\n".join(lines))
-    for warning in accelerator.warnings:
+    for warning in warnings:
         console.warn(warning)
     return 0
 
 
-def _offered_for_torch(args, helpers, accelerator, base: str) -> tuple[list[str] | None, str]:
-    """Which variants offer the newest torch for this interpreter; None (with why) when unknown."""
+def _offered_for_torch(args, helpers, accelerator, base: str):
+    """``(offered variants, choice, note)`` for the newest torch on this interpreter; the first two
+    are None (and the note says why) when the index could not be asked."""
     import asyncio
 
-    from pyx_server.engine.gpu import list_variants
+    from pyx_server.engine.gpu import choose_from_listing, list_variants
 
     try:
         infos = asyncio.run(
             list_variants("torch", None, accelerator, base_url=base, cache=helpers.cache(args), offline=args.offline)
         )
     except PyxError as err:
-        return None, f"could not be consulted ({err.message}); chose by the driver table"
+        return None, None, f"could not be consulted ({err.message}); chose by the driver table"
     offered = [info.variant for info in infos if info.filename is not None]
     version = infos[0].version.split("+", 1)[0] if infos else "?"
-    return offered, f"consulted: torch {version} is offered as {', '.join(offered) or 'nothing for this platform'}"
+    judged = [i.variant for i in infos if i.judged_by == "variant metadata"]
+    declared = f" ({', '.join(judged)} judged by their variant metadata)" if judged else ""
+    note = f"consulted: torch {version} is offered as {', '.join(offered) or 'nothing for this platform'}{declared}"
+    return offered, choose_from_listing(accelerator, infos), note
 
 
 def _describe_device(device) -> str:
@@ -182,10 +203,12 @@ def _cmd_variants(args, console, helpers, accelerator) -> int:
     import asyncio
 
     from pyx_server.engine.config import redact_url
-    from pyx_server.engine.gpu import choose_variant, list_variants, torch_index_base
+    from pyx_server.engine.gpu import choose_from_listing, list_variants
     from pyx_server.engine.progress import Notice, Reporter
 
-    base = _base_url(args) or torch_index_base()  # raises the ConfigError that says what to set
+    base, missing = _base_url(args)
+    if missing is not None:
+        raise missing  # one readable error that says what to set
     notices: list[Notice] = []
 
     class _Notices(Reporter):
@@ -204,8 +227,9 @@ def _cmd_variants(args, console, helpers, accelerator) -> int:
             reporter=_Notices(),
         )
     )
-    choice = choose_variant(accelerator, [i.variant for i in infos if i.filename is not None])
+    choice = choose_from_listing(accelerator, infos)
     version = infos[0].version.split("+", 1)[0] if infos else args.package_version
+    warnings = [*accelerator.warnings, *choice.warnings, *(n.message for n in notices)]
     if args.format == "json":
         payload = {
             "package": args.package,
@@ -214,6 +238,7 @@ def _cmd_variants(args, console, helpers, accelerator) -> int:
             "variant": choice.variant,
             "reason": choice.reason,
             "explicit": choice.explicit,
+            "warnings": warnings,
             "variants": [info.to_dict() for info in infos],
             "accelerator": accelerator.to_dict(),
         }
@@ -222,6 +247,8 @@ def _cmd_variants(args, console, helpers, accelerator) -> int:
         rows = [("", "variant", "version", "size", "verdict")]
         for info in infos:
             verdict = "compatible" if info.compatible else f"no: {info.reason}"
+            if info.judged_by == "variant metadata":
+                verdict += f" [variant metadata `{info.label}`]"
             rows.append(("→" if info.chosen else "", info.variant, info.version, _size(info.size), verdict))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         lines = [f"{console.bold(args.package)} {version} on {redact_url(base)} — {accelerator.summary}"]
@@ -229,8 +256,8 @@ def _cmd_variants(args, console, helpers, accelerator) -> int:
             lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
         lines.append(f"pyx would install: {choice.variant} ({choice.reason})")
         console.data("\n".join(line.rstrip() for line in lines))
-    for notice in notices:
-        console.warn(notice.message)
+    for warning in warnings:
+        console.warn(warning)
     return 0
 
 

@@ -59,7 +59,8 @@ def test_without_a_variant_index_it_says_what_to_set(local_index, monkeypatch, t
     script.write_text("import torch\n")
     run = pyx("add", "torch", "--script", script, "--python", sys.executable)
     assert run.code == 0, run.err
-    assert "PYX_TORCH_INDEX_URL" in run.err
+    assert "warning: the PyTorch family is installed from the default index" in run.err
+    assert "  hint: set `PYX_TORCH_INDEX_URL` to the base URL" in run.err and "Traceback" not in run.err
     assert "sources" not in (read_metadata(script).uv or {})
 
 

@@ -267,6 +267,47 @@ def test_apple_silicon(fake_machine: FakeMachine) -> None:
     assert detect(fake_machine.readers(platform="darwin", machine="x86_64")).kind == "none"
 
 
+def test_nvidia_driver_sources_in_order_proc_then_nvml_then_nvidia_smi(fake_machine: FakeMachine) -> None:
+    """The driver comes from the first source that has it; NVML's devices spare the nvidia-smi run."""
+    reading = NvmlReading("560.35.03", (GpuDevice("nvidia", name="NVIDIA L4", compute_capability="8.9"),))
+    fake_machine.nvidia_proc("550.144.03")
+    fake_machine.tool("nvidia-smi", stdout="535.104.05, Tesla T4, 15360 MiB, 7.5\n", argv_log=True)
+    found = detect(fake_machine.readers(nvml=lambda: reading))
+    assert (found.driver_version, found.found_by) == ("550.144.03", "/proc/driver/nvidia/version")
+    assert found.devices == reading.devices and fake_machine.calls("nvidia-smi") == []
+    # without /proc: NVML's driver beats nvidia-smi's
+    (fake_machine.root / "proc/driver/nvidia/version").unlink()
+    assert detect(fake_machine.readers(nvml=lambda: reading)).found_by == "NVML"
+    # without NVML: nvidia-smi
+    found = detect(fake_machine.readers(nvml=lambda: None))
+    assert (found.driver_version, found.found_by) == ("535.104.05", "nvidia-smi")
+
+
+def test_hanging_rocm_agent_enumerator_falls_back_to_rocminfo(fake_machine: FakeMachine) -> None:
+    fake_machine.tool("rocm_agent_enumerator", hang=True)
+    fake_machine.tool("rocminfo", stdout=rocminfo_output(("gfx942", "AMD Instinct MI300X", "GPU")))
+    found = detect(fake_machine.readers(timeout=0.5), details=False)
+    assert (found.kind, found.found_by, found.architectures) == ("amd", "rocminfo", ("gfx942",))
+    assert outcomes(found)["rocm_agent_enumerator"] == "timed-out"
+
+
+def test_failing_amd_tools_are_recorded(fake_machine: FakeMachine) -> None:
+    fake_machine.tool("rocm_agent_enumerator", stdout="", exit_code=0)
+    fake_machine.tool("rocminfo", stdout="ROCk module is NOT loaded, possibly no GPU devices", exit_code=1)
+    found = detect(fake_machine.readers())
+    assert found.kind == "none"
+    assert outcomes(found)["rocm_agent_enumerator"] == "absent"
+    rocminfo = next(p for p in found.sources if p.source == "rocminfo")
+    assert rocminfo.outcome == "failed" and "exit code 1: ROCk module is NOT loaded" in rocminfo.detail
+
+
+def test_amd_beats_intel(fake_machine: FakeMachine) -> None:
+    fake_machine.tool("rocm_agent_enumerator", stdout="gfx1100\n")
+    fake_machine.pci("0000:00:02.0", klass="0x030000", vendor="0x8086")
+    found = detect(fake_machine.readers(), details=False)
+    assert found.kind == "amd" and "/sys/bus/pci/devices" not in outcomes(found)
+
+
 def test_nvidia_beats_amd_and_intel(fake_machine: FakeMachine) -> None:
     fake_machine.nvidia_sys("550.144.03")
     fake_machine.tool("rocm_agent_enumerator", stdout="gfx90a\n", argv_log=True)
@@ -289,8 +330,10 @@ def test_cuda_driver_override_beats_detection(fake_machine: FakeMachine) -> None
 
 def test_amd_architecture_override(fake_machine: FakeMachine) -> None:
     fake_machine.rocm_version("6.4.0")
+    fake_machine.tool("rocm_agent_enumerator", stdout="gfx90a\n", argv_log=True)
     found = detect(fake_machine.readers(env={"PYX_AMD_GPU_ARCHITECTURE": "GFX1030"}))
     assert (found.kind, found.architectures, found.rocm_version) == ("amd", ("gfx1030",), "6.4.0")
+    assert fake_machine.calls("rocm_agent_enumerator") == []  # the override beats detection
 
 
 @pytest.mark.parametrize(
@@ -348,10 +391,15 @@ def test_parse_torch_backend() -> None:
         ("440.33", "cu102"),
         ("440.32.99", "cu101"),
         ("418.39", "cu101"),
+        ("418.38", "cu100"),
         ("410.48", "cu100"),
+        ("410.47", "cu92"),
         ("396.26", "cu92"),
+        ("396.25", "cu91"),
         ("390.46", "cu91"),
+        ("390.45", "cu90"),
         ("384.81", "cu90"),
+        ("384.80", "cu80"),
         ("375.26", "cu80"),
         ("375.25", "cpu"),
     ],
@@ -374,6 +422,16 @@ def test_linux_driver_table_boundaries(driver: str, newest: str) -> None:
         ("451.21", "cu102"),
         ("441.22", "cu102"),
         ("441.21", "cu101"),
+        ("418.96", "cu101"),
+        ("418.95", "cu100"),
+        ("411.31", "cu100"),
+        ("411.30", "cu92"),
+        ("398.26", "cu92"),
+        ("398.25", "cu91"),
+        ("391.29", "cu91"),
+        ("391.28", "cu90"),
+        ("385.54", "cu90"),
+        ("385.53", "cu80"),
         ("376.51", "cu80"),
         ("376.50", "cpu"),
     ],

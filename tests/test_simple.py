@@ -216,3 +216,64 @@ def test_distfile_is_hashable_and_comparable() -> None:
     a = DistFile("demo-1.0.tar.gz", "https://x.example/demo-1.0.tar.gz", INDEX, hashes={"sha256": "1"})
     b = DistFile("demo-1.0.tar.gz", "https://x.example/demo-1.0.tar.gz", INDEX, hashes={"sha256": "1"})
     assert a == b and len({a, b}) == 1
+
+
+# -- PEP 825 wheel variants ---------------------------------------------------------------------
+
+VARIANT_PAGE = {
+    "meta": {"api-version": "1.1"},
+    "name": "torch",
+    "files": [
+        {"filename": "torch-2.9.0-cp312-cp312-manylinux_2_28_x86_64.whl", "url": "f/plain.whl", "hashes": {}},
+        {"filename": "torch-2.9.0-cp312-cp312-manylinux_2_28_x86_64-cu128.whl", "url": "f/cu128.whl",
+         "hashes": {"sha256": "c128"}, "size": 77, "core-metadata": {"sha256": "m"}},
+        {"filename": "torch-2.9.0-1-cp312-cp312-manylinux_2_28_x86_64-null.whl", "url": "f/null.whl", "hashes": {}},
+        {"filename": "torch-2.8.0-cp312-cp312-manylinux_2_28_x86_64-cu126.whl", "url": "f/old.whl", "hashes": {}},
+        {"filename": "torch-2.9.0-variants.json", "url": "f/torch-2.9.0-variants.json", "hashes": {"sha256": "vj"}},
+        {"filename": "other-1.0-variants.json", "url": "f/other.json", "hashes": {}},
+    ],
+}
+VARIANT_HTML = "".join(
+    f'<a href="../../f/{e["filename"]}#sha256=ab" data-requires-python="&gt;=3.10">x</a>\n' for e in VARIANT_PAGE["files"]
+)
+TORCH_PAGE = "https://index.example/simple/torch/"
+
+
+def test_variant_wheels_and_variants_json_are_kept_apart_in_json_pages() -> None:
+    page = parse_project_page(json.dumps(VARIANT_PAGE).encode(), "application/vnd.pypi.simple.v1+json", TORCH_PAGE, INDEX, "torch")
+    # an installer that does not judge variants never sees a labelled wheel
+    assert [f.filename for f in page.files] == ["torch-2.9.0-cp312-cp312-manylinux_2_28_x86_64.whl"]
+    wheels = by_name(page.variant_wheels)
+    assert [(f.variant_label, str(f.version)) for f in page.variant_wheels] == [("cu128", "2.9.0"), ("null", "2.9.0"), ("cu126", "2.8.0")]
+    cu128 = wheels["torch-2.9.0-cp312-cp312-manylinux_2_28_x86_64-cu128.whl"]
+    assert (cu128.size, cu128.hashes, cu128.metadata, cu128.name) == (77, {"sha256": "c128"}, {"sha256": "m"}, "torch")
+    assert Tag("cp312", "cp312", "manylinux_2_28_x86_64") in cu128.tags
+    assert [(f.filename, str(f.version), f.hashes, f.url) for f in page.variants_json] == [
+        ("torch-2.9.0-variants.json", "2.9.0", {"sha256": "vj"}, TORCH_PAGE + "f/torch-2.9.0-variants.json"),
+    ]
+    assert page.files[0].variant_label is None and page.variants_json[0].variant_label is None
+    # exact pins keep only their versions, variant files included
+    pinned = parse_project_page(json.dumps(VARIANT_PAGE).encode(), "application/vnd.pypi.simple.v1+json", TORCH_PAGE, INDEX,
+                                "torch", versions={Version("2.8.0")})
+    assert [f.variant_label for f in pinned.variant_wheels] == ["cu126"] and pinned.variants_json == ()
+
+
+def test_variant_wheels_and_variants_json_in_html_pages() -> None:
+    page = parse_project_page(VARIANT_HTML.encode(), "text/html", TORCH_PAGE, INDEX, "torch")
+    assert [f.filename for f in page.files] == ["torch-2.9.0-cp312-cp312-manylinux_2_28_x86_64.whl"]
+    assert [f.variant_label for f in page.variant_wheels] == ["cu128", "null", "cu126"]
+    assert all(f.requires_python == ">=3.10" and f.hashes == {"sha256": "ab"} for f in page.variant_wheels)
+    assert [f.url for f in page.variants_json] == ["https://index.example/f/torch-2.9.0-variants.json"]
+
+
+def test_pages_without_variants_json_are_unchanged() -> None:
+    """Labelled wheels mean nothing without the index's variants.json (PEP 825): none are reported."""
+    files = [e for e in VARIANT_PAGE["files"] if not e["filename"].endswith(".json")]
+    page = parse_project_page(json.dumps({**VARIANT_PAGE, "files": files}).encode(), "application/vnd.pypi.simple.v1+json",
+                              TORCH_PAGE, INDEX, "torch")
+    assert len(page.files) == 1 and page.variant_wheels == () and page.variants_json == ()
+
+
+def test_a_labelled_distfile_built_directly_knows_its_parts() -> None:
+    file = DistFile("torch-2.9.0-cp312-cp312-manylinux_2_28_x86_64-cu128.whl", "https://x.example/t.whl", INDEX)
+    assert (file.name, str(file.version), file.variant_label) == ("torch", "2.9.0", "cu128")

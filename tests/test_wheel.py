@@ -20,6 +20,7 @@ from pyx_server.engine.wheel import (
     parse_wheel_info,
     parse_wheel_name,
     record_hash,
+    split_variant_label,
     unpack_wheel,
 )
 from tests.support.wheels import build_wheel
@@ -73,6 +74,30 @@ def test_parse_wheel_name_rejects_bad_names(bad: str) -> None:
     with pytest.raises(InvalidWheel) as info:
         parse_wheel_name(bad)
     assert f"`{bad}`" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        # PEP 825: the label is a sixth component when the third is a Python tag, a seventh after a build tag
+        ("torch-2.9.0-cp312-cp312-manylinux_2_28_x86_64-cu128.whl", ("torch-2.9.0-cp312-cp312-manylinux_2_28_x86_64.whl", "cu128")),
+        ("numpy-2.3.2-1-cp313-cp313t-musllinux_1_2_x86_64-x86_64_v3.whl", ("numpy-2.3.2-1-cp313-cp313t-musllinux_1_2_x86_64.whl", "x86_64_v3")),
+        ("x-1.0-py3-none-any-null.whl", ("x-1.0-py3-none-any.whl", "null")),
+        # not labelled: a build tag (starts with a digit), five parts, an sdist, a label with capitals
+        ("x-1.0-7build-py3-none-any.whl", ("x-1.0-7build-py3-none-any.whl", None)),
+        ("x-1.0-py3-none-any.whl", ("x-1.0-py3-none-any.whl", None)),
+        ("x-1.0.tar.gz", ("x-1.0.tar.gz", None)),
+        ("x-1.0-py3-none-any-CU128.whl", ("x-1.0-py3-none-any-CU128.whl", None)),
+    ],
+)
+def test_split_variant_label(filename: str, expected: tuple[str, str | None]) -> None:
+    assert split_variant_label(filename) == expected
+
+
+def test_variant_labelled_names_stay_invalid_to_the_installer() -> None:
+    """PEP 825 made labelled names invalid to tools that do not read variants: pyx's installer is one."""
+    with pytest.raises(InvalidWheel):
+        parse_wheel_name("torch-2.9.0-cp312-cp312-manylinux_2_28_x86_64-cu128.whl")
 
 
 # -- unpacking a good wheel ----------------------------------------------------------------------

@@ -421,32 +421,47 @@ async def route_gpu_packages(
     torch_backend: str | None = None,
     readers=None,
     env=None,
+    tags: Sequence[str] | None = None,
+    reporter: Reporter | None = None,
 ):
     """Record where the PyTorch family comes from for this machine, before it is locked.
 
-    Detects the accelerator, chooses the variant (the newest this machine runs among those the
-    variant index offers, when it can be asked), and writes uv's ``[[tool.uv.index]]`` +
-    ``[tool.uv.sources]`` entries into the script, notebook or project, so ``uv run`` installs
-    the same build. Returns the ``Choice`` (None when nothing in ``requirements`` is in the
-    family). Without ``PYX_TORCH_INDEX_URL`` nothing can be routed: ``ConfigError`` says so.
+    Detects the accelerator (with the GPUs' compute capabilities), chooses the variant — the
+    newest this machine runs among those the variant index offers for the newest version of the
+    first family member, judged by the index's PEP 825 variant metadata where it has some — and
+    writes uv's ``[[tool.uv.index]]`` + ``[tool.uv.sources]`` entries into the script, notebook
+    or project, so ``uv run`` installs the same build. ``tags`` are the target interpreter's
+    (default: pyx's own). Returns the ``Choice``, whose ``warnings`` the front shows (None when
+    nothing in ``requirements`` is in the family).
+
+    The variant index is ``PYX_TORCH_INDEX_URL``, else the one the file already routes the
+    family to; without either nothing can be routed: ``TorchIndexNotConfigured`` says what to set.
     """
     from packaging.requirements import Requirement
 
     from pyx_server.engine.gpu import choose_variant, detect, is_torch_family, torch_index_base, torch_routing
-    from pyx_server.engine.gpu.listing import discover_variants
+    from pyx_server.engine.gpu.listing import choose_from_listing, discover_variants, list_variants
 
     family = [r for r in requirements if is_torch_family(Requirement(r).name)]
     if not family:
         return None
-    base = torch_index_base(env)
+    recorded = [url for name, urls in declaration.pinned if is_torch_family(name) for url in urls]
+    base = torch_index_base(env, recorded)
     import asyncio
 
-    accelerator = await asyncio.to_thread(detect, readers, torch_backend=torch_backend, details=False)
+    accelerator = await asyncio.to_thread(detect, readers, torch_backend=torch_backend)
+    requirement = Requirement(family[0])
+    pinned = [s.version for s in requirement.specifier if s.operator in ("==", "===") and "*" not in s.version]
     try:
-        offered = await discover_variants(base, cache, env=env)
+        infos = await list_variants(requirement.name, pinned[0] if pinned else None, accelerator, base_url=base,
+                                    cache=cache, tags=tags, env=env, reporter=reporter)
+        choice = choose_from_listing(accelerator, infos)
     except PyxError:
-        offered = None  # the table alone decides; the lock step will say if the index lacks it
-    choice = choose_variant(accelerator, offered)
+        try:  # the package's pages could not be read: which variants exist is still worth knowing
+            offered = await discover_variants(base, cache, env=env)
+        except PyxError:
+            offered = None  # the table alone decides; the lock step will say if the index lacks it
+        choice = choose_variant(accelerator, offered)
     routing = torch_routing(accelerator, choice, family, base_url=base, env=env)
     if not routing:
         return choice

@@ -48,6 +48,12 @@ class ConfigError(PyxError):
     code = "invalid-config"
 
 
+class TorchIndexNotConfigured(ConfigError):
+    """No PyTorch variant index is known: pyx writes no index host into its code, the user names it."""
+
+    code = "torch-index-not-configured"
+
+
 class UsageError(PyxError):
     """The command was asked for something it cannot mean (no requirements, a missing file)."""
 

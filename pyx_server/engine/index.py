@@ -63,6 +63,10 @@ class ProjectFiles:
     indexes: tuple[str, ...] = ()
     #: PEP 700 ``versions`` reported by the answering indexes (may include versions without files)
     versions: tuple[str, ...] = ()
+    #: PEP 825 variant wheels and ``variants.json`` files of the answering indexes (kept out of
+    #: ``files``: only variant-aware callers, such as the GPU listing, judge them)
+    variant_wheels: tuple[DistFile, ...] = ()
+    variants_json: tuple[DistFile, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,8 @@ class IndexClient:
             index=pages[0].source if pages else None,
             indexes=tuple(page.source for page in pages),
             versions=tuple(versions),
+            variant_wheels=tuple(f for page in pages for f in page.variant_wheels),
+            variants_json=tuple(f for page in pages for f in page.variants_json),
         )
 
     async def _index_pages(self, name: NormalizedName, versions: Container[Version] | None) -> list[ProjectPage]:

@@ -8,18 +8,23 @@ page came from, which relative links are resolved against. What is understood:
   ``data-dist-info-metadata``; JSON ``core-metadata`` over ``dist-info-metadata``), with hashes;
 * PEP 700 ``versions``, ``size`` and ``upload-time``;
 * ``data-requires-python`` (HTML entities are unescaped by the parser), ``#sha256=`` fragments,
-  ``<base href>``.
+  ``<base href>``;
+* PEP 825 wheel variants: variant-labelled wheels and ``{name}-{version}-variants.json`` files,
+  kept apart in ``ProjectPage.variant_wheels`` / ``variants_json`` (see the last section).
 
 Anchors whose file name is not a valid wheel or sdist name (``packaging.utils``) are
-dropped, as are files of another project on a project page.
+dropped, as are files of another project on a project page. A variant-labelled wheel is
+not a valid name to an installer that does not read variants (PEP 825 made it so on
+purpose), so it never appears in ``ProjectPage.files``: only code that judges variants asks
+for them.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Container, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cached_property, lru_cache
 from html.parser import HTMLParser
@@ -66,7 +71,7 @@ class DistFile:
 
     @cached_property
     def _parsed(self) -> tuple[NormalizedName, Version, frozenset[Tag]]:
-        parsed = parse_dist_filename(self.filename)
+        parsed = parse_dist_filename(self.filename) or _variant_file_parts(self.filename)
         if parsed is None:
             raise ValueError(f"`{self.filename}` is not a valid wheel or sdist file name")
         return parsed
@@ -94,6 +99,15 @@ class DistFile:
         """The PEP 658 metadata file's URL, when the index offers one."""
         return self.url + ".metadata" if self.metadata is not False else None
 
+    @property
+    def variant_label(self) -> str | None:
+        """The PEP 825 variant label of a variant wheel (``cu128``, ``null``); None for other files."""
+        if not self.is_wheel:
+            return None
+        from pyx_server.engine.wheel import split_variant_label
+
+        return split_variant_label(self.filename)[1]
+
 
 @dataclass(frozen=True)
 class ProjectPage:
@@ -105,6 +119,10 @@ class ProjectPage:
     source: str
     #: PEP 700 ``versions`` (JSON pages only); empty when the index does not say
     versions: tuple[str, ...] = ()
+    #: PEP 825 variant-labelled wheels (never in ``files``: only variant-aware code may pick them)
+    variant_wheels: tuple[DistFile, ...] = ()
+    #: PEP 825 ``{name}-{version}-variants.json`` files the page links (their ``version`` says which)
+    variants_json: tuple[DistFile, ...] = ()
 
 
 # A page lists thousands of files but few distinct names, versions and tag sets: parse each
@@ -210,11 +228,14 @@ def parse_project_page(
     needs a handful of numpy's 4,000 files, and building the rest is most of the cost.
     """
     if is_json_content_type(content_type):
-        return parse_json_page(content, page_url, index, name, versions)
-    text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
-    page = parse_html_page(text, page_url, index, name)
-    if versions is not None:
-        page = ProjectPage(page.name, tuple(f for f in page.files if f.version in versions), page.source, page.versions)
+        page = parse_json_page(content, page_url, index, name, versions)
+    else:
+        text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
+        page = parse_html_page(text, page_url, index, name)
+        if versions is not None:
+            page = ProjectPage(page.name, tuple(f for f in page.files if f.version in versions), page.source, page.versions)
+    if (_VARIANTS_JSON.encode() if isinstance(content, bytes) else _VARIANTS_JSON) in content:
+        page = _with_variant_files(page, content, content_type, page_url, index, name, versions)
     return page
 
 
@@ -224,8 +245,13 @@ def parse_json_page(
     index: str,
     name: str,
     versions: Container[Version] | None = None,
+    *,
+    parse_name: Callable[[str], tuple[NormalizedName, Version, frozenset[Tag]] | None] = parse_dist_filename,
 ) -> ProjectPage:
-    """A PEP 691 project page (only files of ``versions`` when given); ``ValueError`` when it is not JSON of that shape."""
+    """A PEP 691 project page (only files of ``versions`` when given); ``ValueError`` when it is not JSON of that shape.
+
+    ``parse_name`` decides which file names are kept (the PEP 825 pass keeps variant files).
+    """
     data = json.loads(content) if isinstance(content, bytes | str) else content
     if not isinstance(data, Mapping) or not isinstance(data.get("files", []), list):
         raise ValueError("not a PEP 691 project page")
@@ -238,7 +264,7 @@ def parse_json_page(
         href = entry.get("url")
         if not isinstance(filename, str) or not isinstance(href, str):
             continue
-        parsed = parse_dist_filename(filename)
+        parsed = parse_name(filename)
         if parsed is None or parsed[0] != wanted or (versions is not None and parsed[1] not in versions):
             continue
         url, fragment_hashes = _split_url(_join(page_url, href))
@@ -277,14 +303,27 @@ def parse_json_page(
     )
 
 
-def parse_html_page(text: str, page_url: str, index: str, name: str) -> ProjectPage:
+def parse_html_page(
+    text: str,
+    page_url: str,
+    index: str,
+    name: str,
+    *,
+    parse_name: Callable[[str], tuple[NormalizedName, Version, frozenset[Tag]] | None] = parse_dist_filename,
+) -> ProjectPage:
     """A PEP 503 project page: every anchor of the named project with a valid file name."""
     wanted = canonicalize_name(name)
-    files = tuple(f for f in parse_links(text, page_url, index) if f.name == wanted)
+    files = tuple(f for f in parse_links(text, page_url, index, parse_name=parse_name) if f.name == wanted)
     return ProjectPage(name=wanted, files=files, source=index)
 
 
-def parse_links(text: str, page_url: str, index: str) -> tuple[DistFile, ...]:
+def parse_links(
+    text: str,
+    page_url: str,
+    index: str,
+    *,
+    parse_name: Callable[[str], tuple[NormalizedName, Version, frozenset[Tag]] | None] = parse_dist_filename,
+) -> tuple[DistFile, ...]:
     """Every distribution anchor of an HTML page, any project (a find-links page, or a PEP 503 page)."""
     parser = _AnchorParser()
     parser.feed(text)
@@ -297,7 +336,7 @@ def parse_links(text: str, page_url: str, index: str) -> tuple[DistFile, ...]:
             continue
         url, hashes = _split_url(_join(base, href.strip()))
         filename = unquote(urlsplit(url).path.rpartition("/")[2])
-        parsed = parse_dist_filename(filename)
+        parsed = parse_name(filename)
         if parsed is None:
             continue
         if "data-core-metadata" in attrs:
@@ -425,3 +464,50 @@ def _parse_time(value: Any) -> datetime | None:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
+
+
+# -- PEP 825 wheel variants ------------------------------------------------------------------
+
+_VARIANTS_JSON = "-variants.json"
+
+
+def _variant_file_parts(filename: str) -> tuple[NormalizedName, Version, frozenset[Tag]] | None:
+    """(name, version, tags) of a variant-labelled wheel or a ``{name}-{version}-variants.json``;
+    None for every other name (plain wheels and sdists included: the main pass has them)."""
+    if filename.endswith(_VARIANTS_JSON):
+        name, sep, version = filename[: -len(_VARIANTS_JSON)].rpartition("-")
+        canonical = _name_part(name) if sep else None
+        parsed_version = _version_part(version) if canonical is not None else None
+        return (canonical, parsed_version, frozenset()) if parsed_version is not None else None
+    from pyx_server.engine.wheel import split_variant_label
+
+    plain, label = split_variant_label(filename)
+    return parse_dist_filename(plain) if label is not None else None
+
+
+def _with_variant_files(
+    page: ProjectPage,
+    content: bytes | str,
+    content_type: str | None,
+    page_url: str,
+    index: str,
+    name: str,
+    versions: Container[Version] | None,
+) -> ProjectPage:
+    """``page`` plus the variant wheels and ``variants.json`` files it links.
+
+    A second pass over the page, run only for the rare page that links a ``variants.json``
+    (so the hot path stays as it was); every attribute is read exactly as for other files.
+    """
+    if is_json_content_type(content_type):
+        extra = parse_json_page(content, page_url, index, name, versions, parse_name=_variant_file_parts).files
+    else:
+        text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
+        extra = parse_html_page(text, page_url, index, name, parse_name=_variant_file_parts).files
+        if versions is not None:
+            extra = tuple(f for f in extra if f.version in versions)
+    return replace(
+        page,
+        variant_wheels=tuple(f for f in extra if f.is_wheel),
+        variants_json=tuple(f for f in extra if not f.is_wheel),
+    )

@@ -1,4 +1,4 @@
-"""Wheel files: names (PEP 427/425), member validation against zip-slip, unpacking into the cache.
+"""Wheel files: names (PEP 427/425, PEP 825 variant labels), member validation against zip-slip, unpacking into the cache.
 
 A wheel is unpacked once, into a cache temporary directory that ``Cache.store_archive``
 renames into ``archive-v1``; installs then link files out of that copy. So this module is the
@@ -98,6 +98,28 @@ def parse_wheel_name(filename: str) -> WheelName:
             hints=["wheel names look like `name-1.0-py3-none-any.whl` (PEP 427)"],
         ) from exc
     return WheelName(filename, name, version, build, tags)
+
+
+#: PEP 825 variant label: the optional last component of a wheel file name (``null`` is the null variant)
+VARIANT_LABEL = re.compile(r"^[0-9a-z_.]+$")
+
+
+def split_variant_label(filename: str) -> tuple[str, str | None]:
+    """``(file name without its PEP 825 variant label, label)``; ``(filename, None)`` for other names.
+
+    A label is a seventh component after a build tag, or a sixth when the third component
+    cannot be a build tag (a Python tag never starts with a digit, a build tag always does).
+    Only the split is done here: whether the rest is a valid wheel name is for the caller to
+    check (``packaging``), so a name is never half-accepted.
+    """
+    if not filename.endswith(".whl"):
+        return filename, None
+    parts = filename[:-4].split("-")
+    if len(parts) == 7 or (len(parts) == 6 and not parts[2][:1].isdigit()):
+        label = parts[-1]
+        if VARIANT_LABEL.match(label):
+            return "-".join(parts[:-1]) + ".whl", label
+    return filename, None
 
 
 def record_hash(data: bytes, algorithm: str = "sha256") -> str:

@@ -21,10 +21,17 @@ or PEP 503 HTML) and ``<base>/<variant>/files/<file>``. ``build(variant, name, v
 writes a wheel whose version carries the local label (``2.7.1+cu128``); ``padding`` adds
 incompressible bytes so each variant's wheel has a distinct size. ``fail(variant)`` makes that
 variant answer 500; ``requests`` logs every path asked.
+
+PEP 825 wheel variants: ``build(..., local=False, label="cu128", properties={...})`` writes a
+variant-labelled wheel (``torch-2.9.0-py3-none-any-cu128.whl``) holding its
+``*.dist-info/variant.json``; ``variants_json(variant, name, version, {label: properties})``
+publishes the index-level ``{name}-{version}-variants.json`` on that variant's page.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import shutil
 import stat
@@ -39,8 +46,19 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from pyx_server.engine.gpu.detect import NvmlReading, Readers
-from tests.support.index_server import ServedFile, _served, _wants_json, render_html, render_json, server_factory
+from tests.support.index_server import (
+    ServedFile,
+    _served,
+    _wants_json,
+    read_metadata_bytes,
+    render_html,
+    render_json,
+    server_factory,
+)
 from tests.support.wheels import build_wheel, dist_name
+
+#: a ``$schema`` of the draft format PEP 825 describes (the host is reserved, never resolved)
+VARIANT_SCHEMA = "https://schema.invalid/variants/v0.0.3.json"
 
 PROC_VERSION = (
     "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  {version}  Release Build  "
@@ -188,15 +206,39 @@ class VariantIndex:
     # content
 
     def build(self, variant: str, name: str, version: str, *, tag: str = "py3-none-any", padding: int = 0,
-              local: bool = True, **wheel_options: Any) -> ServedFile:
-        """A wheel of ``name`` ``version+<variant>`` (``local=False``: no label) in that variant."""
+              local: bool = True, label: str | None = None, properties: dict | None = None,
+              **wheel_options: Any) -> ServedFile:
+        """A wheel of ``name`` ``version+<variant>`` (``local=False``: no label) in that variant;
+        ``label`` makes it a PEP 825 variant wheel whose ``variant.json`` holds ``properties``."""
         full = f"{version}+{variant}" if local else version
         directory = self.root / variant / "files"
         files = {f"{dist_name(name)}/__init__.py": f'__version__ = "{full}"\n'}
         if padding:
-            files[f"{dist_name(name)}/_blob.bin"] = random.Random(f"{variant}-{name}-{version}").randbytes(padding)
+            files[f"{dist_name(name)}/_blob.bin"] = random.Random(f"{variant}-{name}-{version}-{label}").randbytes(padding)
+        if label is not None:
+            files[f"{dist_name(name)}-{full}.dist-info/variant.json"] = json.dumps(variants_document({label: properties or {}}))
         path = build_wheel(directory, name, full, tag=tag, files=files, **wheel_options)
-        served = _served(path)
+        if label is not None:
+            path = path.rename(path.with_name(f"{path.name[:-4]}-{label}.whl"))
+            served = ServedFile(path=path, filename=path.name, name=name, version=full,
+                                sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                                metadata_bytes=read_metadata_bytes(path))
+        else:
+            served = _served(path)
+        with self._lock:
+            self.files.setdefault(variant, {})[served.filename] = served
+        return served
+
+    def variants_json(self, variant: str, name: str, version: str, variants: dict[str, dict],
+                      *, document: dict | None = None) -> ServedFile:
+        """Publish ``{name}-{version}-variants.json`` (``variants``: label → properties) on ``variant``'s
+        page; ``document`` replaces the whole file (a malformed or future one)."""
+        directory = self.root / variant / "files"
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{dist_name(name)}-{version}-variants.json"
+        path.write_text(json.dumps(document if document is not None else variants_document(variants)))
+        served = ServedFile(path=path, filename=path.name, name=name, version=version,
+                            sha256=hashlib.sha256(path.read_bytes()).hexdigest(), metadata_bytes=b"", metadata=False)
         with self._lock:
             self.files.setdefault(variant, {})[served.filename] = served
         return served
@@ -286,6 +328,12 @@ class _VariantHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+def variants_document(variants: dict[str, dict]) -> dict:
+    """A PEP 825 variants.json / variant.json body with these labels (namespaces in first-seen order)."""
+    namespaces = list(dict.fromkeys(ns for props in variants.values() for ns in props))
+    return {"$schema": VARIANT_SCHEMA, "default-priorities": {"namespace": namespaces}, "variants": variants}
+
+
 @pytest.fixture
 def variant_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., VariantIndex]]:
     """Factory: ``variant_index(root_page=True, html_only=False)`` starts a ``VariantIndex``."""
@@ -298,4 +346,4 @@ def fake_machine(tmp_path: Path) -> FakeMachine:
     return FakeMachine(tmp_path)
 
 
-__all__ = ["FakeMachine", "VariantIndex", "fake_machine", "rocminfo_output", "variant_index"]
+__all__ = ["FakeMachine", "VariantIndex", "fake_machine", "rocminfo_output", "variant_index", "variants_document"]

@@ -5,15 +5,18 @@
 * ``variants``  pure: the minimum-driver / gfx tables, ``compatible_variants``,
                 ``choose_variant`` (always with a reason; an explicit choice wins), the
                 PyTorch family, the variant index URL and the ``[tool.uv]`` routing.
+* ``wheel_variants``  pure: PEP 825 variant metadata (``variants.json``): what a build
+                declares (CUDA driver, GPU architectures) and whether this machine runs it.
 * ``listing``   async: the variants a PyTorch-style index offers for a package version,
-                with size, compatibility verdict and the one pyx would pick.
+                with size, compatibility verdict (from variant metadata when the index has
+                it, else the tables) and the one pyx would pick.
 
 Typical use (an install of ``torch``)::
 
     accelerator = detect()                       # blocking, bounded: run it in a thread
     choice = choose_variant(accelerator)         # offline: by the table alone
     infos = await list_variants("torch", None, accelerator, base_url=torch_index_base(), cache=cache)
-    choice = choose_variant(accelerator, [i.variant for i in infos if i.filename])
+    choice = choose_from_listing(accelerator, infos)   # .warnings: e.g. the GPU's architecture is missing
     routing = torch_routing(accelerator, choice, ["torch>=2.6", "numpy"])
 """
 
@@ -39,12 +42,13 @@ from pyx_server.engine.gpu.variants import (
     min_driver,
     parse_torch_backend,
     parse_variant,
+    recorded_torch_index_base,
     torch_index_base,
     torch_routing,
     variant_index_url,
 )
 
-_LISTING = ("VariantInfo", "discover_variants", "list_variants")
+_LISTING = ("VariantInfo", "choose_from_listing", "discover_variants", "list_variants")
 
 
 def __getattr__(name: str):
@@ -68,6 +72,7 @@ __all__ = [
     "Readers",
     "VariantInfo",
     "check_variant",
+    "choose_from_listing",
     "choose_variant",
     "compatible_variants",
     "detect",
@@ -78,6 +83,7 @@ __all__ = [
     "min_driver",
     "parse_torch_backend",
     "parse_variant",
+    "recorded_torch_index_base",
     "run_command",
     "torch_index_base",
     "torch_routing",

@@ -11,11 +11,20 @@ version gets: the wheel for this interpreter's tags and its size, whether this m
 it and why not, and whether it is the one ``choose_variant`` picks. A variant index that
 cannot be reached is left out and reported as a warning ``Notice``; when none can be reached
 the first error is raised.
+
+Wheel variants (PEP 825): when a variant's page links a ``{name}-{version}-variants.json`` for
+the version and one of its labels describes the variant (the same name, or properties that
+read as it), the verdict comes from those declared properties (``wheel_variants.judge``: the
+driver its CUDA needs, the GPU architectures it carries) instead of from the name, and the
+choice follows (``choose_from_listing``). A variants.json that cannot be fetched or read is a
+warning ``Notice``; the variant is then judged by its name. Variant-labelled wheels are shown
+(``variant_filename``) but not installed: pyx's installer takes only the plain wheels.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -28,9 +37,11 @@ from packaging.version import InvalidVersion, Version
 from pyx_server.engine.cache import Bucket, Cache, digest
 from pyx_server.engine.config import IndexSettings, redact_url
 from pyx_server.engine.errors import IndexUnavailable, NoMatchingDistribution, OfflineCacheMiss, PackageNotFound
+from pyx_server.engine.errors import PyxError
 from pyx_server.engine.gpu.detect import Accelerator
 from pyx_server.engine.gpu.variants import (
     DEFAULT_PROBE_VARIANTS,
+    Choice,
     check_variant,
     choose_variant,
     has_system_dependency,
@@ -41,7 +52,11 @@ from pyx_server.engine.gpu.variants import (
 from pyx_server.engine.http import HttpClient, file_url_to_path
 from pyx_server.engine.index import IndexClient, ProjectNotFound
 from pyx_server.engine.progress import Notice, Reporter
+from pyx_server.engine.gpu.wheel_variants import VariantsJson, judge, parse_variants_json, property_strings
 from pyx_server.engine.simple import DistFile
+
+#: ``VariantInfo.judged_by`` values
+BY_METADATA, BY_TABLES = "variant metadata", "tables"
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,17 @@ class VariantInfo:
     #: why this machine cannot use it (None when ``compatible``)
     reason: str | None
     chosen: bool = False
+    #: what decided ``compatible``: ``"variant metadata"`` (the page's PEP 825 variants.json) or ``"tables"``
+    judged_by: str = BY_TABLES
+    #: the PEP 825 label describing this build, and its properties (``nvidia :: sm_arch :: 80_real`` …)
+    label: str | None = None
+    properties: tuple[str, ...] = ()
+    #: the CUDA architectures the build declares (``sm_80`` …); empty when it declares none
+    architectures: tuple[str, ...] = ()
+    #: declared properties pyx read but did not judge (``nvidia :: cuda_version_upper_bound :: 13``)
+    unchecked: tuple[str, ...] = ()
+    #: the PEP 825 variant wheel of this build for this interpreter, shown but not installed
+    variant_filename: str | None = None
 
     def to_dict(self) -> dict:
         """JSON form for ``pyx gpu variants --format json`` and the REST API."""
@@ -94,47 +120,95 @@ async def list_variants(
         base_url, cache, offline=offline, env=env, reporter=reporter, retries=retries
     )
     found = await _files_per_variant(package, names, base_url, cache, reporter, offline, env, retries)
-    if not any(files for files in found.values()):
+    if not any(offer.files or offer.variant_wheels for offer in found.values()):
         raise PackageNotFound(
             f"no variant index under `{redact_url(base_url)}` offers `{package}`",
             context={"variants": ", ".join(names)},
             hints=["check the package name and `PYX_TORCH_INDEX_URL`"],
         )
-    target = _target_version(version, found, priority)
+    # the newest version pyx can install (plain wheels), else the newest any variant wheel has
+    pool = {v: offer.files for v, offer in found.items()}
+    if not any(pool.values()):
+        pool = {v: offer.variant_wheels for v, offer in found.items()}
+    target = _target_version(version, pool, priority)
     if target is None:
         raise NoMatchingDistribution(
             f"no variant index offers `{package}` version `{version}`",
-            context={"variants": ", ".join(v for v, files in found.items() if files)},
+            context={"variants": ", ".join(v for v, files in pool.items() if files)},
             hints=["leave out the version to list the newest one"],
         )
-    infos: list[VariantInfo] = []
+    metadata = await _variant_metadata(found, target, cache, reporter, offline, env, retries)
     depends_on_system = has_system_dependency(package)
-    for variant, files in found.items():
-        matching = [f for f in files if _same_version(f.version, target)]
-        if not matching:
-            continue
-        wheel = _best_wheel(matching, priority)
-        ok, why_not = check_variant(accelerator, variant) if depends_on_system else (True, None)
-        if wheel is None:
-            no_wheel = "no wheel for this platform (Python version, OS or architecture)"
-            ok, why_not = False, f"{why_not}; {no_wheel}" if why_not else no_wheel
-        shown = wheel or matching[0]
-        infos.append(
-            VariantInfo(
-                variant=variant,
-                index_url=redact_url(variant_index_url(base_url, variant)),
-                version=str(shown.version),
-                filename=wheel.filename if wheel else None,
-                url=wheel.url if wheel else None,
-                size=wheel.size if wheel else None,
-                compatible=ok,
-                reason=None if ok else why_not,
-            )
-        )
-    offered = [info.variant for info in infos if info.filename is not None]
-    chosen = choose_variant(accelerator, offered).variant
+    infos = [
+        info
+        for variant, offer in found.items()
+        if (info := _variant_info(variant, offer, metadata.get(variant), target, priority, accelerator,
+                                  depends_on_system, base_url)) is not None
+    ]
+    chosen = choose_from_listing(accelerator, infos).variant
     infos = [_mark(info, info.variant == chosen) for info in infos]
     return sorted(infos, key=lambda info: variant_sort_key(info.variant))
+
+
+def _variant_info(
+    variant: str,
+    offer: _Offer,
+    declared: VariantsJson | None,
+    target: Version,
+    priority: Mapping[Tag, int],
+    accelerator: Accelerator,
+    depends_on_system: bool,
+    base_url: str,
+) -> VariantInfo | None:
+    """What the picker shows of one variant at ``target``; None when it does not offer that version.
+
+    The verdict comes from the label of ``declared`` that describes this variant when there is
+    one, else from the name (packages such as triton, whose builds need no CUDA, always run).
+    """
+    label = declared.label_for(variant) if declared is not None else None
+    matching = [f for f in offer.files if _same_version(f.version, target)]
+    labelled = [f for f in offer.variant_wheels
+                if label is not None and f.variant_label == label and _same_version(f.version, target)]
+    if not matching and not labelled:
+        return None
+    wheel = _best_wheel(matching, priority)
+    variant_wheel = _best_wheel(labelled, priority)
+    extra: dict = {}
+    if declared is not None and label is not None:
+        properties = declared.variants[label]
+        judgement = judge(properties, accelerator)
+        ok, why_not = judgement.compatible, judgement.reason
+        extra = {"judged_by": BY_METADATA, "label": label, "properties": property_strings(properties),
+                 "architectures": judgement.architectures, "unchecked": judgement.unchecked}
+    else:
+        ok, why_not = check_variant(accelerator, variant) if depends_on_system else (True, None)
+    if wheel is None:
+        no_wheel = ("only a PEP 825 variant wheel for this platform, which pyx does not install"
+                    if variant_wheel else "no wheel for this platform (Python version, OS or architecture)")
+        ok, why_not = False, f"{why_not}; {no_wheel}" if why_not else no_wheel
+    shown = wheel or (matching or labelled)[0]
+    return VariantInfo(
+        variant=variant,
+        index_url=redact_url(variant_index_url(base_url, variant)),
+        version=str(shown.version),
+        filename=wheel.filename if wheel else None,
+        url=wheel.url if wheel else None,
+        size=wheel.size if wheel else None,
+        compatible=ok,
+        reason=None if ok else why_not,
+        variant_filename=variant_wheel.filename if variant_wheel else None,
+        **extra,
+    )
+
+
+def choose_from_listing(accelerator: Accelerator, infos: Iterable[VariantInfo]) -> Choice:
+    """``choose_variant`` over what a listing offers (variants with a wheel for this interpreter),
+    with the verdicts that variant metadata gave taking the place of the name-based ones."""
+    infos = list(infos)
+    offered = [info.variant for info in infos if info.filename is not None]
+    verdicts = {info.variant: (info.compatible, info.reason) for info in infos
+                if info.judged_by == BY_METADATA and info.filename is not None}
+    return choose_variant(accelerator, offered, verdicts=verdicts)
 
 
 def _mark(info: VariantInfo, chosen: bool) -> VariantInfo:
@@ -209,6 +283,15 @@ class _Anchors(HTMLParser):
 # -- asking each variant ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Offer:
+    """What one variant index lists for the package: plain wheels, PEP 825 variant wheels and files."""
+
+    files: tuple[DistFile, ...] = ()
+    variant_wheels: tuple[DistFile, ...] = ()
+    variants_json: tuple[DistFile, ...] = ()
+
+
 async def _files_per_variant(
     package: str,
     names: Iterable[str],
@@ -218,19 +301,23 @@ async def _files_per_variant(
     offline: bool,
     env: Mapping[str, str] | None,
     retries: int | None,
-) -> dict[str, tuple[DistFile, ...]]:
-    async def one(variant: str) -> tuple[DistFile, ...]:
+) -> dict[str, _Offer]:
+    async def one(variant: str) -> _Offer:
         url = variant_index_url(base_url, variant) + "/"
         settings = IndexSettings(indexes=(url,), find_links=(), offline=offline)
         async with IndexClient(settings, cache, reporter, env=env, retries=retries) as client:
             result = await client.project(package)
         if isinstance(result, ProjectNotFound):
-            return ()
-        return tuple(f for f in result.files if f.is_wheel and not f.yanked)
+            return _Offer()
+        return _Offer(
+            files=tuple(f for f in result.files if f.is_wheel and not f.yanked),
+            variant_wheels=tuple(f for f in result.variant_wheels if not f.yanked),
+            variants_json=result.variants_json,
+        )
 
     names = list(dict.fromkeys(names))
     results = await asyncio.gather(*(one(v) for v in names), return_exceptions=True)
-    found: dict[str, tuple[DistFile, ...]] = {}
+    found: dict[str, _Offer] = {}
     errors: list[BaseException] = []
     for variant, result in zip(names, results):
         if isinstance(result, (IndexUnavailable, OfflineCacheMiss)):
@@ -243,6 +330,49 @@ async def _files_per_variant(
     if errors and not found:
         raise errors[0]
     return found
+
+
+async def _variant_metadata(
+    found: Mapping[str, _Offer],
+    target: Version,
+    cache: Cache,
+    reporter: Reporter,
+    offline: bool,
+    env: Mapping[str, str] | None,
+    retries: int | None,
+) -> dict[str, VariantsJson]:
+    """The ``variants.json`` each variant's page links for ``target``, read (through the HTTP cache,
+    hash-checked); one that cannot be had is a warning ``Notice`` and that variant goes without."""
+    links = {}
+    for variant, offer in found.items():
+        link = next((f for f in offer.variants_json if _same_version(f.version, target)), None)
+        if link is not None:
+            links[variant] = link
+    if not links:
+        return {}
+
+    async def one(http: HttpClient, link: DistFile) -> VariantsJson:
+        entry = cache.bucket(Bucket.SIMPLE) / digest(redact_url(link.url)) / "variants-json"
+        response = await http.get(link.url, cache_entry=entry, accept="application/json", subject=f"`{link.filename}`")
+        if not response.ok:
+            raise IndexUnavailable(f"`{redact_url(link.url)}` answered {response.status}")
+        expected = link.hashes.get("sha256")
+        if expected and hashlib.sha256(response.content).hexdigest() != expected.lower():
+            raise IndexUnavailable(f"`{link.filename}` does not match the sha256 its index lists")
+        return parse_variants_json(response.content, link.filename)
+
+    async with HttpClient(reporter=reporter, offline=offline, env=env, retries=retries) as http:
+        results = await asyncio.gather(*(one(http, link) for link in links.values()), return_exceptions=True)
+    metadata: dict[str, VariantsJson] = {}
+    for variant, result in zip(links, results):
+        if isinstance(result, PyxError):
+            reporter.report(Notice(f"the variant metadata of `{variant}` was not used ({result.message}); "
+                                   "its build is judged by its name", level="warning"))
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            metadata[variant] = result
+    return metadata
 
 
 # -- versions and wheels ------------------------------------------------------------------------------

@@ -12,9 +12,14 @@ target them is not chosen (CUDA 13 dropped Maxwell, Pascal and Volta; Blackwell 
 12.8 or later, Hopper and Ada 11.8) — uv would pick ``cu130`` for a Pascal card on a 580
 driver, which cannot run it.
 
+These tables are the fallback: when the variant index publishes PEP 825 metadata for a build,
+its own declaration (``wheel_variants``: the CUDA architectures it carries) is the verdict the
+listing hands to ``choose_variant``, since a build that dropped an architecture says so only there.
+
 ``choose_variant`` always explains itself; an explicit choice (``PYX_TORCH_BACKEND``,
-``--torch-backend``) always wins. ``torch_routing`` gives the ``[tool.uv]`` entries that make
-``uv run`` pick the same variant.
+``--torch-backend``) always wins, with a warning when this machine cannot run it. A GPU that no
+offered build can use is a warning too: the install works, but the GPU would sit idle.
+``torch_routing`` gives the ``[tool.uv]`` entries that make ``uv run`` pick the same variant.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from pyx_server.engine.errors import ConfigError
+from pyx_server.engine.errors import ConfigError, TorchIndexNotConfigured
 
 if TYPE_CHECKING:  # detect imports this module; the type is only needed for annotations
     from pyx_server.engine.gpu.detect import Accelerator
@@ -354,6 +359,9 @@ class Choice:
     index_consulted: bool = False
     #: what this machine can run, best first (with ``cpu`` last)
     compatible: tuple[str, ...] = ()
+    #: things a person should know about this choice: the build cannot run on the GPU (an explicit
+    #: choice, or a compute capability no build supports), so it would fail or leave the GPU idle
+    warnings: tuple[str, ...] = ()
 
     @property
     def routed(self) -> bool:
@@ -362,16 +370,30 @@ class Choice:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form; ``variant`` is the choice string (``"cu128"``)."""
-        return {**asdict(self), "compatible": list(self.compatible), "routed": self.routed}
+        return {**asdict(self), "compatible": list(self.compatible), "routed": self.routed,
+                "warnings": list(self.warnings)}
 
 
-def choose_variant(accelerator: Accelerator, offered: Sequence[str] | None = None) -> Choice:
+#: a verdict on one variant: whether this machine can run it, and why not
+Verdict = tuple[bool, "str | None"]
+
+
+def choose_variant(
+    accelerator: Accelerator,
+    offered: Sequence[str] | None = None,
+    *,
+    verdicts: Mapping[str, Verdict] | None = None,
+) -> Choice:
     """The variant to install: the newest this machine runs among ``offered`` (None: not consulted).
 
     Falls back to older compatible variants, then ``cpu``; an explicit choice always wins.
+    ``verdicts`` are what the index's variant metadata says of some variants (the listing's
+    ``VariantInfo``); they replace the name-based ``check_variant`` for those, because a build's
+    own declaration (the CUDA architectures it carries) knows more than its name.
     """
+    verdicts = verdicts or {}
     if accelerator.backend:
-        return _explicit(accelerator, offered)
+        return _explicit(accelerator, offered, verdicts)
     consulted = offered is not None
     offered_list = list(dict.fromkeys(offered)) if offered is not None else None
     if accelerator.kind == "apple":
@@ -385,33 +407,61 @@ def choose_variant(accelerator: Accelerator, offered: Sequence[str] | None = Non
         )
     if offered_list is None:
         table = compatible_variants(accelerator)
-        return Choice(table[0], _offline_reason(accelerator, table), compatible=tuple(table))
-    runnable = sorted((v for v in offered_list if check_variant(accelerator, v)[0]), key=variant_sort_key)
+        warnings = _idle_gpu_warning(accelerator, _why_cpu(accelerator)) if table[0] == "cpu" else ()
+        return Choice(table[0], _offline_reason(accelerator, table), compatible=tuple(table), warnings=warnings)
+    runnable = sorted((v for v in offered_list if _verdict(accelerator, v, verdicts)[0]), key=variant_sort_key)
     gpu = [v for v in runnable if v != "cpu"]
     if gpu:
-        return Choice(gpu[0], _offered_reason(accelerator, gpu[0]), index_consulted=True, compatible=tuple(runnable))
-    why = _why_cpu(accelerator, offered_list)
+        reason = _offered_reason(accelerator, gpu[0]) + _passed_over(accelerator, gpu[0], offered_list, verdicts)
+        return Choice(gpu[0], reason, index_consulted=True, compatible=tuple(runnable))
+    why = _why_cpu(accelerator, offered_list, verdicts)
+    warnings = _idle_gpu_warning(accelerator, why)
     if "cpu" in offered_list:
-        return Choice("cpu", why + "; using cpu", index_consulted=True, compatible=tuple(runnable))
+        return Choice("cpu", why + "; using cpu", index_consulted=True, compatible=tuple(runnable), warnings=warnings)
     return Choice(
         DEFAULT,
         why + "; the index offers no cpu build either, so the default index's build is used",
         index_consulted=True,
         compatible=tuple(runnable),
+        warnings=warnings,
     )
 
 
-def _explicit(accelerator: Accelerator, offered: Sequence[str] | None) -> Choice:
+def _verdict(accelerator: Accelerator, variant: str, verdicts: Mapping[str, Verdict]) -> Verdict:
+    return verdicts[variant] if variant in verdicts else check_variant(accelerator, variant)
+
+
+def _passed_over(accelerator: Accelerator, chosen: str, offered: Sequence[str], verdicts: Mapping[str, Verdict]) -> str:
+    """Why builds ranked above the chosen one were skipped although the tables allow them: their metadata said no."""
+    newer = sorted(
+        (v for v in offered if v in verdicts and not verdicts[v][0] and check_variant(accelerator, v)[0]
+         and variant_sort_key(v) < variant_sort_key(chosen)),
+        key=variant_sort_key,
+    )
+    return "".join(f"; {v} was passed over: {verdicts[v][1]}" for v in newer)
+
+
+def _idle_gpu_warning(accelerator: Accelerator, why: str) -> tuple[str, ...]:
+    """A GPU was found but no build that uses it can be installed: say so (the install still works)."""
+    names = {"nvidia": "NVIDIA GPU", "amd": "AMD GPU", "intel": "Intel GPU"}
+    if accelerator.kind in names:
+        return (f"the {names[accelerator.kind]} will not be used: {why}",)
+    return ()
+
+
+def _explicit(accelerator: Accelerator, offered: Sequence[str] | None, verdicts: Mapping[str, Verdict]) -> Choice:
     variant = accelerator.backend or "cpu"
     source = accelerator.backend_source or "an explicit choice"
     reason = f"`{variant}` was asked for by {source}"
-    ok, why_not = check_variant(accelerator, variant)
+    ok, why_not = _verdict(accelerator, variant, verdicts)
+    warnings: tuple[str, ...] = ()
     if not ok:
         reason += f" (note: {why_not})"
+        warnings = (f"`{variant}` (asked for by {source}) cannot run on this machine: {why_not}",)
     if offered is not None and variant not in offered:
         reason += "; the index does not offer it for this version"
     return Choice(variant, reason, explicit=True, index_consulted=offered is not None,
-                  compatible=tuple(compatible_variants(accelerator)))
+                  compatible=tuple(compatible_variants(accelerator)), warnings=warnings)
 
 
 def _newest_by_table(accelerator: Accelerator) -> str | None:
@@ -442,7 +492,8 @@ def _offered_reason(accelerator: Accelerator, chosen: str) -> str:
     return f"{_gpu_phrase(accelerator)} supports up to {newest}; the index offers {chosen} as the newest of those"
 
 
-def _why_cpu(accelerator: Accelerator, offered: Sequence[str] | None = None) -> str:
+def _why_cpu(accelerator: Accelerator, offered: Sequence[str] | None = None,
+             verdicts: Mapping[str, Verdict] | None = None) -> str:
     os_name = _os(accelerator.platform)
     if accelerator.kind == "nvidia":
         if os_name not in ("linux", "win32"):
@@ -456,6 +507,11 @@ def _why_cpu(accelerator: Accelerator, offered: Sequence[str] | None = None) -> 
         if not supported:
             return f"no CUDA build this driver runs supports the GPU ({_capability_problem(accelerator, table[0])})"
         head = f"NVIDIA driver {accelerator.driver_version} supports up to {supported[0]}"
+        declared = [v for v in offered or () if _min_driver_met(accelerator, v) and v in (verdicts or {})
+                    and not verdicts[v][0]]
+        if declared:
+            declared.sort(key=variant_sort_key)
+            return f"{head}, but the index's {', '.join(declared)} cannot run on this GPU ({verdicts[declared[0]][1]})"
         blocked = [v for v in offered or () if _min_driver_met(accelerator, v) and _capability_problem(accelerator, v)]
         if blocked:
             blocked.sort(key=variant_sort_key)
@@ -480,22 +536,38 @@ def _why_cpu(accelerator: Accelerator, offered: Sequence[str] | None = None) -> 
 # -- the variant index and uv interop --------------------------------------------------------------
 
 
-def torch_index_base(env: Mapping[str, str] | None = None) -> str:
-    """The base URL of the per-variant indexes (``<base>/<variant>/``), from ``PYX_TORCH_INDEX_URL``.
+def torch_index_base(env: Mapping[str, str] | None = None, recorded: Iterable[str] = ()) -> str:
+    """The base URL of the per-variant indexes (``<base>/<variant>/``): ``PYX_TORCH_INDEX_URL``, else
+    the base of a variant index a file already routes to (``recorded`` index URLs, see
+    ``recorded_torch_index_base``).
 
-    Raises ``ConfigError`` when it is not configured: pyx writes no index host into its code.
+    Raises ``TorchIndexNotConfigured`` when neither names one: pyx writes no index host into its code.
     """
     env = os.environ if env is None else env
-    value = (env.get("PYX_TORCH_INDEX_URL") or "").strip()
+    value = (env.get("PYX_TORCH_INDEX_URL") or "").strip() or recorded_torch_index_base(recorded)
     if not value:
-        raise ConfigError(
+        raise TorchIndexNotConfigured(
             "`PYX_TORCH_INDEX_URL` is not set, so pyx does not know where the PyTorch variant indexes are",
             hints=[
                 "set `PYX_TORCH_INDEX_URL` to the base URL whose `<variant>/` sub-paths "
-                "(`cpu/`, `cu128/`, `rocm6.3/` …) are simple indexes",
+                "(`cpu/`, `cu128/`, `rocm6.3/` …) are simple indexes (the PyTorch index or a mirror of it)",
             ],
         )
     return value.rstrip("/")
+
+
+def recorded_torch_index_base(urls: Iterable[str]) -> str | None:
+    """The base of the first URL shaped like a variant index (``<base>/cu128``), None when none is.
+
+    A script, notebook or project that pyx (or a person following uv's PyTorch guide) already
+    routed to ``<base>/<variant>`` tells where the variant indexes are, so choosing again there
+    needs no ``PYX_TORCH_INDEX_URL``.
+    """
+    for url in urls:
+        base, _, last = url.rstrip("/").rpartition("/")
+        if base and is_variant_name(last) and "://" in base:
+            return base
+    return None
 
 
 def variant_index_url(base: str, variant: str) -> str:
