@@ -69,6 +69,24 @@ def test_first_index_wins_and_find_links_merge(local_index: IndexFactory, cache_
     assert private.count("/simple/requests-ish/", status=404) == 1
 
 
+def test_a_package_pinned_to_an_index_takes_no_find_links_files(
+    local_index: IndexFactory, cache_dir: Path, tmp_path: Path
+) -> None:
+    default, variants = local_index(), local_index()
+    variants.build("torch", "2.7.1+cu126")
+    default.build("numpy", "2.0")
+    links = make_find_links_dir(tmp_path / "links", [build_wheel(tmp_path / "w", "torch", "2.13.0+cpu"),
+                                                     build_wheel(tmp_path / "w", "numpy", "2.1")])
+    config = settings(default.url, find_links=(links.as_uri(),), pinned=(("torch", (variants.url,)),))
+
+    async def job(client: IndexClient):
+        return await client.project("torch"), await client.project("numpy")
+
+    torch, numpy = run(config, cache_dir, job)
+    assert filenames(torch) == ["torch-2.7.1+cu126-py3-none-any.whl"]  # not the find-links CPU build
+    assert sorted(filenames(numpy)) == ["numpy-2.0-py3-none-any.whl", "numpy-2.1-py3-none-any.whl"]
+
+
 def test_unsafe_best_match_merges_every_index(local_index: IndexFactory, cache_dir: Path) -> None:
     first = local_index()
     second = local_index()

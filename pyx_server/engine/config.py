@@ -58,6 +58,15 @@ class IndexSettings:
                 return urls
         return self.indexes
 
+    def find_links_for(self, name: str) -> tuple[str, ...]:
+        """The find-links locations for ``name``: none for a package pinned to an index.
+
+        A package routed to one index (a PyTorch variant index, say) takes its files from that
+        index only: a ``torch+cpu`` wheel lying in a find-links directory must not replace the
+        CUDA build the file asks for, and ``uv run`` on the same file would not use it either.
+        """
+        return () if any(pinned_name == name for pinned_name, _ in self.pinned) else self.find_links
+
 
 def _layered_list(
     given: Sequence[str], flag: str, suffix: str, pip_key: str, env: Mapping[str, str], pipconf: Mapping

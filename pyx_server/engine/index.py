@@ -153,7 +153,8 @@ class IndexClient:
                 del self._projects[key]
 
     async def _lookup(self, name: NormalizedName, versions: Container[Version] | None) -> ProjectFiles | ProjectNotFound:
-        flat_task = asyncio.ensure_future(self._flat_files())
+        use_flat = bool(self.settings.find_links_for(name))
+        flat_task = asyncio.ensure_future(self._flat_files() if use_flat else _nothing())
         try:
             pages = await self._index_pages(name, versions)
             flat = [f for f in await flat_task if f.name == name and (versions is None or f.version in versions)]
@@ -163,7 +164,7 @@ class IndexClient:
             elif not flat_task.cancelled():
                 flat_task.exception()  # retrieved: an index error already propagates
         if not pages and not flat:
-            searched = tuple(redact_url(u) for u in (*self.settings.indexes, *self.settings.find_links))
+            searched = tuple(redact_url(u) for u in (*self.settings.indexes_for(name), *self.settings.find_links_for(name)))
             return ProjectNotFound(name=name, searched=searched)
         seen: set[str] = set()
         files: list[DistFile] = []
@@ -511,3 +512,7 @@ def _describe_metadata_error(exc: BaseException) -> str:
 
 
 __all__ = ["IndexClient", "ProjectFiles", "ProjectNotFound"]
+
+
+async def _nothing() -> tuple[DistFile, ...]:
+    return ()
