@@ -158,6 +158,14 @@ def cmd_sync(args, console, helpers) -> int:
 
         if has_lock(declaration):  # the routing changed where files come from: lock again
             asyncio.run(lock(declaration, _interpreter(args, cache), index=settings, cache=cache, upgrade=True))
+    else:
+        from pyx_server.engine.gpu.variants import recorded_variant
+
+        recorded = recorded_variant(declaration.pinned)
+        if recorded is not None:
+            variant, packages = recorded
+            console.status(f"Keeping the recorded PyTorch build `{variant}` for {', '.join(packages)} "
+                           "(`--torch-backend auto` chooses for this machine again)")
     if declaration.kind == "project":
         env = _project_env(args, cache, declaration)
         result = asyncio.run(project_sync(declaration, env, index=settings, cache=cache,

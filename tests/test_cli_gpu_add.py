@@ -79,7 +79,10 @@ def test_sync_keeps_the_recorded_build_until_asked_to_choose_again(variant_index
     # another machine, without a GPU: the recorded cu128 build is kept
     monkeypatch.delenv("PYX_CUDA_DRIVER_VERSION")
     monkeypatch.setenv("PYX_TORCH_BACKEND", "cpu")
-    assert pyx("sync", "--script", script, "--locked", "--python", sys.executable).code == 0
+    kept = pyx("sync", "--script", script, "--locked", "--python", sys.executable)
+    assert kept.code == 0, kept.err
+    assert "Keeping the recorded PyTorch build `cu128` for torch" in kept.err
+    assert "`--torch-backend auto` chooses for this machine again" in kept.err
     assert read_metadata(script).uv_sources["torch"]["index"] == "pytorch-cu128"
     assert "+cu128" in (tmp_path / "pylock.s.toml").read_text()
     # asked to choose again: the cpu build is recorded and locked

@@ -357,3 +357,13 @@ def test_sync_chooses_again_with_the_index_the_file_records(variant_index, local
     assert run.code == 0, run.err
     assert "PYX_TORCH_INDEX_URL" not in run.err
     assert read_metadata(script).uv["index"] == [{"name": "pytorch-cpu", "url": f"{index.base_url}/cpu", "explicit": True}]
+
+
+def test_recorded_variant_reads_the_routing_of_the_pytorch_family() -> None:
+    from pyx_server.engine.gpu.variants import recorded_variant
+
+    base = "http://127.0.0.1:9/whl"
+    pinned = (("numpy", (f"{base}/cu128",)), ("torch", (f"{base}/cu128",)), ("torchvision", (f"{base}/cu128/",)))
+    assert recorded_variant(pinned) == ("cu128", ("torch", "torchvision"))
+    assert recorded_variant((("torch", ("http://127.0.0.1:9/simple",)),)) is None
+    assert recorded_variant(()) is None

@@ -570,6 +570,28 @@ def recorded_torch_index_base(urls: Iterable[str]) -> str | None:
     return None
 
 
+def recorded_variant(pinned: Iterable[tuple[str, Sequence[str]]]) -> tuple[str, tuple[str, ...]] | None:
+    """The PyTorch build a file records, from its ``[tool.uv.sources]`` routing: (variant,
+    the PyTorch-family packages routed to it), or None when none is routed to a variant index.
+
+    ``pyx sync`` keeps this build on any machine (a lock made on a GPU machine reproduces
+    there); the front says so, and how to choose again.
+    """
+    found: dict[str, list[str]] = {}
+    for name, urls in pinned:
+        if not is_torch_family(name):
+            continue
+        for url in urls:
+            last = url.rstrip("/").rpartition("/")[2]
+            if is_variant_name(last):
+                found.setdefault(last, []).append(name)
+                break
+    if not found:
+        return None
+    variant = sorted(found, key=lambda v: -len(found[v]))[0]
+    return variant, tuple(sorted(found[variant]))
+
+
 def variant_index_url(base: str, variant: str) -> str:
     """The simple index of one variant: ``<base>/<variant>`` (no trailing slash, as uv writes it)."""
     return f"{base.rstrip('/')}/{variant}"
