@@ -93,6 +93,44 @@ def test_query_reports_the_facts_of_the_running_python(cache: Cache) -> None:
     assert info.version_short == SHORT
 
 
+def test_a_target_that_cannot_load_pyxs_packaging_answers_with_the_one_ensurepip_bundles(
+    cache: Cache, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A Python older than pyx's packaging supports: pip's vendored copy answers instead."""
+    import ensurepip
+
+    if not list(Path(ensurepip.__file__).parent.glob("_bundled/pip-*.whl")):
+        pytest.skip("this Python's ensurepip bundles no pip wheel (a distribution stripped it)")
+    broken = tmp_path / "packaging"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("match = 1\nraise SyntaxError('needs a newer Python')\n")
+    monkeypatch.setattr(interpreter_module, "_packaging_dir", lambda: str(broken))
+    # a venv without pip or packaging: neither pyx's copy nor one of its own can load
+    venv = tmp_path / "bare"
+    subprocess.run([str(base_python()), "-m", "venv", "--without-pip", str(venv)], check=True)
+    info = query_interpreter(venv / "bin" / "python", cache)
+    assert info.markers == dict(default_environment())
+    # an older packaging orders and extends the list a little differently; the tags are the same
+    ours = {str(t) for t in sys_tags()}
+    assert len(ours & set(info.tags)) >= len(ours) - 2 and set(info.tags) <= ours
+    assert "py3-none-any" in info.tags
+
+
+@pytest.mark.parametrize("minor", ["3.7", "3.8", "3.9"])
+def test_older_pythons_are_queried_without_anything_installed(cache: Cache, minor: str) -> None:
+    pyenv = Path.home() / ".pyenv" / "versions"  # real interpreters, not pyenv's shims
+    candidates = sorted(str(p) for p in pyenv.glob(f"{minor}.*/bin/python{minor}"))
+    candidates += [p for p in (f"/usr/bin/python{minor}", f"/usr/local/bin/python{minor}") if os.path.exists(p)]
+    if not candidates:
+        pytest.skip(f"no Python {minor} on this machine")
+    info = query_interpreter(candidates[0], cache)
+    assert info.version_short == minor
+    assert info.markers["python_version"] == minor
+    short = minor.replace(".", "")
+    assert "py3-none-any" in info.tags
+    assert any(t.startswith(f"cp{short}-cp{short}") for t in info.tags)
+
+
 def test_query_of_a_plain_interpreter_is_not_a_venv(cache: Cache) -> None:
     info = query_interpreter(base_python(), cache)
     assert not info.is_venv

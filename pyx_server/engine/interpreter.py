@@ -7,7 +7,9 @@ asked of the target itself: it runs one small script, with no third-party import
 rather than by putting pyx's site-packages on the child's ``sys.path`` (so nothing else of
 pyx's can shadow the target's modules), which also means tags and markers are computed by
 the same ``packaging`` that later matches them. Only when that copy cannot run on the target
-(a Python older than it supports) does the child fall back to a ``packaging`` of its own.
+(a Python older than it supports) does the child fall back to a ``packaging`` of its own, else
+to the one vendored in its pip, else in the pip wheel its ``ensurepip`` bundles: every
+CPython carries a ``packaging`` made for it, so old targets need nothing installed.
 
 The answer is cached in ``interpreter-v1/`` under a key made of the path as given, the path
 it resolves to, that file's mtime and size, and pyx's ``packaging`` version: upgrading the
@@ -70,9 +72,44 @@ def _load_packaging(directory):
     import packaging.tags, packaging.markers
     return "target"
 
-source = _load_packaging(sys.argv[1])
-import packaging
-from packaging import markers, tags
+def _pip_packaging():
+    # pip's vendored packaging: of an installed pip, else of the pip wheel ensurepip bundles.
+    # Every CPython carries a pip (and in it a packaging) made for that Python, so a target
+    # older than pyx's packaging supports (3.9 and 3.8 for packaging 26) still answers.
+    try:
+        from pip._vendor.packaging import markers, tags
+        return "pip", markers, tags
+    except Exception:
+        pass
+    import glob
+    try:
+        import ensurepip
+    except Exception:
+        raise SystemExit("no packaging for this Python: neither pip nor ensurepip is present")
+    bundled = sorted(glob.glob(os.path.join(os.path.dirname(ensurepip.__file__), "_bundled", "pip-*.whl")))
+    for wheel in reversed(bundled):
+        sys.path.insert(0, wheel)
+        for name in list(sys.modules):
+            if name == "pip" or name.startswith("pip."):
+                del sys.modules[name]
+        try:
+            from pip._vendor.packaging import markers, tags
+            return "ensurepip", markers, tags
+        except Exception:
+            sys.path.remove(wheel)
+    raise SystemExit("no packaging for this Python: pyx's, the target's and pip's all failed to load")
+
+try:
+    source = _load_packaging(sys.argv[1])
+    import packaging
+    from packaging import markers, tags
+    packaging_version = packaging.__version__
+except Exception:
+    for name in list(sys.modules):
+        if name == "packaging" or name.startswith("packaging."):
+            del sys.modules[name]
+    source, markers, tags = _pip_packaging()
+    packaging_version = getattr(sys.modules.get(markers.__name__.rpartition(".")[0]), "__version__", "unknown")
 
 prefix = sys.prefix
 base_prefix = getattr(sys, "base_prefix", sys.prefix)
@@ -137,7 +174,7 @@ info = {
     "venv_paths": sysconfig.get_paths(scheme=venv_scheme, vars=venv_vars),
     "pointer_bits": struct.calcsize("P") * 8,
     "platform": sys.platform,
-    "packaging": [source, packaging.__version__],
+    "packaging": [source, packaging_version],
 }
 sys.stdout.write("\n" + sys.argv[3] + json.dumps(info) + "\n")
 sys.stdout.flush()
@@ -455,7 +492,8 @@ def _run_query(given: Path) -> Interpreter:
 
 def _hints_for(stderr: str) -> list[str]:
     if "No module named 'packaging'" in stderr or "packaging" in stderr:
-        return ["pyx supports Python 3.9 and newer targets (older ones need `packaging` installed)."]
+        return ["this Python has no usable `packaging`, nor a pip or ensurepip carrying one: "
+                "install `packaging` into it"]
     return []
 
 
