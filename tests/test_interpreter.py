@@ -118,7 +118,10 @@ def test_a_target_that_cannot_load_pyxs_packaging_answers_with_the_one_ensurepip
 
 @pytest.mark.parametrize("minor", ["3.7", "3.8", "3.9"])
 def test_older_pythons_are_queried_without_anything_installed(cache: Cache, minor: str) -> None:
-    pyenv = Path.home() / ".pyenv" / "versions"  # real interpreters, not pyenv's shims
+    import pwd  # the real home: the suite points HOME at a temporary directory
+
+    root = os.environ.get("PYENV_ROOT") or os.path.join(pwd.getpwuid(os.getuid()).pw_dir, ".pyenv")
+    pyenv = Path(root) / "versions"  # real interpreters, not pyenv's shims
     candidates = sorted(str(p) for p in pyenv.glob(f"{minor}.*/bin/python{minor}"))
     candidates += [p for p in (f"/usr/bin/python{minor}", f"/usr/local/bin/python{minor}") if os.path.exists(p)]
     if not candidates:
