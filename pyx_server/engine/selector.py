@@ -82,7 +82,7 @@ def select_file(
             reasons["hash"].append(f.filename)
             continue
         candidate = Candidate(f, version, rank)
-        (pres if version.is_prerelease and not _names_prerelease(specifier) else finals).append(candidate)
+        (pres if version.is_prerelease else finals).append(candidate)
     pool = finals + pres if prereleases else (finals or pres)
     if pool:
         return max(pool, key=lambda c: (c.version, -c.tag_rank))
@@ -93,21 +93,13 @@ def select_file(
 _SDIST_RANK = 1 << 30
 
 
-def _names_prerelease(specifier: SpecifierSet) -> bool:
-    return any(Version(s.version.rstrip(".*")).is_prerelease for s in specifier if _parses(s.version.rstrip(".*")))
-
-
-def _parses(text: str) -> bool:
-    try:
-        Version(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _python_ok(requires_python: str, python_version: Version) -> bool:
+    """Whether the Python meets the file's Requires-Python floor (upper bounds are not honoured,
+    as in resolution: see ``resolver.python``)."""
+    from pyx_server.engine.resolver.python import python_floor
+
     try:
-        return SpecifierSet(requires_python).contains(python_version, prereleases=True)
+        return python_floor(requires_python).contains(python_version, prereleases=True)
     except InvalidSpecifier:
         return True  # pip and uv ignore an unparsable Requires-Python rather than fail
 

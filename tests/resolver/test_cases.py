@@ -70,3 +70,24 @@ def test_case(path: Path) -> None:
         return
     assert outcome.explanation == expected["explanation"].strip()
     assert outcome.hints == expected.get("hints", [])
+
+
+@pytest.mark.parametrize(
+    ("requires_python", "floor"),
+    [
+        (">=3.9", ">=3.9"),
+        (">=3.8,<4", ">=3.8"),
+        ("<=3.8", ""),
+        ("~=3.8", ">=3.8"),
+        ("==3.8.*", ">=3.8"),
+        ("==3.10.2", ">=3.10.2"),
+        (">3.7,!=3.9.*", ">3.7"),
+    ],
+)
+def test_requires_python_counts_by_its_floor(requires_python: str, floor: str) -> None:
+    from packaging.specifiers import SpecifierSet
+
+    from pyx_server.engine.resolver.python import python_floor
+
+    assert python_floor(requires_python) == SpecifierSet(floor)
+    assert python_floor(SpecifierSet(requires_python)) == SpecifierSet(floor)

@@ -27,6 +27,7 @@ from packaging.version import Version
 
 from pyx_server.engine.resolver.options import PrereleaseMode, ResolutionMode, ResolverOptions
 from pyx_server.engine.resolver.provider import Candidate
+from pyx_server.engine.resolver.python import python_floor
 from pyx_server.engine.resolver.ranges import Key, VersionSet, version_position
 
 __all__ = ["CandidateSelector", "PackageVersions", "Skipped"]
@@ -120,10 +121,12 @@ class CandidateSelector:
             return _DISALLOW
         if mode is PrereleaseMode.IF_NECESSARY:
             return _PREFER_STABLE
-        explicit = name in self._explicit
+        # a package the user named with a pre-release specifier (``a>=2.0b1``) may have
+        # pre-releases, but a final release in range still comes first: the specifier opens
+        # the door, it does not ask for the newest pre-release (uv's rule; pip lets them compete)
         if mode is PrereleaseMode.EXPLICIT:
-            return _ALLOW if explicit else _DISALLOW
-        return _ALLOW if explicit else _PREFER_STABLE
+            return _PREFER_STABLE if name in self._explicit else _DISALLOW
+        return _PREFER_STABLE
 
     def preference(self, name: str) -> Version | None:
         """The installed/locked version to try first, unless upgrading this package."""
@@ -180,7 +183,8 @@ class CandidateSelector:
         supported = self._python_support.get(text)
         if supported is None:
             assert candidate.requires_python is not None
-            supported = self._python_support[text] = candidate.requires_python.contains(self._python, prereleases=True)
+            floor = python_floor(candidate.requires_python)
+            supported = self._python_support[text] = floor.contains(self._python, prereleases=True)
         return supported
 
     # -- selection (once per decision) ----------------------------------------------------

@@ -25,9 +25,12 @@ class PrereleaseMode(str, Enum):
     * ``if-necessary``: only once no final release in the allowed range is left; PEP 440's
       "no final release satisfies the specifier".
     * ``explicit``: only for packages the user named with a pre-release specifier
-      (``a>=2.0b1`` as a requirement or constraint); those compete by version. Never otherwise.
-    * ``if-necessary-or-explicit`` (default): ``explicit`` for such packages,
-      ``if-necessary`` for all others.
+      (``a>=2.0b1`` as a requirement or constraint), and there only once no final release in
+      range is left. Never otherwise.
+    * ``if-necessary-or-explicit`` (default): a final release in range first, for every
+      package; a pre-release when none is left (PEP 440's "no final release satisfies the
+      specifier"). A pre-release specifier allows pre-releases but does not make them win
+      over a final release in range (uv's rule; pip's ``--pre`` is ``allow``).
 
     In every mode but ``disallow``, an installed or locked pre-release (a preference) is kept.
     """

@@ -52,6 +52,7 @@ from pyx_server.engine.resolver.provider import (
     PrefetchHint,
     Unavailable,
 )
+from pyx_server.engine.resolver.python import python_floor
 from pyx_server.engine.resolver.pubgrub import (
     CONSTRAINT,
     NO_VERSIONS,
@@ -299,8 +300,9 @@ class _Solver:
             state.add(Incompatibility({package: Term(True, versions)}, UNAVAILABLE, reason=reason))
             return
         requires_python = metadata.requires_python
-        if requires_python is not None and not requires_python.contains(self.python, prereleases=True):
-            python = Dependency(PYTHON_PKG, VersionSet.from_specifier_set(requires_python), None)
+        floor = python_floor(requires_python) if requires_python is not None else None
+        if floor is not None and not floor.contains(self.python, prereleases=True):
+            python = Dependency(PYTHON_PKG, VersionSet.from_specifier_set(floor), None)
             self._add_and_decide(package, candidate.version, versions, [python])
             return
         dependencies = self.builder.of(listing.name, metadata.requires, package.extra)
