@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pyx_server.engine.cache import Cache
+from pyx_server.engine.cache import Bucket, Cache, digest
 from pyx_server.engine.config import IndexSettings, resolve_index_settings
 from pyx_server.engine.errors import (
     HashMismatch,
@@ -483,3 +483,56 @@ def test_metadata_by_ranges_with_a_central_directory_beyond_the_tail(local_index
 
     assert [str(r) for r in asyncio.run(go()).requires_dist] == ["dep"]
     assert len(index.requests_to(f"/files/{wheel.name}")) == 3  # tail, directory, member
+
+
+def test_parsed_page_is_reused_while_the_body_is_the_same(
+    local_index: IndexFactory, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyx_server.engine.index as index_module
+
+    parses: list[str] = []
+    real_parse = index_module.parse_project_page
+
+    def counting_parse(*args, **kwargs):
+        parses.append(args[4])
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(index_module, "parse_project_page", counting_parse)
+    index = local_index(cache_control=None, etag=False)  # every lookup refetches the whole page
+    index.build("demo", "1.0")
+    config = settings(index.url)
+    stored = Cache(cache_dir).bucket(Bucket.SIMPLE) / digest(index.url) / "demo.parsed"
+
+    first = run(config, cache_dir, lambda c: c.project("demo"))
+    assert parses == ["demo"] and stored.is_file()
+    again = run(config, cache_dir, lambda c: c.project("demo"))
+    assert parses == ["demo"] and index.count("/simple/demo/") == 2  # fetched, not parsed
+    assert again.files == first.files
+
+    # a changed page is parsed, and its parse replaces the stored one
+    index.build("demo", "2.0")
+    assert filenames(run(config, cache_dir, lambda c: c.project("demo"))) == [
+        "demo-1.0-py3-none-any.whl",
+        "demo-2.0-py3-none-any.whl",
+    ]
+    assert parses == ["demo", "demo"]
+    run(config, cache_dir, lambda c: c.project("demo"))
+    assert parses == ["demo", "demo"]
+
+    # a damaged stored page is a miss, parsed again and replaced
+    stored.write_bytes(stored.read_bytes()[:-10])
+    assert len(run(config, cache_dir, lambda c: c.project("demo")).files) == 2
+    assert parses == ["demo", "demo", "demo"]
+    run(config, cache_dir, lambda c: c.project("demo"))
+    assert parses == ["demo", "demo", "demo"]
+
+    # a lookup of some versions only uses the stored page, but never stores a filtered one
+    from packaging.specifiers import SpecifierSet
+
+    from pyx_server.engine.selector import PinnedVersions
+
+    only = run(config, cache_dir, lambda c: c.project("demo", versions=PinnedVersions(SpecifierSet("==2.0"))))
+    assert filenames(only) == ["demo-2.0-py3-none-any.whl"] and parses == ["demo", "demo", "demo"]
+    stored.unlink()
+    run(config, cache_dir, lambda c: c.project("demo", versions=PinnedVersions(SpecifierSet("==2.0"))))
+    assert not stored.exists()

@@ -3,7 +3,8 @@
 Layout (bump a bucket's suffix whenever its format changes, as uv's ``CacheBucket`` does)::
 
     <root>/
-      simple-v1/<index-key>/<name>.{body,json}   index pages and their HTTP cache policy
+      simple-v2/<index-key>/<name>.{body,json}   index pages and their HTTP cache policy
+      simple-v2/<index-key>/<name>.parsed        the page parsed, reused while the body is the same
       metadata-v1/<index-key>/<name>/<file>.metadata   PEP 658 metadata files
       wheels-v1/<source-key>/<name>/<file>.json  pointer: which archive holds this wheel
       archive-v1/<sha256>/                       a wheel unpacked once, linked into envs
@@ -35,7 +36,7 @@ from pyx_server.engine.errors import CacheError
 
 
 class Bucket(str, Enum):
-    SIMPLE = "simple-v1"
+    SIMPLE = "simple-v2"
     METADATA = "metadata-v1"
     WHEELS = "wheels-v1"
     ARCHIVE = "archive-v1"

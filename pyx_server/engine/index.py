@@ -24,6 +24,7 @@ import tarfile
 import zipfile
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -42,8 +43,13 @@ from pyx_server.engine.http import (
 from pyx_server.engine.progress import Notice, Reporter
 from pyx_server.engine.simple import (
     ACCEPT,
+    FILENAME,
     DistFile,
+    FileRecord,
     ProjectPage,
+    dist_from_record,
+    dump_page,
+    load_page,
     parse_directory_listing,
     parse_links,
     parse_project_page,
@@ -52,10 +58,14 @@ from pyx_server.engine.simple import (
 
 @dataclass(frozen=True)
 class ProjectFiles:
-    """Every file pyx may consider for a project (find-links files first, then index files)."""
+    """Every file pyx may consider for a project (find-links files first, then index files).
+
+    A file name listed twice keeps its first listing. ``files`` makes a ``DistFile`` of every
+    file on first use; ``releases`` gives the files of each version as records, which is all
+    a resolution needs until it has chosen.
+    """
 
     name: NormalizedName
-    files: tuple[DistFile, ...]
     #: redacted URL of the index that answered (the first one, for the unsafe strategies);
     #: None when only find-links locations had files
     index: str | None
@@ -63,6 +73,35 @@ class ProjectFiles:
     indexes: tuple[str, ...] = ()
     #: PEP 700 ``versions`` reported by the answering indexes (may include versions without files)
     versions: tuple[str, ...] = ()
+    #: where the files come from, in priority order: find-links files, then each index's page
+    pages: tuple[ProjectPage, ...] = ()
+
+    @cached_property
+    def files(self) -> tuple[DistFile, ...]:
+        if len(self.pages) == 1:
+            return self.pages[0].files
+        seen: set[str] = set()
+        files: list[DistFile] = []
+        for page in self.pages:
+            for dist in page.files:
+                if dist.filename not in seen:
+                    seen.add(dist.filename)
+                    files.append(dist)
+        return tuple(files)
+
+    def releases(self) -> dict[Version, list[FileRecord]]:
+        """The records of each version's files (``simple.FileRecord``), made into no ``DistFile``."""
+        if len(self.pages) == 1:
+            return self.pages[0].releases()
+        seen: set[str] = set()
+        out: dict[Version, list[FileRecord]] = {}
+        for page in self.pages:
+            for version, records in page.releases().items():
+                kept = [r for r in records if r[FILENAME] not in seen]
+                seen.update(r[FILENAME] for r in kept)
+                if kept:
+                    out.setdefault(version, []).extend(kept)
+        return out
 
 
 @dataclass(frozen=True)
@@ -161,21 +200,16 @@ class IndexClient:
         if not pages and not flat:
             searched = tuple(redact_url(u) for u in (*self.settings.indexes, *self.settings.find_links))
             return ProjectNotFound(name=name, searched=searched)
-        seen: set[str] = set()
-        files: list[DistFile] = []
-        for dist in [*flat, *(f for page in pages for f in page.files)]:
-            if dist.filename not in seen:
-                seen.add(dist.filename)
-                files.append(dist)
         versions: list[str] = []
         for page in pages:
             versions += [v for v in page.versions if v not in versions]
+        sources = [ProjectPage.from_files(name, flat, "")] if flat else []
         return ProjectFiles(
             name=name,
-            files=tuple(files),
             index=pages[0].source if pages else None,
             indexes=tuple(page.source for page in pages),
             versions=tuple(versions),
+            pages=(*sources, *pages),
         )
 
     async def _index_pages(self, name: NormalizedName, versions: Container[Version] | None) -> list[ProjectPage]:
@@ -204,8 +238,13 @@ class IndexClient:
         )
         if response.not_found:
             return None
+        # the page as parsed from these same bytes before, if it was (simple.load_page)
+        parsed = entry.with_name(f"{name}.parsed")
+        page = self._stored_page(parsed, response, source)
+        if page is not None:
+            return page if versions is None else page.only(versions)
         try:
-            return parse_project_page(response.content, response.content_type, response.url, source, name, versions)
+            page = parse_project_page(response.content, response.content_type, response.url, source, name, versions)
         except ValueError as exc:
             raise IndexUnavailable(
                 f"`{redact_url(url)}` answered with a page that is not a valid simple-API page",
@@ -213,6 +252,22 @@ class IndexClient:
                 hints=["check that the index URL points at a PEP 503 / PEP 691 simple index"],
                 detail=str(exc),
             ) from None
+        if versions is None and response.sha256 is not None:  # a filtered page is not the page
+            try:
+                atomic_write_bytes(parsed, dump_page(page, response.sha256, response.url))
+            except ValueError:
+                pass  # a record that is not plain values: parsed again next time
+        return page
+
+    @staticmethod
+    def _stored_page(path: Path, response, source: str) -> ProjectPage | None:
+        if response.sha256 is None:
+            return None
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        return load_page(data, response.sha256, response.url, source)
 
     def _local_index_page(
         self, base: str, name: NormalizedName, source: str, versions: Container[Version] | None = None

@@ -13,6 +13,9 @@ For each version the provider picks the one file it would install on the target 
 file, or the wheel itself); an sdist's metadata comes from ``sdist_metadata`` (static
 ``PKG-INFO`` or a PEP 517 build), injected by the caller. ``chosen_file`` tells the installer
 which file stood behind each resolved version.
+
+Picking works on the index's file records (``simple.FileRecord``), with each distinct tag
+triple ranked once: a ``DistFile`` is made only of the files the solver asks about.
 """
 
 from __future__ import annotations
@@ -42,7 +45,18 @@ from pyx_server.engine.resolver.provider import (
     Unavailable,
     VersionsResult,
 )
-from pyx_server.engine.simple import DistFile
+from pyx_server.engine.simple import (
+    FILENAME,
+    REQUIRES_PYTHON,
+    TAGS,
+    YANKED,
+    YANKED_REASON,
+    DistFile,
+    FileRecord,
+    dist_from_record,
+    record_upload_time,
+    wheel_tags,
+)
 
 #: ``(sdist DistFile or source-tree Path, index client) -> core metadata`` (a PEP 517 build)
 SdistMetadata = Callable[..., Awaitable[Metadata]]
@@ -62,6 +76,7 @@ class IndexMetadataProvider:
         direct_trees: dict[NormalizedName, Path] | None = None,
         builds: Callable[[str], bool] = lambda name: True,
         binaries: Callable[[str], bool] = lambda name: True,
+        upload_times: bool = True,
     ) -> None:
         self.client = client
         self.loop = loop
@@ -75,10 +90,17 @@ class IndexMetadataProvider:
         #: ``--no-build`` / ``--no-binary`` as predicates on a package name
         self.builds = builds
         self.binaries = binaries
+        #: whether candidates carry upload times: only ``--exclude-newer`` reads them, and
+        #: parsing one per file costs more than the rest of a listing
+        self.upload_times = upload_times
         # loop-side state
         self._projects: dict[NormalizedName, asyncio.Task] = {}
         self._metadata: dict[tuple[NormalizedName, Version], asyncio.Task] = {}
-        self._best: dict[NormalizedName, dict[Version, DistFile]] = {}
+        self._releases: dict[NormalizedName, dict[Version, list[FileRecord]]] = {}
+        self._best: dict[NormalizedName, dict[Version, FileRecord]] = {}
+        self._chosen: dict[tuple[NormalizedName, Version], DistFile] = {}
+        #: tag triple (as a wheel name writes it) → the interpreter's rank for it, or None
+        self._ranks: dict[str, int | None] = {}
         self._pending: set[concurrent.futures.Future] = set()
 
     # -- the MetadataProvider protocol (called from the solver's thread) -------------------
@@ -104,20 +126,14 @@ class IndexMetadataProvider:
         key = canonicalize_name(name)
         if key in self.direct_files:
             return self.direct_files[key]
-        return self._best.get(key, {}).get(version)
+        return self._chosen_file(key, version)
 
     def files_of(self, name: str, version: Version) -> tuple[DistFile, ...]:
         """Every file of ``name==version`` the indexes listed (a lock's hashes cover them all)."""
         key = canonicalize_name(name)
         if key in self.direct_files:
             return (self.direct_files[key],)
-        task = self._projects.get(key)
-        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
-            return ()
-        page = task.result()
-        if isinstance(page, ProjectNotFound):
-            return ()
-        return tuple(f for f in page.files if f.version == version)
+        return tuple(dist_from_record(r) for r in self._releases.get(key, {}).get(version, ()))
 
     async def aclose(self) -> None:
         """Cancel prefetches nobody waited for (call on the loop when resolution is over)."""
@@ -147,53 +163,73 @@ class IndexMetadataProvider:
         page = await self._project_task(name)
         if isinstance(page, ProjectNotFound):
             return NotFound()
-        return Found(tuple(self._candidates(name, page.files)))
+        if name not in self._releases:
+            self._releases[name] = page.releases()
+        return Found(tuple(self._candidates(name, self._releases[name])))
 
-    def _candidates(self, name: NormalizedName, files: Sequence[DistFile]) -> list[Candidate]:
-        by_version: dict[Version, list[DistFile]] = {}
-        for f in files:
-            by_version.setdefault(f.version, []).append(f)
-        best: dict[Version, DistFile] = {}
+    def _candidates(self, name: NormalizedName, releases: dict[Version, list[FileRecord]]) -> list[Candidate]:
+        best: dict[Version, FileRecord] = {}
         candidates = []
-        for version, group in by_version.items():
-            chosen, reason = self._pick(group, name)
+        binaries, builds = self.binaries(name), self.builds(name) and self.sdist_metadata is not None
+        for version, group in releases.items():
+            chosen, reason = self._pick(group, binaries, builds)
             if chosen is not None:
                 best[version] = chosen
             reference = chosen or group[0]
+            upload_time = None
+            if self.upload_times:
+                upload_time = min((t for t in map(record_upload_time, group) if t), default=None)
             candidates.append(
                 Candidate(
                     name=name,
                     version=version,
-                    yanked=all(f.yanked for f in group),
-                    yanked_reason=next((f.yanked_reason for f in group if f.yanked_reason), None),
-                    requires_python=_specifier(reference.requires_python),
-                    upload_time=min((f.upload_time for f in group if f.upload_time), default=None),
+                    yanked=all(r[YANKED] for r in group),
+                    yanked_reason=next((r[YANKED_REASON] for r in group if r[YANKED_REASON]), None),
+                    requires_python=_specifier(reference[REQUIRES_PYTHON]),
+                    upload_time=upload_time,
                     unavailable=reason,
                 )
             )
         self._best[name] = best
         return candidates
 
-    def _pick(self, group: Sequence[DistFile], name: str) -> tuple[DistFile | None, str | None]:
+    def _pick(self, group: Sequence[FileRecord], binaries: bool, builds: bool) -> tuple[FileRecord | None, str | None]:
         """The file to install for one version (best wheel, else an sdist), or why there is none."""
-        usable = [f for f in group if not f.yanked] or list(group)
-        wheels = []
-        binaries, builds = self.binaries(name), self.builds(name) and self.sdist_metadata is not None
-        for f in usable:
-            if f.is_wheel and binaries:
-                rank = self.interpreter.supports(f.tags)
-                if rank is not None:
-                    wheels.append((rank, f.filename, f))
-        if wheels:
-            return min(wheels)[2], None
-        sdists = sorted((f for f in usable if not f.is_wheel), key=lambda f: not f.filename.endswith(".tar.gz"))
+        usable = [r for r in group if not r[YANKED]] or group
+        best: tuple[int, str] | None = None
+        chosen = None
+        if binaries:
+            ranks = self._ranks
+            for record in usable:
+                tags = record[TAGS]
+                if tags is None:
+                    continue
+                if tags in ranks:
+                    rank = ranks[tags]
+                else:
+                    rank = ranks[tags] = self.interpreter.supports(wheel_tags(tags))
+                if rank is not None and (best is None or (rank, record[FILENAME]) < best):
+                    best, chosen = (rank, record[FILENAME]), record
+        if chosen is not None:
+            return chosen, None
+        sdists = sorted((r for r in usable if r[TAGS] is None), key=lambda r: not r[FILENAME].endswith(".tar.gz"))
         if sdists and builds:
             return sdists[0], None
         if sdists:
             return None, "has only a source distribution, and building from source is turned off"
-        if not binaries and any(f.is_wheel for f in usable):
+        if not binaries and any(r[TAGS] is not None for r in usable):
             return None, "has only wheels, and using wheels is turned off for it (--no-binary)"
         return None, "has no wheels with a matching platform tag"
+
+    def _chosen_file(self, name: NormalizedName, version: Version) -> DistFile | None:
+        key = (name, version)
+        file = self._chosen.get(key)
+        if file is None:
+            record = self._best.get(name, {}).get(version)
+            if record is None:
+                return None
+            file = self._chosen[key] = dist_from_record(record)
+        return file
 
     def _metadata_task(self, name: NormalizedName, version: Version) -> asyncio.Task:
         key = (name, version)
@@ -206,7 +242,7 @@ class IndexMetadataProvider:
     async def _fetch_dependencies(self, name: NormalizedName, version: Version) -> DependenciesResult:
         if name not in self._best:
             await self._versions(name)
-        file = self._best.get(name, {}).get(version)
+        file = self._chosen_file(name, version)
         if file is None:
             return Unavailable("has no file that can be installed here")
         return await self._read(file)

@@ -12,17 +12,24 @@ page came from, which relative links are resolved against. What is understood:
 
 Anchors whose file name is not a valid wheel or sdist name (``packaging.utils``) are
 dropped, as are files of another project on a project page.
+
+A page can list thousands of files (numpy's lists more than 4,000) of which a resolution
+uses a handful, so a ``ProjectPage`` keeps each file as a tuple of plain values (a
+``FileRecord``), grouped by version, and makes a ``DistFile`` of one only when asked. Plain
+values also make a parsed page cheap to store and to load again (``dump_page`` /
+``load_page``): an index that serves the same bytes again need not be parsed again.
 """
 
 from __future__ import annotations
 
 import json
+import marshal
 import re
-from collections.abc import Container, Iterable, Mapping
+import zlib
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property, lru_cache
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
@@ -95,16 +102,135 @@ class DistFile:
         return self.url + ".metadata" if self.metadata is not False else None
 
 
-@dataclass(frozen=True)
-class ProjectPage:
-    """One project's page on one index: the files it lists (valid names only)."""
+#: One file a page lists, as plain values: ``(filename, url, index, hashes, requires_python,
+#: yanked, yanked_reason, metadata, size, upload_time, tags)`` with ``DistFile``'s meanings,
+#: except ``upload_time`` (the page's text, or a datetime) and ``tags`` (a wheel's tag
+#: triple as written in its name, ``py3-none-any``; None for an sdist). Index by the
+#: constants below.
+FileRecord = tuple
+FILENAME, URL, INDEX, HASHES, REQUIRES_PYTHON, YANKED, YANKED_REASON, METADATA, SIZE, UPLOAD_TIME, TAGS = range(11)
 
-    name: str
-    files: tuple[DistFile, ...]
-    #: redacted URL of the index the page came from
-    source: str
-    #: PEP 700 ``versions`` (JSON pages only); empty when the index does not say
-    versions: tuple[str, ...] = ()
+
+class ProjectPage:
+    """One project's page on one index: the files it lists (valid names only), by version.
+
+    ``records`` are the files in page order (a file name listed twice: its first listing);
+    ``groups`` pairs each version, as its files' names spell it, with the positions of its
+    files in ``records``. ``files`` makes every record a ``DistFile`` on first use;
+    ``releases`` groups the records by ``Version`` without making any.
+    """
+
+    __slots__ = ("name", "source", "versions", "records", "groups", "_files")
+
+    def __init__(
+        self,
+        name: str,
+        source: str,
+        records: Sequence[FileRecord],
+        groups: Sequence[tuple[str, Sequence[int]]],
+        versions: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name
+        #: redacted URL of the index the page came from
+        self.source = source
+        self.records = records
+        self.groups = groups
+        #: PEP 700 ``versions`` (JSON pages only); empty when the index does not say
+        self.versions = versions
+        self._files: tuple[DistFile, ...] | None = None
+
+    @classmethod
+    def from_files(cls, name: str, files: Iterable[DistFile], source: str, versions: tuple[str, ...] = ()) -> ProjectPage:
+        """A page of already-made ``DistFile`` records (HTML pages, find-links locations)."""
+        records: list[FileRecord] = []
+        positions: dict[str, list[int]] = {}
+        seen: set[str] = set()
+        for dist in files:
+            if dist.filename in seen:
+                continue
+            seen.add(dist.filename)
+            positions.setdefault(str(dist.version), []).append(len(records))
+            records.append(record_of(dist))
+        return cls(name, source, tuple(records), tuple((v, tuple(p)) for v, p in positions.items()), versions)
+
+    @property
+    def files(self) -> tuple[DistFile, ...]:
+        """Every file as a ``DistFile`` (made once, on first use)."""
+        if self._files is None:
+            self._files = tuple(dist_from_record(r) for r in self.records)
+        return self._files
+
+    def releases(self) -> dict[Version, list[FileRecord]]:
+        """The records of each version (``1.0`` and ``1.0.0`` are one version), in page order."""
+        records = self.records
+        out: dict[Version, list[FileRecord]] = {}
+        for text, positions in self.groups:
+            version = _version_part(text)
+            if version is None:
+                continue
+            group = out.get(version)
+            if group is None:
+                out[version] = [records[i] for i in positions]
+            else:
+                group.extend(records[i] for i in positions)
+        return out
+
+    def only(self, versions: Container[Version]) -> ProjectPage:
+        """The same page with only the files of ``versions``."""
+        kept = [(text, positions) for text, positions in self.groups if _version_part(text) in versions]
+        keep = sorted(i for _, positions in kept for i in positions)
+        renumber = {old: new for new, old in enumerate(keep)}
+        groups = tuple((text, tuple(renumber[i] for i in positions)) for text, positions in kept)
+        return ProjectPage(self.name, self.source, tuple(self.records[i] for i in keep), groups, self.versions)
+
+
+def record_of(dist: DistFile) -> FileRecord:
+    """The plain-values form of a ``DistFile``."""
+    return (
+        dist.filename,
+        dist.url,
+        dist.index,
+        dist.hashes,
+        dist.requires_python,
+        dist.yanked,
+        dist.yanked_reason,
+        dist.metadata,
+        dist.size,
+        dist.upload_time,
+        _tag_text(dist.filename) if dist.is_wheel else None,
+    )
+
+
+def dist_from_record(record: FileRecord) -> DistFile:
+    """The ``DistFile`` of a record (its file name was validated when the record was made)."""
+    parsed = parse_dist_filename(record[FILENAME])
+    if parsed is None:  # pragma: no cover - records are only made of valid names
+        raise ValueError(f"`{record[FILENAME]}` is not a valid wheel or sdist file name")
+    upload_time = record[UPLOAD_TIME]
+    return _dist(
+        parsed,
+        filename=record[FILENAME],
+        url=record[URL],
+        index=record[INDEX],
+        hashes=record[HASHES],
+        requires_python=record[REQUIRES_PYTHON],
+        yanked=record[YANKED],
+        yanked_reason=record[YANKED_REASON],
+        metadata=record[METADATA],
+        size=record[SIZE],
+        upload_time=_parse_time(upload_time) if isinstance(upload_time, str) else upload_time,
+    )
+
+
+def record_upload_time(record: FileRecord) -> datetime | None:
+    """When the record's file was uploaded (PEP 700), if the page says."""
+    value = record[UPLOAD_TIME]
+    return _parse_time(value) if isinstance(value, str) else value
+
+
+def wheel_tags(text: str) -> frozenset[Tag]:
+    """The tags of a wheel's tag triple as its name writes it (``cp311-cp311-manylinux_2_17_x86_64``)."""
+    return _tags_part(text)
 
 
 # A page lists thousands of files but few distinct names, versions and tag sets: parse each
@@ -165,6 +291,26 @@ def valid_dist_filename(filename: str) -> bool:
     return parse_dist_filename(filename) is not None
 
 
+def _tag_text(filename: str) -> str:
+    return "-".join(filename[:-4].split("-")[-3:])
+
+
+def _split_dist_filename(filename: str) -> tuple[NormalizedName, str, str | None] | None:
+    """(canonical name, version text, wheel tag triple or None for an sdist), validated as
+    ``parse_dist_filename`` does, but without making the wheel's tags."""
+    if filename.endswith(".whl"):
+        parts = filename[:-4].split("-")
+        if len(parts) == 5 or (len(parts) == 6 and parts[2][:1].isdigit()):
+            name = _name_part(parts[0])
+            if name is None or _version_part(parts[1]) is None:
+                return None
+            return name, parts[1], "-".join(parts[-3:])
+    parsed = parse_dist_filename(filename)
+    if parsed is None:
+        return None
+    return parsed[0], str(parsed[1]), _tag_text(filename) if filename.endswith(".whl") else None
+
+
 _FIELD_DEFAULTS = {
     "hashes": {},
     "requires_python": None,
@@ -213,9 +359,7 @@ def parse_project_page(
         return parse_json_page(content, page_url, index, name, versions)
     text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
     page = parse_html_page(text, page_url, index, name)
-    if versions is not None:
-        page = ProjectPage(page.name, tuple(f for f in page.files if f.version in versions), page.source, page.versions)
-    return page
+    return page if versions is None else page.only(versions)
 
 
 def parse_json_page(
@@ -230,49 +374,56 @@ def parse_json_page(
     if not isinstance(data, Mapping) or not isinstance(data.get("files", []), list):
         raise ValueError("not a PEP 691 project page")
     wanted = canonicalize_name(name)
-    files: list[DistFile] = []
+    records: list[FileRecord] = []
+    positions: dict[str, list[int]] = {}
+    seen: set[str] = set()
     for entry in data.get("files", []):
         if not isinstance(entry, Mapping):
             continue
         filename = entry.get("filename")
         href = entry.get("url")
-        if not isinstance(filename, str) or not isinstance(href, str):
+        if not isinstance(filename, str) or not isinstance(href, str) or filename in seen:
             continue
-        parsed = parse_dist_filename(filename)
-        if parsed is None or parsed[0] != wanted or (versions is not None and parsed[1] not in versions):
+        split = _split_dist_filename(filename)
+        if split is None or split[0] != wanted or (versions is not None and _version_part(split[1]) not in versions):
             continue
-        url, fragment_hashes = _split_url(_join(page_url, href))
-        hashes = {**fragment_hashes, **_clean_hashes(entry.get("hashes"))}
+        seen.add(filename)
+        url, hashes = _split_url(_join(page_url, href))
+        listed = entry.get("hashes")
+        if listed:
+            hashes = {**hashes, **_clean_hashes(listed)} if hashes else _clean_hashes(listed)
         yanked_value = entry.get("yanked", False)
-        yanked = bool(yanked_value)
-        reason = yanked_value if isinstance(yanked_value, str) and yanked_value else None
         if "core-metadata" in entry:
             metadata = _json_metadata(entry["core-metadata"])
         else:
             metadata = _json_metadata(entry.get("dist-info-metadata", False))
         requires_python = entry.get("requires-python")
         size = entry.get("size")
-        dist = _dist(
-            parsed,
-            filename=filename,
-            url=url,
-            index=index,
-            hashes=hashes,
-            requires_python=requires_python if isinstance(requires_python, str) and requires_python.strip() else None,
-            yanked=yanked,
-            yanked_reason=reason,
-            metadata=metadata,
-            size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
-            upload_time=_parse_time(entry.get("upload-time")),
+        upload_time = entry.get("upload-time")
+        positions.setdefault(split[1], []).append(len(records))
+        records.append(
+            (
+                filename,
+                url,
+                index,
+                hashes,
+                requires_python if isinstance(requires_python, str) and requires_python.strip() else None,
+                bool(yanked_value),
+                yanked_value if isinstance(yanked_value, str) and yanked_value else None,
+                metadata,
+                size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
+                upload_time if isinstance(upload_time, str) and upload_time else None,
+                split[2],
+            )
         )
-        files.append(dist)
     versions = data.get("versions")
     version_list = tuple(v for v in versions if isinstance(v, str)) if isinstance(versions, list) else ()
     project = data.get("name")
     return ProjectPage(
         name=canonicalize_name(project) if isinstance(project, str) else wanted,
-        files=tuple(files),
         source=index,
+        records=tuple(records),
+        groups=tuple((v, tuple(p)) for v, p in positions.items()),
         versions=version_list,
     )
 
@@ -280,13 +431,12 @@ def parse_json_page(
 def parse_html_page(text: str, page_url: str, index: str, name: str) -> ProjectPage:
     """A PEP 503 project page: every anchor of the named project with a valid file name."""
     wanted = canonicalize_name(name)
-    files = tuple(f for f in parse_links(text, page_url, index) if f.name == wanted)
-    return ProjectPage(name=wanted, files=files, source=index)
+    return ProjectPage.from_files(wanted, (f for f in parse_links(text, page_url, index) if f.name == wanted), index)
 
 
 def parse_links(text: str, page_url: str, index: str) -> tuple[DistFile, ...]:
     """Every distribution anchor of an HTML page, any project (a find-links page, or a PEP 503 page)."""
-    parser = _AnchorParser()
+    parser = _anchor_parser_class()()
     parser.feed(text)
     parser.close()
     base = urljoin(page_url, parser.base) if parser.base else page_url
@@ -347,24 +497,74 @@ def parse_directory_listing(
     return tuple(files)
 
 
+# -- stored pages -------------------------------------------------------------------------
+
+#: the stored form of a parsed page; bump when it changes (the record layout, what a page keeps)
+PAGE_FORMAT = 1
+_PAGE_MAGIC = b"pyx-page\n"
+
+
+def dump_page(page: ProjectPage, body_sha256: str, page_url: str) -> bytes:
+    """A page parsed from the body with this sha256, fetched from ``page_url``, as bytes to store.
+
+    ``marshal`` (the format of Python's own byte-code cache) loads a page of thousands of
+    records many times faster than the JSON it came from; a CRC guards against damage.
+    ``ValueError`` when a record holds something else than plain values.
+    """
+    payload = marshal.dumps(
+        (PAGE_FORMAT, body_sha256, page_url, page.name, page.source, page.versions, page.records, page.groups)
+    )
+    return _PAGE_MAGIC + zlib.crc32(payload).to_bytes(4, "big") + payload
+
+
+def load_page(data: bytes, body_sha256: str, page_url: str, source: str) -> ProjectPage | None:
+    """The page ``dump_page`` stored, if it was parsed from exactly this body at this URL for this index.
+
+    Anything else is a miss (None): another body, URL or index, another format, damaged bytes.
+    """
+    start = len(_PAGE_MAGIC) + 4
+    if not data.startswith(_PAGE_MAGIC) or len(data) < start:
+        return None
+    payload = memoryview(data)[start:]
+    if zlib.crc32(payload) != int.from_bytes(data[start - 4 : start], "big"):
+        return None
+    try:
+        stored = marshal.loads(payload)
+        form, sha256, url, name, stored_source, versions, records, groups = stored
+    except (EOFError, ValueError, TypeError):
+        return None
+    if (form, sha256, url, stored_source) != (PAGE_FORMAT, body_sha256, page_url, source):
+        return None
+    return ProjectPage(name, source, records, groups, versions)
+
+
 # -- helpers ------------------------------------------------------------------------------
 
 
-class _AnchorParser(HTMLParser):
-    """Collects ``<a>`` attributes (already entity-unescaped by ``html.parser``) and ``<base href>``."""
+@lru_cache(maxsize=None)
+def _anchor_parser_class() -> type:
+    """An ``html.parser`` that collects ``<a>`` attributes (entity-unescaped) and ``<base href>``.
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.anchors: list[dict[str, str | None]] = []
-        self.base: str | None = None
+    Defined on first use: ``html.parser`` (with its table of entities) is the slowest import
+    of this module, and most indexes answer in JSON.
+    """
+    from html.parser import HTMLParser
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self.anchors.append({k.lower(): v for k, v in attrs})
-        elif tag == "base" and self.base is None:
-            href = dict(attrs).get("href")
-            if href:
-                self.base = href
+    class AnchorParser(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.anchors: list[dict[str, str | None]] = []
+            self.base: str | None = None
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "a":
+                self.anchors.append({k.lower(): v for k, v in attrs})
+            elif tag == "base" and self.base is None:
+                href = dict(attrs).get("href")
+                if href:
+                    self.base = href
+
+    return AnchorParser
 
 
 def _join(base: str, href: str) -> str:
