@@ -13,10 +13,10 @@ from pyx_server.engine.simple import (
     FILENAME,
     TAGS,
     DistFile,
-    dist_from_record,
     dump_page,
     is_json_content_type,
     load_page,
+    merge_releases,
     parse_directory_listing,
     parse_html_page,
     parse_json_page,
@@ -226,24 +226,47 @@ def test_distfile_is_hashable_and_comparable() -> None:
 def test_page_groups_files_by_version_without_making_them() -> None:
     entries = [
         {"filename": "demo-1.0-py3-none-any.whl", "url": "a", "yanked": "bad"},
-        {"filename": "demo-1.0.0.tar.gz", "url": "b", "requires-python": ">=3.8"},  # the same version
         {"filename": "demo-2.0-cp311-cp311-manylinux_2_17_x86_64.whl", "url": "c"},
+        {"filename": "demo-1.0.0.tar.gz", "url": "b", "requires-python": ">=3.8"},  # the same version
         {"filename": "demo-1.0-py3-none-any.whl", "url": "again"},  # listed twice: the first counts
     ]
     page = parse_json_page(json.dumps({"name": "demo", "files": entries}).encode(), PAGE, INDEX, "demo")
     releases = page.releases()
     assert list(releases) == [Version("1.0"), Version("2.0")]
-    assert [r[FILENAME] for r in releases[Version("1.0")]] == ["demo-1.0-py3-none-any.whl", "demo-1.0.0.tar.gz"]
-    assert [r[TAGS] for r in releases[Version("1.0")]] == ["py3-none-any", None]
-    assert releases[Version("2.0")][0][TAGS] == "cp311-cp311-manylinux_2_17_x86_64"
+    one = releases[Version("1.0")]
+    assert [f[FILENAME] for f in one.files] == ["demo-1.0-py3-none-any.whl", "demo-1.0.0.tar.gz"]
+    assert [f[TAGS] for f in one.files] == ["py3-none-any", None]
+    assert releases[Version("2.0")].files[0][TAGS] == "cp311-cp311-manylinux_2_17_x86_64"
     assert page._files is None  # nothing made yet
-    assert [f.url for f in page.files] == [PAGE + "a", PAGE + "b", PAGE + "c"]
-    assert dist_from_record(releases[Version("1.0")][0]) == page.files[0]
-    assert page.files[0].yanked_reason == "bad" and page.files[1].requires_python == ">=3.8"
+    assert [f.url for f in one.dists()] == [PAGE + "a", PAGE + "b"]
+    assert one.dists()[0].yanked_reason == "bad" and one.dist(1).requires_python == ">=3.8"
+    assert {f.url for f in page.files} == {PAGE + "a", PAGE + "b", PAGE + "c"}
 
     only = page.only({Version("2.0")})
     assert [f.filename for f in only.files] == ["demo-2.0-cp311-cp311-manylinux_2_17_x86_64.whl"]
     assert list(only.releases()) == [Version("2.0")]
+
+
+def test_releases_of_several_pages_keep_a_file_name_once() -> None:
+    first = parse_json_page(
+        json.dumps({"files": [{"filename": "demo-1.0-py3-none-any.whl", "url": "https://a.example/one"}]}).encode(),
+        PAGE, "https://a.example/simple/", "demo",
+    )
+    second = parse_json_page(
+        json.dumps({"files": [
+            {"filename": "demo-1.0-py3-none-any.whl", "url": "https://b.example/one"},
+            {"filename": "demo-1.0.tar.gz", "url": "https://b.example/sdist"},
+            {"filename": "demo-2.0.tar.gz", "url": "https://b.example/two"},
+        ]}).encode(),
+        PAGE, "https://b.example/simple/", "demo",
+    )
+    releases = merge_releases([first, second])
+    one = releases[Version("1.0")]
+    assert [(f.filename, f.index) for f in one.dists()] == [
+        ("demo-1.0-py3-none-any.whl", "https://a.example/simple/"),
+        ("demo-1.0.tar.gz", "https://b.example/simple/"),
+    ]
+    assert [f.url for f in releases[Version("2.0")].dists()] == ["https://b.example/two"]
 
 
 def test_stored_page_is_used_only_for_the_same_body() -> None:
@@ -252,7 +275,7 @@ def test_stored_page_is_used_only_for_the_same_body() -> None:
     again = load_page(data, "body-sha", PAGE, INDEX)
     assert again is not None
     assert again.files == page.files and again.versions == page.versions and again.name == page.name
-    assert again.releases() == page.releases()
+    assert {v: r.files for v, r in again.releases().items()} == {v: r.files for v, r in page.releases().items()}
     # another body, another URL (relative links), another index: not this page
     assert load_page(data, "other-sha", PAGE, INDEX) is None
     assert load_page(data, "body-sha", "https://mirror.example/simple/demo/", INDEX) is None

@@ -43,13 +43,12 @@ from pyx_server.engine.http import (
 from pyx_server.engine.progress import Notice, Reporter
 from pyx_server.engine.simple import (
     ACCEPT,
-    FILENAME,
     DistFile,
-    FileRecord,
     ProjectPage,
-    dist_from_record,
+    Release,
     dump_page,
     load_page,
+    merge_releases,
     parse_directory_listing,
     parse_links,
     parse_project_page,
@@ -61,8 +60,8 @@ class ProjectFiles:
     """Every file pyx may consider for a project (find-links files first, then index files).
 
     A file name listed twice keeps its first listing. ``files`` makes a ``DistFile`` of every
-    file on first use; ``releases`` gives the files of each version as records, which is all
-    a resolution needs until it has chosen.
+    file on first use; ``releases`` gives the files of each version in brief, which is all a
+    resolution needs until it has chosen.
     """
 
     name: NormalizedName
@@ -89,19 +88,9 @@ class ProjectFiles:
                     files.append(dist)
         return tuple(files)
 
-    def releases(self) -> dict[Version, list[FileRecord]]:
-        """The records of each version's files (``simple.FileRecord``), made into no ``DistFile``."""
-        if len(self.pages) == 1:
-            return self.pages[0].releases()
-        seen: set[str] = set()
-        out: dict[Version, list[FileRecord]] = {}
-        for page in self.pages:
-            for version, records in page.releases().items():
-                kept = [r for r in records if r[FILENAME] not in seen]
-                seen.update(r[FILENAME] for r in kept)
-                if kept:
-                    out.setdefault(version, []).extend(kept)
-        return out
+    def releases(self) -> dict[Version, Release]:
+        """The files of each version (``simple.Release``), made into no ``DistFile`` yet."""
+        return merge_releases(self.pages)
 
 
 @dataclass(frozen=True)

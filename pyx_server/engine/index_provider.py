@@ -14,8 +14,8 @@ file, or the wheel itself); an sdist's metadata comes from ``sdist_metadata`` (s
 ``PKG-INFO`` or a PEP 517 build), injected by the caller. ``chosen_file`` tells the installer
 which file stood behind each resolved version.
 
-Picking works on the index's file records (``simple.FileRecord``), with each distinct tag
-triple ranked once: a ``DistFile`` is made only of the files the solver asks about.
+Picking works on the index's briefs of the files (``simple.Release``), with each distinct
+tag triple ranked once: a ``DistFile`` is made only of the files the solver asks about.
 """
 
 from __future__ import annotations
@@ -51,10 +51,9 @@ from pyx_server.engine.simple import (
     TAGS,
     YANKED,
     YANKED_REASON,
+    Brief,
     DistFile,
-    FileRecord,
-    dist_from_record,
-    record_upload_time,
+    Release,
     wheel_tags,
 )
 
@@ -96,8 +95,9 @@ class IndexMetadataProvider:
         # loop-side state
         self._projects: dict[NormalizedName, asyncio.Task] = {}
         self._metadata: dict[tuple[NormalizedName, Version], asyncio.Task] = {}
-        self._releases: dict[NormalizedName, dict[Version, list[FileRecord]]] = {}
-        self._best: dict[NormalizedName, dict[Version, FileRecord]] = {}
+        self._releases: dict[NormalizedName, dict[Version, Release]] = {}
+        #: per version, the position in its release's files of the file chosen to install
+        self._best: dict[NormalizedName, dict[Version, int]] = {}
         self._chosen: dict[tuple[NormalizedName, Version], DistFile] = {}
         #: tag triple (as a wheel name writes it) → the interpreter's rank for it, or None
         self._ranks: dict[str, int | None] = {}
@@ -133,7 +133,8 @@ class IndexMetadataProvider:
         key = canonicalize_name(name)
         if key in self.direct_files:
             return (self.direct_files[key],)
-        return tuple(dist_from_record(r) for r in self._releases.get(key, {}).get(version, ()))
+        release = self._releases.get(key, {}).get(version)
+        return release.dists() if release is not None else ()
 
     async def aclose(self) -> None:
         """Cancel prefetches nobody waited for (call on the loop when resolution is over)."""
@@ -167,24 +168,25 @@ class IndexMetadataProvider:
             self._releases[name] = page.releases()
         return Found(tuple(self._candidates(name, self._releases[name])))
 
-    def _candidates(self, name: NormalizedName, releases: dict[Version, list[FileRecord]]) -> list[Candidate]:
-        best: dict[Version, FileRecord] = {}
+    def _candidates(self, name: NormalizedName, releases: dict[Version, Release]) -> list[Candidate]:
+        best: dict[Version, int] = {}
         candidates = []
         binaries, builds = self.binaries(name), self.builds(name) and self.sdist_metadata is not None
-        for version, group in releases.items():
+        for version, release in releases.items():
+            group = release.files
             chosen, reason = self._pick(group, binaries, builds)
             if chosen is not None:
                 best[version] = chosen
-            reference = chosen or group[0]
+            reference = group[chosen if chosen is not None else 0]
             upload_time = None
             if self.upload_times:
-                upload_time = min((t for t in map(record_upload_time, group) if t), default=None)
+                upload_time = min((t for t in release.upload_times() if t), default=None)
             candidates.append(
                 Candidate(
                     name=name,
                     version=version,
-                    yanked=all(r[YANKED] for r in group),
-                    yanked_reason=next((r[YANKED_REASON] for r in group if r[YANKED_REASON]), None),
+                    yanked=all(f[YANKED] for f in group),
+                    yanked_reason=next((f[YANKED_REASON] for f in group if f[YANKED_REASON]), None),
                     requires_python=_specifier(reference[REQUIRES_PYTHON]),
                     upload_time=upload_time,
                     unavailable=reason,
@@ -193,31 +195,31 @@ class IndexMetadataProvider:
         self._best[name] = best
         return candidates
 
-    def _pick(self, group: Sequence[FileRecord], binaries: bool, builds: bool) -> tuple[FileRecord | None, str | None]:
-        """The file to install for one version (best wheel, else an sdist), or why there is none."""
-        usable = [r for r in group if not r[YANKED]] or group
+    def _pick(self, group: Sequence[Brief], binaries: bool, builds: bool) -> tuple[int | None, str | None]:
+        """Which file to install for one version (best wheel, else an sdist), or why none."""
+        usable = [i for i, f in enumerate(group) if not f[YANKED]] or range(len(group))
         best: tuple[int, str] | None = None
         chosen = None
         if binaries:
             ranks = self._ranks
-            for record in usable:
-                tags = record[TAGS]
+            for i in usable:
+                tags = group[i][TAGS]
                 if tags is None:
                     continue
                 if tags in ranks:
                     rank = ranks[tags]
                 else:
                     rank = ranks[tags] = self.interpreter.supports(wheel_tags(tags))
-                if rank is not None and (best is None or (rank, record[FILENAME]) < best):
-                    best, chosen = (rank, record[FILENAME]), record
+                if rank is not None and (best is None or (rank, group[i][FILENAME]) < best):
+                    best, chosen = (rank, group[i][FILENAME]), i
         if chosen is not None:
             return chosen, None
-        sdists = sorted((r for r in usable if r[TAGS] is None), key=lambda r: not r[FILENAME].endswith(".tar.gz"))
+        sdists = sorted((i for i in usable if group[i][TAGS] is None), key=lambda i: not group[i][FILENAME].endswith(".tar.gz"))
         if sdists and builds:
             return sdists[0], None
         if sdists:
             return None, "has only a source distribution, and building from source is turned off"
-        if not binaries and any(r[TAGS] is not None for r in usable):
+        if not binaries and any(group[i][TAGS] is not None for i in usable):
             return None, "has only wheels, and using wheels is turned off for it (--no-binary)"
         return None, "has no wheels with a matching platform tag"
 
@@ -225,10 +227,10 @@ class IndexMetadataProvider:
         key = (name, version)
         file = self._chosen.get(key)
         if file is None:
-            record = self._best.get(name, {}).get(version)
-            if record is None:
+            position = self._best.get(name, {}).get(version)
+            if position is None:
                 return None
-            file = self._chosen[key] = dist_from_record(record)
+            file = self._chosen[key] = self._releases[name][version].dist(position)
         return file
 
     def _metadata_task(self, name: NormalizedName, version: Version) -> asyncio.Task:

@@ -14,10 +14,11 @@ Anchors whose file name is not a valid wheel or sdist name (``packaging.utils``)
 dropped, as are files of another project on a project page.
 
 A page can list thousands of files (numpy's lists more than 4,000) of which a resolution
-uses a handful, so a ``ProjectPage`` keeps each file as a tuple of plain values (a
-``FileRecord``), grouped by version, and makes a ``DistFile`` of one only when asked. Plain
-values also make a parsed page cheap to store and to load again (``dump_page`` /
-``load_page``): an index that serves the same bytes again need not be parsed again.
+uses a handful, so a ``ProjectPage`` keeps its files as tuples of plain values, grouped by
+version: a short ``Brief`` of each (what choosing among a version's files needs), the rest
+apart, and makes a ``DistFile`` of a file only when asked. Plain values also make a parsed
+page cheap to store and to load again (``dump_page`` / ``load_page``): an index that serves
+the same bytes again need not be parsed again.
 """
 
 from __future__ import annotations
@@ -102,39 +103,42 @@ class DistFile:
         return self.url + ".metadata" if self.metadata is not False else None
 
 
-#: One file a page lists, as plain values: ``(filename, url, index, hashes, requires_python,
-#: yanked, yanked_reason, metadata, size, upload_time, tags)`` with ``DistFile``'s meanings,
-#: except ``upload_time`` (the page's text, or a datetime) and ``tags`` (a wheel's tag
-#: triple as written in its name, ``py3-none-any``; None for an sdist). Index by the
-#: constants below.
-FileRecord = tuple
-FILENAME, URL, INDEX, HASHES, REQUIRES_PYTHON, YANKED, YANKED_REASON, METADATA, SIZE, UPLOAD_TIME, TAGS = range(11)
+#: What choosing among the files of a version needs, per file: ``(filename, tags, yanked,
+#: yanked_reason, requires_python)``, ``tags`` being a wheel's tag triple as its name writes
+#: it (``py3-none-any``), None for an sdist. Index with the constants below.
+Brief = tuple
+FILENAME, TAGS, YANKED, YANKED_REASON, REQUIRES_PYTHON = range(5)
+# The rest of a file's facts, ``(url, index, hashes, metadata, size, upload_time)`` with
+# DistFile's meanings (``upload_time`` may still be the page's text), kept per version.
+_UPLOAD_TIME = 5
 
 
 class ProjectPage:
     """One project's page on one index: the files it lists (valid names only), by version.
 
-    ``records`` are the files in page order (a file name listed twice: its first listing);
-    ``groups`` pairs each version, as its files' names spell it, with the positions of its
-    files in ``records``. ``files`` makes every record a ``DistFile`` on first use;
-    ``releases`` groups the records by ``Version`` without making any.
+    ``groups`` pairs each version, as its files' names spell it, with a ``Brief`` of each of
+    its files (page order within a version; a file name listed twice: its first listing). The
+    rest of the facts is kept per version, still marshalled in a page ``load_page`` read, and
+    decoded when a ``DistFile`` of that version is made. ``files`` makes them all;
+    ``releases`` makes none.
     """
 
-    __slots__ = ("name", "source", "versions", "records", "groups", "_files")
+    __slots__ = ("name", "source", "versions", "groups", "_details", "_files")
 
     def __init__(
         self,
         name: str,
         source: str,
-        records: Sequence[FileRecord],
-        groups: Sequence[tuple[str, Sequence[int]]],
+        groups: Sequence[tuple[str, Sequence[Brief]]],
+        details: Iterable[Sequence[tuple] | bytes],
         versions: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         #: redacted URL of the index the page came from
         self.source = source
-        self.records = records
         self.groups = groups
+        #: per group: the other facts of its files (tuples), or their marshal bytes
+        self._details = list(details)
         #: PEP 700 ``versions`` (JSON pages only); empty when the index does not say
         self.versions = versions
         self._files: tuple[DistFile, ...] | None = None
@@ -142,90 +146,132 @@ class ProjectPage:
     @classmethod
     def from_files(cls, name: str, files: Iterable[DistFile], source: str, versions: tuple[str, ...] = ()) -> ProjectPage:
         """A page of already-made ``DistFile`` records (HTML pages, find-links locations)."""
-        records: list[FileRecord] = []
-        positions: dict[str, list[int]] = {}
+        grouped: dict[str, tuple[list[Brief], list[tuple]]] = {}
         seen: set[str] = set()
         for dist in files:
             if dist.filename in seen:
                 continue
             seen.add(dist.filename)
-            positions.setdefault(str(dist.version), []).append(len(records))
-            records.append(record_of(dist))
-        return cls(name, source, tuple(records), tuple((v, tuple(p)) for v, p in positions.items()), versions)
+            briefs, details = grouped.setdefault(str(dist.version), ([], []))
+            tags = _tag_text(dist.filename) if dist.is_wheel else None
+            briefs.append((dist.filename, tags, dist.yanked, dist.yanked_reason, dist.requires_python))
+            details.append((dist.url, dist.index, dist.hashes, dist.metadata, dist.size, dist.upload_time))
+        groups = tuple((text, tuple(briefs)) for text, (briefs, _) in grouped.items())
+        return cls(name, source, groups, (tuple(details) for _, details in grouped.values()), versions)
 
     @property
     def files(self) -> tuple[DistFile, ...]:
-        """Every file as a ``DistFile`` (made once, on first use)."""
+        """Every file as a ``DistFile``, version by version (made once, on first use)."""
         if self._files is None:
-            self._files = tuple(dist_from_record(r) for r in self.records)
+            self._files = tuple(
+                self.dist(group, position) for group, (_, briefs) in enumerate(self.groups) for position in range(len(briefs))
+            )
         return self._files
 
-    def releases(self) -> dict[Version, list[FileRecord]]:
-        """The records of each version (``1.0`` and ``1.0.0`` are one version), in page order."""
-        records = self.records
-        out: dict[Version, list[FileRecord]] = {}
-        for text, positions in self.groups:
-            version = _version_part(text)
-            if version is None:
-                continue
-            group = out.get(version)
-            if group is None:
-                out[version] = [records[i] for i in positions]
-            else:
-                group.extend(records[i] for i in positions)
-        return out
+    def releases(self) -> dict[Version, Release]:
+        """The files of each version (``1.0`` and ``1.0.0`` are one version), as briefs."""
+        return merge_releases((self,))
 
     def only(self, versions: Container[Version]) -> ProjectPage:
         """The same page with only the files of ``versions``."""
-        kept = [(text, positions) for text, positions in self.groups if _version_part(text) in versions]
-        keep = sorted(i for _, positions in kept for i in positions)
-        renumber = {old: new for new, old in enumerate(keep)}
-        groups = tuple((text, tuple(renumber[i] for i in positions)) for text, positions in kept)
-        return ProjectPage(self.name, self.source, tuple(self.records[i] for i in keep), groups, self.versions)
+        keep = [i for i, (text, _) in enumerate(self.groups) if _version_part(text) in versions]
+        return ProjectPage(
+            self.name, self.source, tuple(self.groups[i] for i in keep), [self._details[i] for i in keep], self.versions
+        )
+
+    def dist(self, group: int, position: int) -> DistFile:
+        """The ``DistFile`` of one file: the ``position``-th brief of the ``group``-th version."""
+        filename, _, yanked, yanked_reason, requires_python = self.groups[group][1][position]
+        url, index, hashes, metadata, size, upload_time = self.details(group)[position]
+        parsed = parse_dist_filename(filename)
+        if parsed is None:  # pragma: no cover - pages keep only valid names
+            raise ValueError(f"`{filename}` is not a valid wheel or sdist file name")
+        return _dist(
+            parsed,
+            filename=filename,
+            url=url,
+            index=index,
+            hashes=hashes,
+            requires_python=requires_python,
+            yanked=yanked,
+            yanked_reason=yanked_reason,
+            metadata=metadata,
+            size=size,
+            upload_time=_parse_time(upload_time) if isinstance(upload_time, str) else upload_time,
+        )
+
+    def details(self, group: int) -> Sequence[tuple]:
+        """The other facts of the files of one version (decoded on first use)."""
+        details = self._details[group]
+        if isinstance(details, bytes):
+            details = self._details[group] = marshal.loads(details)
+        return details
 
 
-def record_of(dist: DistFile) -> FileRecord:
-    """The plain-values form of a ``DistFile``."""
-    return (
-        dist.filename,
-        dist.url,
-        dist.index,
-        dist.hashes,
-        dist.requires_python,
-        dist.yanked,
-        dist.yanked_reason,
-        dist.metadata,
-        dist.size,
-        dist.upload_time,
-        _tag_text(dist.filename) if dist.is_wheel else None,
-    )
+class Release:
+    """The files of one version, from one page or several: ``files`` holds their briefs.
+
+    ``dist``/``dists`` make ``DistFile`` records; until then the rest of each file's facts
+    stays with its page.
+    """
+
+    __slots__ = ("files", "_parts")
+
+    def __init__(self) -> None:
+        self.files: list[Brief] = []
+        #: (page, group, index in ``files`` of the part's first file, positions in the group or None: all)
+        self._parts: list[tuple[ProjectPage, int, int, list[int] | None]] = []
+
+    def add(self, page: ProjectPage, group: int, positions: list[int] | None = None) -> None:
+        """Add the files of one page's group (those at ``positions`` only, when given)."""
+        briefs = page.groups[group][1]
+        self._parts.append((page, group, len(self.files), positions))
+        self.files.extend(briefs if positions is None else [briefs[i] for i in positions])
+
+    def dist(self, index: int) -> DistFile:
+        """The ``DistFile`` of ``files[index]``."""
+        for page, group, start, positions in reversed(self._parts):
+            if index >= start:
+                offset = index - start
+                return page.dist(group, offset if positions is None else positions[offset])
+        raise IndexError(index)
+
+    def dists(self) -> tuple[DistFile, ...]:
+        return tuple(self.dist(i) for i in range(len(self.files)))
+
+    def upload_times(self) -> list[datetime | None]:
+        """When each file was uploaded (PEP 700), where the page says, in ``files`` order."""
+        times: list[datetime | None] = []
+        for page, group, _, positions in self._parts:
+            details = page.details(group)
+            for position in range(len(details)) if positions is None else positions:
+                value = details[position][_UPLOAD_TIME]
+                times.append(_parse_time(value) if isinstance(value, str) else value)
+        return times
 
 
-def dist_from_record(record: FileRecord) -> DistFile:
-    """The ``DistFile`` of a record (its file name was validated when the record was made)."""
-    parsed = parse_dist_filename(record[FILENAME])
-    if parsed is None:  # pragma: no cover - records are only made of valid names
-        raise ValueError(f"`{record[FILENAME]}` is not a valid wheel or sdist file name")
-    upload_time = record[UPLOAD_TIME]
-    return _dist(
-        parsed,
-        filename=record[FILENAME],
-        url=record[URL],
-        index=record[INDEX],
-        hashes=record[HASHES],
-        requires_python=record[REQUIRES_PYTHON],
-        yanked=record[YANKED],
-        yanked_reason=record[YANKED_REASON],
-        metadata=record[METADATA],
-        size=record[SIZE],
-        upload_time=_parse_time(upload_time) if isinstance(upload_time, str) else upload_time,
-    )
-
-
-def record_upload_time(record: FileRecord) -> datetime | None:
-    """When the record's file was uploaded (PEP 700), if the page says."""
-    value = record[UPLOAD_TIME]
-    return _parse_time(value) if isinstance(value, str) else value
+def merge_releases(pages: Sequence[ProjectPage]) -> dict[Version, Release]:
+    """The files of each version across ``pages`` (priority order: a file name's first listing wins)."""
+    out: dict[Version, Release] = {}
+    seen: set[str] | None = set() if len(pages) > 1 else None
+    for page in pages:
+        for group, (text, briefs) in enumerate(page.groups):
+            version = _version_part(text)
+            if version is None:  # pragma: no cover - pages keep only valid versions
+                continue
+            positions = None
+            if seen is not None:
+                positions = [i for i, brief in enumerate(briefs) if brief[FILENAME] not in seen]
+                seen.update(briefs[i][FILENAME] for i in positions)
+                if not positions:
+                    continue
+                if len(positions) == len(briefs):
+                    positions = None
+            release = out.get(version)
+            if release is None:
+                release = out[version] = Release()
+            release.add(page, group, positions)
+    return out
 
 
 def wheel_tags(text: str) -> frozenset[Tag]:
@@ -374,9 +420,9 @@ def parse_json_page(
     if not isinstance(data, Mapping) or not isinstance(data.get("files", []), list):
         raise ValueError("not a PEP 691 project page")
     wanted = canonicalize_name(name)
-    records: list[FileRecord] = []
-    positions: dict[str, list[int]] = {}
+    grouped: dict[str, tuple[list[Brief], list[tuple]]] = {}
     seen: set[str] = set()
+    shared: dict[str, str] = {}  # one object per distinct tag triple or Requires-Python
     for entry in data.get("files", []):
         if not isinstance(entry, Mapping):
             continue
@@ -398,22 +444,29 @@ def parse_json_page(
         else:
             metadata = _json_metadata(entry.get("dist-info-metadata", False))
         requires_python = entry.get("requires-python")
+        if not isinstance(requires_python, str) or not requires_python.strip():
+            requires_python = None
+        else:
+            requires_python = shared.setdefault(requires_python, requires_python)
+        tags = split[2]
+        if tags is not None:
+            tags = shared.setdefault(tags, tags)
         size = entry.get("size")
         upload_time = entry.get("upload-time")
-        positions.setdefault(split[1], []).append(len(records))
-        records.append(
+        group = grouped.get(split[1])
+        if group is None:
+            group = grouped[split[1]] = ([], [])
+        group[0].append(
+            (filename, tags, bool(yanked_value), yanked_value if isinstance(yanked_value, str) and yanked_value else None, requires_python)
+        )
+        group[1].append(
             (
-                filename,
                 url,
                 index,
                 hashes,
-                requires_python if isinstance(requires_python, str) and requires_python.strip() else None,
-                bool(yanked_value),
-                yanked_value if isinstance(yanked_value, str) and yanked_value else None,
                 metadata,
                 size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
                 upload_time if isinstance(upload_time, str) and upload_time else None,
-                split[2],
             )
         )
     versions = data.get("versions")
@@ -422,8 +475,8 @@ def parse_json_page(
     return ProjectPage(
         name=canonicalize_name(project) if isinstance(project, str) else wanted,
         source=index,
-        records=tuple(records),
-        groups=tuple((v, tuple(p)) for v, p in positions.items()),
+        groups=tuple((text, tuple(briefs)) for text, (briefs, _) in grouped.items()),
+        details=(tuple(details) for _, details in grouped.values()),
         versions=version_list,
     )
 
@@ -499,20 +552,22 @@ def parse_directory_listing(
 
 # -- stored pages -------------------------------------------------------------------------
 
-#: the stored form of a parsed page; bump when it changes (the record layout, what a page keeps)
-PAGE_FORMAT = 1
+#: the stored form of a parsed page; bump when it changes (the brief or detail layout, what a page keeps)
+PAGE_FORMAT = 2
 _PAGE_MAGIC = b"pyx-page\n"
 
 
 def dump_page(page: ProjectPage, body_sha256: str, page_url: str) -> bytes:
     """A page parsed from the body with this sha256, fetched from ``page_url``, as bytes to store.
 
-    ``marshal`` (the format of Python's own byte-code cache) loads a page of thousands of
-    records many times faster than the JSON it came from; a CRC guards against damage.
-    ``ValueError`` when a record holds something else than plain values.
+    ``marshal`` (the format of Python's own byte-code cache) loads a page many times faster
+    than the JSON it came from; each version's details stay marshalled until they are used,
+    so loading makes little more than one brief per file. A CRC guards against damage.
+    ``ValueError`` when a file's facts hold something else than plain values.
     """
+    details = tuple(d if isinstance(d, bytes) else marshal.dumps(d) for d in page._details)
     payload = marshal.dumps(
-        (PAGE_FORMAT, body_sha256, page_url, page.name, page.source, page.versions, page.records, page.groups)
+        (PAGE_FORMAT, body_sha256, page_url, page.name, page.source, page.versions, page.groups, details)
     )
     return _PAGE_MAGIC + zlib.crc32(payload).to_bytes(4, "big") + payload
 
@@ -530,12 +585,12 @@ def load_page(data: bytes, body_sha256: str, page_url: str, source: str) -> Proj
         return None
     try:
         stored = marshal.loads(payload)
-        form, sha256, url, name, stored_source, versions, records, groups = stored
+        form, sha256, url, name, stored_source, versions, groups, details = stored
     except (EOFError, ValueError, TypeError):
         return None
     if (form, sha256, url, stored_source) != (PAGE_FORMAT, body_sha256, page_url, source):
         return None
-    return ProjectPage(name, source, records, groups, versions)
+    return ProjectPage(name, source, groups, details, versions)
 
 
 # -- helpers ------------------------------------------------------------------------------
