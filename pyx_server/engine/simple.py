@@ -123,24 +123,27 @@ class ProjectPage:
     ``releases`` makes none.
     """
 
-    __slots__ = ("name", "source", "versions", "groups", "_details", "_files")
+    __slots__ = ("name", "source", "versions", "groups", "page_url", "_details", "_files")
 
     def __init__(
         self,
         name: str,
         source: str,
         groups: Sequence[tuple[str, Sequence[Brief]]],
-        details: Iterable[Sequence[tuple] | bytes],
+        details: Iterable[Sequence[tuple | Mapping[str, Any]] | bytes],
         versions: tuple[str, ...] = (),
+        page_url: str = "",
     ) -> None:
         self.name = name
         #: redacted URL of the index the page came from
         self.source = source
         self.groups = groups
-        #: per group: the other facts of its files (tuples), or their marshal bytes
+        #: per group, the other facts of its files: detail tuples, or the PEP 691 entries
+        #: they are read from (relative to ``page_url``), or the marshal bytes of either
         self._details = list(details)
         #: PEP 700 ``versions`` (JSON pages only); empty when the index does not say
         self.versions = versions
+        self.page_url = page_url
         self._files: tuple[DistFile, ...] | None = None
 
     @classmethod
@@ -163,8 +166,11 @@ class ProjectPage:
     def files(self) -> tuple[DistFile, ...]:
         """Every file as a ``DistFile``, version by version (made once, on first use)."""
         if self._files is None:
+            page_url, source = self.page_url, self.source
             self._files = tuple(
-                self.dist(group, position) for group, (_, briefs) in enumerate(self.groups) for position in range(len(briefs))
+                _make_dist(brief, detail, page_url, source)
+                for group, (_, briefs) in enumerate(self.groups)
+                for brief, detail in zip(briefs, self._group_details(group))
             )
         return self._files
 
@@ -176,36 +182,52 @@ class ProjectPage:
         """The same page with only the files of ``versions``."""
         keep = [i for i, (text, _) in enumerate(self.groups) if _version_part(text) in versions]
         return ProjectPage(
-            self.name, self.source, tuple(self.groups[i] for i in keep), [self._details[i] for i in keep], self.versions
+            self.name,
+            self.source,
+            tuple(self.groups[i] for i in keep),
+            [self._details[i] for i in keep],
+            self.versions,
+            self.page_url,
         )
 
     def dist(self, group: int, position: int) -> DistFile:
         """The ``DistFile`` of one file: the ``position``-th brief of the ``group``-th version."""
-        filename, _, yanked, yanked_reason, requires_python = self.groups[group][1][position]
-        url, index, hashes, metadata, size, upload_time = self.details(group)[position]
-        parsed = parse_dist_filename(filename)
-        if parsed is None:  # pragma: no cover - pages keep only valid names
-            raise ValueError(f"`{filename}` is not a valid wheel or sdist file name")
-        return _dist(
-            parsed,
-            filename=filename,
-            url=url,
-            index=index,
-            hashes=hashes,
-            requires_python=requires_python,
-            yanked=yanked,
-            yanked_reason=yanked_reason,
-            metadata=metadata,
-            size=size,
-            upload_time=_parse_time(upload_time) if isinstance(upload_time, str) else upload_time,
-        )
+        detail = self._group_details(group)[position]
+        return _make_dist(self.groups[group][1][position], detail, self.page_url, self.source)
 
-    def details(self, group: int) -> Sequence[tuple]:
-        """The other facts of the files of one version (decoded on first use)."""
+    def detail(self, group: int, position: int) -> tuple:
+        """The facts of one file beyond its brief: ``(url, index, hashes, metadata, size, upload_time)``."""
+        detail = self._group_details(group)[position]
+        return detail if isinstance(detail, tuple) else _json_details(detail, self.page_url, self.source)
+
+    def _group_details(self, group: int) -> Sequence[tuple | Mapping[str, Any]]:
         details = self._details[group]
         if isinstance(details, bytes):
             details = self._details[group] = marshal.loads(details)
         return details
+
+
+def _make_dist(brief: Brief, detail: tuple | Mapping[str, Any], page_url: str, source: str) -> DistFile:
+    filename, _, yanked, yanked_reason, requires_python = brief
+    url, index, hashes, metadata, size, upload_time = (
+        detail if isinstance(detail, tuple) else _json_details(detail, page_url, source)
+    )
+    parsed = parse_dist_filename(filename)
+    if parsed is None:  # pragma: no cover - pages keep only valid names
+        raise ValueError(f"`{filename}` is not a valid wheel or sdist file name")
+    return _dist(
+        parsed,
+        filename=filename,
+        url=url,
+        index=index,
+        hashes=hashes,
+        requires_python=requires_python,
+        yanked=yanked,
+        yanked_reason=yanked_reason,
+        metadata=metadata,
+        size=size,
+        upload_time=_parse_time(upload_time) if isinstance(upload_time, str) else upload_time,
+    )
 
 
 class Release:
@@ -243,9 +265,8 @@ class Release:
         """When each file was uploaded (PEP 700), where the page says, in ``files`` order."""
         times: list[datetime | None] = []
         for page, group, _, positions in self._parts:
-            details = page.details(group)
-            for position in range(len(details)) if positions is None else positions:
-                value = details[position][_UPLOAD_TIME]
+            for position in range(len(page.groups[group][1])) if positions is None else positions:
+                value = page.detail(group, position)[_UPLOAD_TIME]
                 times.append(_parse_time(value) if isinstance(value, str) else value)
         return times
 
@@ -420,55 +441,35 @@ def parse_json_page(
     if not isinstance(data, Mapping) or not isinstance(data.get("files", []), list):
         raise ValueError("not a PEP 691 project page")
     wanted = canonicalize_name(name)
-    grouped: dict[str, tuple[list[Brief], list[tuple]]] = {}
+    grouped: dict[str, tuple[list[Brief], list[Mapping[str, Any]]]] = {}
     seen: set[str] = set()
     shared: dict[str, str] = {}  # one object per distinct tag triple or Requires-Python
     for entry in data.get("files", []):
-        if not isinstance(entry, Mapping):
+        # only what choosing a file needs is read now; the rest when a DistFile is made of it
+        if not isinstance(entry, dict) and not isinstance(entry, Mapping):
             continue
         filename = entry.get("filename")
-        href = entry.get("url")
-        if not isinstance(filename, str) or not isinstance(href, str) or filename in seen:
+        if not isinstance(filename, str) or not isinstance(entry.get("url"), str) or filename in seen:
             continue
         split = _split_dist_filename(filename)
         if split is None or split[0] != wanted or (versions is not None and _version_part(split[1]) not in versions):
             continue
         seen.add(filename)
-        url, hashes = _split_url(_join(page_url, href))
-        listed = entry.get("hashes")
-        if listed:
-            hashes = {**hashes, **_clean_hashes(listed)} if hashes else _clean_hashes(listed)
-        yanked_value = entry.get("yanked", False)
-        if "core-metadata" in entry:
-            metadata = _json_metadata(entry["core-metadata"])
-        else:
-            metadata = _json_metadata(entry.get("dist-info-metadata", False))
+        yanked = entry.get("yanked", False)
         requires_python = entry.get("requires-python")
-        if not isinstance(requires_python, str) or not requires_python.strip():
-            requires_python = None
-        else:
-            requires_python = shared.setdefault(requires_python, requires_python)
+        if requires_python is not None:
+            if isinstance(requires_python, str) and requires_python.strip():
+                requires_python = shared.setdefault(requires_python, requires_python)
+            else:
+                requires_python = None
         tags = split[2]
         if tags is not None:
             tags = shared.setdefault(tags, tags)
-        size = entry.get("size")
-        upload_time = entry.get("upload-time")
         group = grouped.get(split[1])
         if group is None:
             group = grouped[split[1]] = ([], [])
-        group[0].append(
-            (filename, tags, bool(yanked_value), yanked_value if isinstance(yanked_value, str) and yanked_value else None, requires_python)
-        )
-        group[1].append(
-            (
-                url,
-                index,
-                hashes,
-                metadata,
-                size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
-                upload_time if isinstance(upload_time, str) and upload_time else None,
-            )
-        )
+        group[0].append((filename, tags, bool(yanked), yanked if yanked and isinstance(yanked, str) else None, requires_python))
+        group[1].append(entry)
     versions = data.get("versions")
     version_list = tuple(v for v in versions if isinstance(v, str)) if isinstance(versions, list) else ()
     project = data.get("name")
@@ -476,9 +477,27 @@ def parse_json_page(
         name=canonicalize_name(project) if isinstance(project, str) else wanted,
         source=index,
         groups=tuple((text, tuple(briefs)) for text, (briefs, _) in grouped.items()),
-        details=(tuple(details) for _, details in grouped.values()),
+        details=(tuple(entries) for _, entries in grouped.values()),
         versions=version_list,
+        page_url=page_url,
     )
+
+
+def _json_details(entry: Mapping[str, Any], page_url: str, index: str) -> tuple:
+    """The facts of a PEP 691 file entry beyond its brief, in the detail layout."""
+    url, hashes = _split_url(_join(page_url, entry["url"]))
+    listed = entry.get("hashes")
+    if listed:
+        hashes = {**hashes, **_clean_hashes(listed)} if hashes else _clean_hashes(listed)
+    if "core-metadata" in entry:
+        metadata = _json_metadata(entry["core-metadata"])
+    else:
+        metadata = _json_metadata(entry.get("dist-info-metadata", False))
+    size = entry.get("size")
+    if type(size) is not int or size < 0:  # bool is no size (JSON gives plain ints)
+        size = None
+    upload_time = entry.get("upload-time")
+    return url, index, hashes, metadata, size, upload_time if isinstance(upload_time, str) and upload_time else None
 
 
 def parse_html_page(text: str, page_url: str, index: str, name: str) -> ProjectPage:
@@ -553,7 +572,7 @@ def parse_directory_listing(
 # -- stored pages -------------------------------------------------------------------------
 
 #: the stored form of a parsed page; bump when it changes (the brief or detail layout, what a page keeps)
-PAGE_FORMAT = 2
+PAGE_FORMAT = 3
 _PAGE_MAGIC = b"pyx-page\n"
 
 
@@ -590,7 +609,7 @@ def load_page(data: bytes, body_sha256: str, page_url: str, source: str) -> Proj
         return None
     if (form, sha256, url, stored_source) != (PAGE_FORMAT, body_sha256, page_url, source):
         return None
-    return ProjectPage(name, source, groups, details, versions)
+    return ProjectPage(name, source, groups, details, versions, page_url)
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -643,7 +662,7 @@ def _split_url(url: str) -> tuple[str, dict[str, str]]:
 
 
 def _clean_hashes(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
+    if type(value) is not dict and not isinstance(value, dict):
         return {} if not isinstance(value, Mapping) else _clean_hashes(dict(value))
     if len(value) == 1:  # the usual {"sha256": "<hex>"}: skip the general loop
         (k, v), = value.items()
@@ -652,6 +671,8 @@ def _clean_hashes(value: Any) -> dict[str, str]:
 
 
 def _json_metadata(value: Any) -> Mapping[str, str] | bool:
+    if value is False or value is True or value is None:  # the usual values, without an ABC check
+        return bool(value)
     if isinstance(value, Mapping):
         hashes = _clean_hashes(value)
         return hashes or True
