@@ -34,7 +34,6 @@ import io
 import os
 import ssl
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from email.utils import parsedate_to_datetime
@@ -232,13 +231,14 @@ class HttpClient:
     def _netrc_credentials(self, host: str) -> tuple[str, str] | None:
         if not self._netrc_loaded:
             self._netrc_loaded = True
-            import netrc
-
             path = self.env.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
-            try:
-                self._netrc = netrc.netrc(path) if os.path.isfile(path) else None
-            except (OSError, netrc.NetrcParseError):
-                self._netrc = None  # as pip does: a netrc we cannot read gives no credentials
+            if os.path.isfile(path):  # most machines have none: spare the import
+                import netrc
+
+                try:
+                    self._netrc = netrc.netrc(path)
+                except (OSError, netrc.NetrcParseError):
+                    self._netrc = None  # as pip does: a netrc we cannot read gives no credentials
         if self._netrc is None or not host:
             return None
         entry = self._netrc.authenticators(host)
@@ -428,7 +428,7 @@ class HttpClient:
         shown = redact_url(url)
         filename = unquote(urlsplit(real).path.rpartition("/")[2]) or dest.name
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+        tmp = dest.with_name(f".{dest.name}.{os.urandom(4).hex()}.part")
         try:
             if urlsplit(real).scheme == "file":
                 digests, length = await self._copy_local(real, tmp, name, version, hashes)

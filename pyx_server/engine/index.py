@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import tarfile
-import zipfile
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -440,6 +438,9 @@ def _hashes_match(expected: Mapping[str, str] | bool, data: bytes) -> bool:
 
 def _read_archive_metadata(path: Path, file: DistFile) -> bytes:
     """``METADATA`` of a wheel, or ``PKG-INFO`` of an sdist."""
+    import tarfile
+    import zipfile
+
     try:
         if file.is_wheel:
             with zipfile.ZipFile(path) as zf:
@@ -467,6 +468,9 @@ def _read_archive_metadata(path: Path, file: DistFile) -> bytes:
 
 
 def _read_sdist_pkg_info(path: Path, file: DistFile) -> bytes:
+    import tarfile
+    import zipfile
+
     data: bytes | None = None
     if file.filename.endswith(".zip"):
         with zipfile.ZipFile(path) as zf:
