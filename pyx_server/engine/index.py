@@ -383,6 +383,8 @@ class IndexClient:
     async def _metadata_by_range(self, file: DistFile) -> bytes | None:
         """A wheel's METADATA read with HTTP range requests: the zip's central directory from
         the file's tail, then the one member (what uv does when an index offers no PEP 658 file).
+        Build backends write ``.dist-info`` last, so the member is often in the tail already,
+        and then the tail is all it takes.
 
         None when the server or the archive does not allow it (the caller downloads the wheel).
         """
@@ -395,6 +397,12 @@ class IndexClient:
             if total is None:
                 return None
             entry = await find_member(tail, total, file, self.http.get_range)
+            offset = entry.local_header_offset - (total - len(tail))
+            if offset >= 0:
+                try:
+                    return read_member(tail[offset:], entry)
+                except RangeUnsupported:
+                    pass  # the member runs past the end of what the tail holds: ask for it
             start, end = member_span(entry)
             _, chunk, _ = await self.http.get_range(file.url, start, end)
             return read_member(chunk, entry)
