@@ -544,3 +544,27 @@ def test_parsed_page_is_reused_while_the_body_is_the_same(
     stored.unlink()
     run(config, cache_dir, lambda c: c.project("demo", versions=PinnedVersions(SpecifierSet("==2.0"))))
     assert not stored.exists()
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_metadata_fields_come_from_the_headers_only(newline: str) -> None:
+    from pyx_server.engine.index import _parse_metadata
+    from pyx_server.engine.simple import DistFile
+
+    text = newline.join([
+        "Metadata-Version: 2.1",
+        "Name: demo",
+        "Version: 1.0",
+        "Requires-Dist: dep>=1",
+        "Requires-Python: >=3.9",
+        "",
+        "Requires-Dist: not-a-header  (the README quotes a header line)",
+        "",
+        "Provides-Extra: nor-this",
+    ])
+    file = DistFile("demo-1.0-py3-none-any.whl", "https://files.example/demo-1.0-py3-none-any.whl", "https://index.example/")
+    meta = _parse_metadata(text.encode(), file)
+    assert [str(r) for r in meta.requires_dist] == ["dep>=1"]
+    assert str(meta.requires_python) == ">=3.9" and not meta.provides_extra
+    # a file with no body parses whole
+    assert [str(r) for r in _parse_metadata(text.split(newline * 2)[0].encode(), file).requires_dist] == ["dep>=1"]

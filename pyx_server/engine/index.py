@@ -533,9 +533,13 @@ def _metadata_from_bytes(data: bytes, file: DistFile) -> bytes:
 
 
 def _parse_metadata(data: bytes, file: DistFile) -> Metadata:
-    """Core metadata, strict about the fields resolution needs and lenient about the rest."""
+    """Core metadata, strict about the fields resolution needs and lenient about the rest.
+
+    Only the header fields are parsed: the message body is the long description (often a
+    whole README, most of the bytes), which nothing pyx does with index metadata reads.
+    """
     try:
-        meta = Metadata.from_email(data, validate=False)
+        meta = Metadata.from_email(_header_fields(data), validate=False)
         # touch (and so validate) what resolving depends on
         name, version = meta.name, meta.version
         meta.requires_dist, meta.requires_python, meta.provides_extra, meta.dynamic  # noqa: B018
@@ -551,6 +555,12 @@ def _parse_metadata(data: bytes, file: DistFile) -> Metadata:
             context={"file": file.filename, "url": redact_url(file.url)},
         )
     return meta
+
+
+def _header_fields(data: bytes) -> bytes:
+    """The header block of a core metadata file, up to and including the empty line that ends it."""
+    ends = [i + len(sep) for sep in (b"\n\n", b"\r\n\r\n") if (i := data.find(sep)) >= 0]
+    return data[: min(ends)] if ends else data
 
 
 def _describe_metadata_error(exc: BaseException) -> str:
