@@ -568,3 +568,60 @@ def test_metadata_fields_come_from_the_headers_only(newline: str) -> None:
     assert str(meta.requires_python) == ">=3.9" and not meta.provides_extra
     # a file with no body parses whole
     assert [str(r) for r in _parse_metadata(text.split(newline * 2)[0].encode(), file).requires_dist] == ["dep>=1"]
+
+
+def test_dependency_fields_are_derived_once_per_metadata_file(
+    local_index: IndexFactory, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyx_server.engine.index as index_module
+
+    parses: list[str] = []
+    real_parse = index_module._parse_metadata
+
+    def counting_parse(data, file):
+        parses.append(file.filename)
+        return real_parse(data, file)
+
+    monkeypatch.setattr(index_module, "_parse_metadata", counting_parse)
+    index = local_index()
+    index.build("demo", "1.0", requires_dist=["dep>=2", 'extra-dep; extra == "fast"'], requires_python=">=3.8", extras=["Fast"])
+    config = settings(index.url)
+
+    async def fields(client: IndexClient):
+        (dist,) = (await client.project("demo")).files
+        return await client.dependency_fields(dist)
+
+    first = run(config, cache_dir, fields)
+    assert first.requires_dist == ("dep>=2", 'extra-dep; extra == "fast"')
+    assert first.requires_python == ">=3.8" and first.provides_extra == ("fast",)
+    assert len(parses) == 1  # fetched, parsed, both stored
+    assert run(config, cache_dir, fields) == first and len(parses) == 1  # neither fetched nor parsed
+
+    cache = Cache(cache_dir)
+    stored = cache.bucket(Bucket.DEPENDENCIES) / digest(index.url) / "demo" / "demo-1.0-py3-none-any.whl.json"
+    metadata = cache.bucket(Bucket.METADATA) / digest(index.url) / "demo" / "demo-1.0-py3-none-any.whl.metadata"
+    # a damaged summary, or one of other metadata bytes, is a miss: derived again from the metadata
+    for damage in (lambda: stored.write_text("{not json"), lambda: stored.write_text('{"format": 1}')):
+        damage()
+        assert run(config, cache_dir, fields) == first
+    assert len(parses) == 3
+    # other metadata bytes (here: not the ones the index's PEP 658 hash names, so fetched
+    # again) are summarised again; the summary follows the bytes, not the file name
+    metadata.write_bytes(metadata.read_bytes().replace(b"dep>=2", b"dep>=3"))
+    assert run(config, cache_dir, fields) == first and len(parses) == 4
+    assert run(config, cache_dir, fields) == first and len(parses) == 4
+
+
+def test_dependency_fields_follow_the_metadata_bytes(local_index: IndexFactory, cache_dir: Path) -> None:
+    index = local_index(metadata=False)  # no PEP 658 hash: the cached METADATA is trusted as it is
+    index.build("demo", "1.0", requires_dist=["dep>=2"])
+    config = settings(index.url)
+
+    async def fields(client: IndexClient):
+        (dist,) = (await client.project("demo")).files
+        return await client.dependency_fields(dist)
+
+    assert run(config, cache_dir, fields).requires_dist == ("dep>=2",)
+    metadata = Cache(cache_dir).bucket(Bucket.METADATA) / digest(index.url) / "demo" / "demo-1.0-py3-none-any.whl.metadata"
+    metadata.write_bytes(metadata.read_bytes().replace(b"dep>=2", b"dep>=3"))
+    assert run(config, cache_dir, fields).requires_dist == ("dep>=3",)  # not the stored summary of other bytes

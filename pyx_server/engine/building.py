@@ -13,13 +13,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-
-from packaging.metadata import Metadata
+from typing import TYPE_CHECKING
 
 from pyx_server.engine.cache import Bucket, Cache, digest
 from pyx_server.engine.config import IndexSettings, redact_url
 from pyx_server.engine.errors import BuildError
 from pyx_server.engine.progress import Reporter
+
+if TYPE_CHECKING:
+    from packaging.metadata import Metadata  # the email parser behind it is slow to import
 
 MAX_DEPTH = 3
 

@@ -21,16 +21,16 @@ import asyncio
 import hashlib
 import os
 from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from packaging.metadata import Metadata
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from pyx_server.engine.cache import Bucket, Cache, atomic_write_bytes, digest
+from pyx_server.engine.cache import Bucket, Cache, atomic_write_bytes, atomic_write_json, digest, read_json
 from pyx_server.engine.config import IndexSettings, redact_url
 from pyx_server.engine.errors import HashMismatch, IndexUnavailable, InvalidMetadata, InvalidWheel
 from pyx_server.engine.http import (
@@ -51,6 +51,9 @@ from pyx_server.engine.simple import (
     parse_links,
     parse_project_page,
 )
+
+if TYPE_CHECKING:
+    from packaging.metadata import Metadata
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,43 @@ class ProjectNotFound:
     name: NormalizedName
     #: redacted locations that were searched, in order
     searched: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DependencyFields:
+    """The core metadata fields a resolution reads, as validated text: ``Requires-Dist``,
+    ``Requires-Python`` and ``Provides-Extra`` (canonical names; None when not listed)."""
+
+    requires_dist: tuple[str, ...]
+    requires_python: str | None
+    provides_extra: tuple[str, ...] | None
+
+    @classmethod
+    def of(cls, metadata: Metadata) -> DependencyFields:
+        extras = metadata.provides_extra
+        return cls(
+            requires_dist=tuple(str(r) for r in metadata.requires_dist or ()),
+            requires_python=str(metadata.requires_python) if metadata.requires_python is not None else None,
+            provides_extra=tuple(canonicalize_name(e) for e in extras) if extras is not None else None,
+        )
+
+    def dump(self, metadata_sha256: str) -> dict[str, Any]:
+        return {"format": 1, "metadata_sha256": metadata_sha256, **asdict(self)}
+
+    @classmethod
+    def load(cls, path: Path, metadata_sha256: str) -> DependencyFields | None:
+        """The fields stored at ``path`` for the metadata with this sha256; None for anything else."""
+        data = read_json(path)
+        if not isinstance(data, dict) or data.get("format") != 1 or data.get("metadata_sha256") != metadata_sha256:
+            return None
+        requires, python, extras = data.get("requires_dist"), data.get("requires_python"), data.get("provides_extra")
+        if not (isinstance(requires, list) and all(isinstance(r, str) for r in requires)):
+            return None
+        if not (python is None or isinstance(python, str)):
+            return None
+        if not (extras is None or (isinstance(extras, list) and all(isinstance(e, str) for e in extras))):
+            return None
+        return cls(tuple(requires), python, tuple(extras) if extras is not None else None)
 
 
 class IndexClient:
@@ -326,6 +366,33 @@ class IndexClient:
         only if its ``PKG-INFO`` is static (Metadata-Version 2.2+, dependencies not dynamic),
         otherwise it must be built and ``InvalidMetadata`` says so.
         """
+        data, parsed = await self._metadata_bytes(file)
+        return parsed if parsed is not None else _parse_metadata(data, file)
+
+    async def dependency_fields(self, file: DistFile) -> DependencyFields:
+        """What resolving reads of ``file``'s core metadata (``metadata``, in short).
+
+        Derived once from the cached metadata file and stored beside it in
+        ``dependencies-v1``, keyed by that file's sha256: a warm resolve then reads a few
+        lines of JSON instead of running the email parser over every candidate's metadata.
+        """
+        data, parsed = await self._metadata_bytes(file)
+        sha256 = hashlib.sha256(data).hexdigest()
+        entry = self.cache.bucket(Bucket.DEPENDENCIES) / digest(file.index) / file.name / f"{file.filename}.json"
+        if parsed is None:
+            fields = DependencyFields.load(entry, sha256)
+            if fields is not None:
+                return fields
+            parsed = _parse_metadata(data, file)
+        fields = DependencyFields.of(parsed)
+        if urlsplit(file.url).scheme in ("http", "https"):
+            atomic_write_json(entry, fields.dump(sha256))
+        return fields
+
+    async def _metadata_bytes(self, file: DistFile) -> tuple[bytes, Metadata | None]:
+        """The metadata file's bytes, from the cache when it holds them (already checked
+        against the listing's hash), else fetched, parsed (so checked) and stored: then
+        also their parse."""
         remote = urlsplit(file.url).scheme in ("http", "https")
         entry = (
             self.cache.bucket(Bucket.METADATA) / digest(file.index) / file.name / f"{file.filename}.metadata"
@@ -333,7 +400,7 @@ class IndexClient:
         if remote and entry.is_file():
             data = entry.read_bytes()
             if _hashes_match(file.metadata, data):
-                return _parse_metadata(data, file)
+                return data, None
             entry.unlink(missing_ok=True)
         data = None
         if file.metadata is not False and file.metadata_url:
@@ -343,7 +410,7 @@ class IndexClient:
         result = _parse_metadata(data, file)
         if remote:
             atomic_write_bytes(entry, data)
-        return result
+        return data, result
 
     async def _fetch_metadata_file(self, file: DistFile) -> bytes | None:
         assert file.metadata_url is not None
@@ -538,6 +605,8 @@ def _parse_metadata(data: bytes, file: DistFile) -> Metadata:
     Only the header fields are parsed: the message body is the long description (often a
     whole README, most of the bytes), which nothing pyx does with index metadata reads.
     """
+    from packaging.metadata import Metadata  # with the email parser: only when a file is parsed
+
     try:
         meta = Metadata.from_email(_header_fields(data), validate=False)
         # touch (and so validate) what resolving depends on

@@ -25,16 +25,16 @@ import concurrent.futures
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from packaging.metadata import Metadata
 from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from pyx_server.engine.errors import InvalidMetadata, PyxError
-from pyx_server.engine.index import IndexClient, ProjectNotFound
+from pyx_server.engine.index import DependencyFields, IndexClient, ProjectNotFound
 from pyx_server.engine.resolver.provider import (
     Candidate,
     Dependencies,
@@ -57,8 +57,11 @@ from pyx_server.engine.simple import (
     wheel_tags,
 )
 
+if TYPE_CHECKING:
+    from packaging.metadata import Metadata
+
 #: ``(sdist DistFile or source-tree Path, index client) -> core metadata`` (a PEP 517 build)
-SdistMetadata = Callable[..., Awaitable[Metadata]]
+SdistMetadata = Callable[..., Awaitable["Metadata"]]
 
 
 class IndexMetadataProvider:
@@ -252,10 +255,9 @@ class IndexMetadataProvider:
     async def _read(self, file: DistFile) -> DependenciesResult:
         try:
             if file.is_wheel:
-                metadata = await self.client.metadata(file)
-            else:
-                assert self.sdist_metadata is not None
-                metadata = await self.sdist_metadata(file, self.client)
+                return _dependencies_of(await self.client.dependency_fields(file))
+            assert self.sdist_metadata is not None
+            metadata = await self.sdist_metadata(file, self.client)
         except InvalidMetadata as error:
             return Unavailable(f"has invalid metadata ({error.message})")
         except PyxError as error:
@@ -316,6 +318,21 @@ def direct_file(url: str, hashes: dict[str, str] | None = None) -> DistFile | No
     except ValueError:
         return None
     return file
+
+
+def _dependencies_of(fields: DependencyFields) -> Dependencies:
+    """The resolver's view of a wheel's metadata fields (already validated when stored)."""
+    return Dependencies(
+        requires=tuple(_requirement(r) for r in fields.requires_dist),
+        requires_python=_specifier(fields.requires_python),
+        provides_extras=frozenset(fields.provides_extra) if fields.provides_extra is not None else None,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _requirement(text: str) -> Requirement:
+    """Parsed once per distinct text: successive releases repeat most of their requirements."""
+    return Requirement(text)
 
 
 def to_dependencies(metadata: Metadata) -> Dependencies:
