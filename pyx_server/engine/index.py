@@ -13,6 +13,12 @@ cannot be reached raises ``IndexUnavailable``. Metadata comes from PEP 658 files
 index offers them (hash-checked, cached for good in ``metadata-v1``), otherwise from the
 wheel itself. Project lookups are shared within one client: concurrent calls for the same
 name make one request.
+
+Work derived from cached bytes is cached too, keyed by those bytes' sha256, so it can never
+outlive them: the parse of a project page (``<name>.parsed`` beside the page in
+``simple-v2``; an index without validators sends the same bytes on every run, and parsing
+numpy's 1.9 MB page cost more than fetching it) and what resolving reads of a metadata
+file (``dependencies-v1``).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from pyx_server.engine.errors import HashMismatch, IndexUnavailable, InvalidMeta
 from pyx_server.engine.http import (
     DEFAULT_BACKOFF,
     HttpClient,
+    HttpResponse,
     file_url_to_path,
 )
 from pyx_server.engine.progress import Notice, Reporter
@@ -283,11 +290,11 @@ class IndexClient:
             try:
                 atomic_write_bytes(parsed, dump_page(page, response.sha256, response.url))
             except ValueError:
-                pass  # a record that is not plain values: parsed again next time
+                pass  # facts that are not plain values (not from a JSON page): parsed again next time
         return page
 
     @staticmethod
-    def _stored_page(path: Path, response, source: str) -> ProjectPage | None:
+    def _stored_page(path: Path, response: HttpResponse, source: str) -> ProjectPage | None:
         if response.sha256 is None:
             return None
         try:
@@ -370,7 +377,7 @@ class IndexClient:
         return parsed if parsed is not None else _parse_metadata(data, file)
 
     async def dependency_fields(self, file: DistFile) -> DependencyFields:
-        """What resolving reads of ``file``'s core metadata (``metadata``, in short).
+        """What resolving reads of ``file``'s core metadata: ``metadata``, in short.
 
         Derived once from the cached metadata file and stored beside it in
         ``dependencies-v1``, keyed by that file's sha256: a warm resolve then reads a few
