@@ -103,7 +103,7 @@ def test_clean_one_package_and_everything(tmp_path: Path) -> None:
     atomic_write_bytes(cache.bucket(Bucket.SIMPLE) / "index-k" / "a.body", b"page")
     assert cache.clean("A") >= 2
     assert not a.exists() and b.exists()
-    assert not (cache.root / "simple-v1" / "index-k" / "a.body").exists()
+    assert not (cache.bucket(Bucket.SIMPLE) / "index-k" / "a.body").exists()
     cache.clean()
     assert not cache.root.exists()
 

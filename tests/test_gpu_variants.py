@@ -206,6 +206,8 @@ def test_listing_judges_by_declared_metadata_over_names(variant_index, tmp_path:
     # an Ampere card runs the newest: the same metadata says so
     ampere = {i.variant: i for i in listing(index, nvidia("575.51.03", "8.6"), tmp_path / "c")}
     assert ampere["cu128"].chosen and ampere["cu128"].compatible
+    # the second listing read the pages through the cache: the variant files are still seen
+    assert ampere["cu128"].judged_by == "variant metadata"
 
 
 def test_listing_shows_variant_wheels_it_does_not_install(variant_index, tmp_path: Path) -> None:

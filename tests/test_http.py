@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import socket
 from collections.abc import Callable
@@ -131,6 +132,31 @@ def test_torn_cache_entry_is_a_miss(local_index: IndexFactory, cache_dir: Path) 
     first, _ = asyncio.run(get_twice(index.url + "demo/", entry))
     assert not first.from_cache and b"demo-1.0" in first.content
     assert index.count("/simple/demo/") == 2
+
+
+def test_identical_refetch_leaves_the_entry_alone(local_index: IndexFactory, cache_dir: Path) -> None:
+    # no validator: every run refetches the whole page; the same bytes are not written again
+    index = local_index(cache_control=None, etag=False)
+    index.build("demo", "1.0")
+    entry = entry_for(cache_dir)
+    body, policy = entry.with_name("demo.body"), entry.with_name("demo.json")
+    first, second = asyncio.run(get_twice(index.url + "demo/", entry))
+    assert index.count("/simple/demo/") == 2 and not second.from_cache
+    assert second.sha256 == first.sha256 == hashlib.sha256(first.content).hexdigest()
+    stored = (body.stat().st_ino, policy.stat().st_ino)
+    asyncio.run(get_twice(index.url + "demo/", entry))
+    assert (body.stat().st_ino, policy.stat().st_ino) == stored  # neither file was replaced
+
+    # a body that differs from its policy's hash (a torn pair) is rewritten, not trusted
+    body.write_bytes(b"x" * len(first.content))
+    asyncio.run(get_twice(index.url + "demo/", entry))
+    assert body.read_bytes() == first.content
+
+    # a changed page replaces the body and the policy
+    index.build("demo", "2.0")
+    changed, _ = asyncio.run(get_twice(index.url + "demo/", entry))
+    assert b"demo-2.0" in body.read_bytes() and changed.sha256 != first.sha256
+    assert json.loads(policy.read_text())["body_sha256"] == changed.sha256
 
 
 def test_offline_uses_stale_cache_without_requests(local_index: IndexFactory, cache_dir: Path) -> None:

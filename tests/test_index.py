@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pyx_server.engine.cache import Cache
+from pyx_server.engine.cache import Bucket, Cache, digest
 from pyx_server.engine.config import IndexSettings, resolve_index_settings
 from pyx_server.engine.errors import (
     HashMismatch,
@@ -462,14 +462,20 @@ def test_project_can_keep_only_some_versions(local_index, cache_dir) -> None:
     assert len(every.files) == 3
 
 
-@pytest.mark.parametrize("ranges", [True, False], ids=["ranges", "no-ranges"])
-def test_metadata_without_pep658_reads_only_part_of_a_big_wheel(local_index, cache_dir, tmp_path, ranges) -> None:
+@pytest.mark.parametrize(
+    "ranges, metadata_last",
+    [(True, True), (True, False), (False, True)],
+    ids=["ranges", "ranges-metadata-first", "no-ranges"],
+)
+def test_metadata_without_pep658_reads_only_part_of_a_big_wheel(local_index, cache_dir, tmp_path, ranges, metadata_last) -> None:
     import os
 
     index = local_index(metadata=False)
     index.ranges = ranges
+    blob = {"bigpkg/blob.bin": os.urandom(3_000_000)}
     big = build_wheel(tmp_path / "w", "bigpkg", "1.0", requires_dist=["dep>=2"],
-                      files={"bigpkg/__init__.py": "", "bigpkg/blob.bin": os.urandom(3_000_000)})
+                      files={"bigpkg/__init__.py": "", **(blob if metadata_last else {})},
+                      raw_members=None if metadata_last else blob)  # raw members come after .dist-info
     index.add(big)
     settings = IndexSettings(indexes=(index.url,), find_links=())
 
@@ -481,10 +487,12 @@ def test_metadata_without_pep658_reads_only_part_of_a_big_wheel(local_index, cac
     meta = asyncio.run(go())
     assert [str(r) for r in meta.requires_dist] == ["dep>=2"]
     requests = index.requests_to(f"/files/{big.name}")
-    if ranges:
-        assert all(r.status == 206 for r in requests) and len(requests) == 2
-    else:
+    if not ranges:
         assert [r.status for r in requests] == [200]
+    elif metadata_last:  # the tail holds the directory and the member
+        assert [r.status for r in requests] == [206]
+    else:  # the tail, then the member
+        assert [r.status for r in requests] == [206, 206]
 
 
 def test_metadata_by_ranges_with_a_central_directory_beyond_the_tail(local_index, cache_dir, tmp_path) -> None:
@@ -501,3 +509,137 @@ def test_metadata_by_ranges_with_a_central_directory_beyond_the_tail(local_index
 
     assert [str(r) for r in asyncio.run(go()).requires_dist] == ["dep"]
     assert len(index.requests_to(f"/files/{wheel.name}")) == 3  # tail, directory, member
+
+
+def test_parsed_page_is_reused_while_the_body_is_the_same(
+    local_index: IndexFactory, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyx_server.engine.index as index_module
+
+    parses: list[str] = []
+    real_parse = index_module.parse_project_page
+
+    def counting_parse(*args, **kwargs):
+        parses.append(args[4])
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(index_module, "parse_project_page", counting_parse)
+    index = local_index(cache_control=None, etag=False)  # every lookup refetches the whole page
+    index.build("demo", "1.0")
+    config = settings(index.url)
+    stored = Cache(cache_dir).bucket(Bucket.SIMPLE) / digest(index.url) / "demo.parsed"
+
+    first = run(config, cache_dir, lambda c: c.project("demo"))
+    assert parses == ["demo"] and stored.is_file()
+    again = run(config, cache_dir, lambda c: c.project("demo"))
+    assert parses == ["demo"] and index.count("/simple/demo/") == 2  # fetched, not parsed
+    assert again.files == first.files
+
+    # a changed page is parsed, and its parse replaces the stored one
+    index.build("demo", "2.0")
+    assert filenames(run(config, cache_dir, lambda c: c.project("demo"))) == [
+        "demo-1.0-py3-none-any.whl",
+        "demo-2.0-py3-none-any.whl",
+    ]
+    assert parses == ["demo", "demo"]
+    run(config, cache_dir, lambda c: c.project("demo"))
+    assert parses == ["demo", "demo"]
+
+    # a damaged stored page is a miss, parsed again and replaced
+    stored.write_bytes(stored.read_bytes()[:-10])
+    assert len(run(config, cache_dir, lambda c: c.project("demo")).files) == 2
+    assert parses == ["demo", "demo", "demo"]
+    run(config, cache_dir, lambda c: c.project("demo"))
+    assert parses == ["demo", "demo", "demo"]
+
+    # a lookup of some versions only uses the stored page, but never stores a filtered one
+    from packaging.specifiers import SpecifierSet
+
+    from pyx_server.engine.selector import PinnedVersions
+
+    only = run(config, cache_dir, lambda c: c.project("demo", versions=PinnedVersions(SpecifierSet("==2.0"))))
+    assert filenames(only) == ["demo-2.0-py3-none-any.whl"] and parses == ["demo", "demo", "demo"]
+    stored.unlink()
+    run(config, cache_dir, lambda c: c.project("demo", versions=PinnedVersions(SpecifierSet("==2.0"))))
+    assert not stored.exists()
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_metadata_fields_come_from_the_headers_only(newline: str) -> None:
+    from pyx_server.engine.index import _parse_metadata
+    from pyx_server.engine.simple import DistFile
+
+    text = newline.join([
+        "Metadata-Version: 2.1",
+        "Name: demo",
+        "Version: 1.0",
+        "Requires-Dist: dep>=1",
+        "Requires-Python: >=3.9",
+        "",
+        "Requires-Dist: not-a-header  (the README quotes a header line)",
+        "",
+        "Provides-Extra: nor-this",
+    ])
+    file = DistFile("demo-1.0-py3-none-any.whl", "https://files.example/demo-1.0-py3-none-any.whl", "https://index.example/")
+    meta = _parse_metadata(text.encode(), file)
+    assert [str(r) for r in meta.requires_dist] == ["dep>=1"]
+    assert str(meta.requires_python) == ">=3.9" and not meta.provides_extra
+    # a file with no body parses whole
+    assert [str(r) for r in _parse_metadata(text.split(newline * 2)[0].encode(), file).requires_dist] == ["dep>=1"]
+
+
+def test_dependency_fields_are_derived_once_per_metadata_file(
+    local_index: IndexFactory, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyx_server.engine.index as index_module
+
+    parses: list[str] = []
+    real_parse = index_module._parse_metadata
+
+    def counting_parse(data, file):
+        parses.append(file.filename)
+        return real_parse(data, file)
+
+    monkeypatch.setattr(index_module, "_parse_metadata", counting_parse)
+    index = local_index()
+    index.build("demo", "1.0", requires_dist=["dep>=2", 'extra-dep; extra == "fast"'], requires_python=">=3.8", extras=["Fast"])
+    config = settings(index.url)
+
+    async def fields(client: IndexClient):
+        (dist,) = (await client.project("demo")).files
+        return await client.dependency_fields(dist)
+
+    first = run(config, cache_dir, fields)
+    assert first.requires_dist == ("dep>=2", 'extra-dep; extra == "fast"')
+    assert first.requires_python == ">=3.8" and first.provides_extra == ("fast",)
+    assert len(parses) == 1  # fetched, parsed, both stored
+    assert run(config, cache_dir, fields) == first and len(parses) == 1  # neither fetched nor parsed
+
+    cache = Cache(cache_dir)
+    stored = cache.bucket(Bucket.DEPENDENCIES) / digest(index.url) / "demo" / "demo-1.0-py3-none-any.whl.json"
+    metadata = cache.bucket(Bucket.METADATA) / digest(index.url) / "demo" / "demo-1.0-py3-none-any.whl.metadata"
+    # a damaged summary, or one of other metadata bytes, is a miss: derived again from the metadata
+    for damage in (lambda: stored.write_text("{not json"), lambda: stored.write_text('{"format": 1}')):
+        damage()
+        assert run(config, cache_dir, fields) == first
+    assert len(parses) == 3
+    # other metadata bytes (here: not the ones the index's PEP 658 hash names, so fetched
+    # again) are summarised again; the summary follows the bytes, not the file name
+    metadata.write_bytes(metadata.read_bytes().replace(b"dep>=2", b"dep>=3"))
+    assert run(config, cache_dir, fields) == first and len(parses) == 4
+    assert run(config, cache_dir, fields) == first and len(parses) == 4
+
+
+def test_dependency_fields_follow_the_metadata_bytes(local_index: IndexFactory, cache_dir: Path) -> None:
+    index = local_index(metadata=False)  # no PEP 658 hash: the cached METADATA is trusted as it is
+    index.build("demo", "1.0", requires_dist=["dep>=2"])
+    config = settings(index.url)
+
+    async def fields(client: IndexClient):
+        (dist,) = (await client.project("demo")).files
+        return await client.dependency_fields(dist)
+
+    assert run(config, cache_dir, fields).requires_dist == ("dep>=2",)
+    metadata = Cache(cache_dir).bucket(Bucket.METADATA) / digest(index.url) / "demo" / "demo-1.0-py3-none-any.whl.metadata"
+    metadata.write_bytes(metadata.read_bytes().replace(b"dep>=2", b"dep>=3"))
+    assert run(config, cache_dir, fields).requires_dist == ("dep>=3",)  # not the stored summary of other bytes

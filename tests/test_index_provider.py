@@ -66,3 +66,17 @@ def test_missing_package_and_invalid_metadata(local_index, cache_dir) -> None:
     with pytest.raises(ResolutionImpossible) as exc:
         run(index, cache_dir, "app")
     assert "ghost" in exc.value.message and "not found" in exc.value.message
+
+
+def test_exclude_newer_reads_upload_times_from_the_index(local_index, cache_dir) -> None:
+    from datetime import datetime, timezone
+
+    from pyx_server.engine.resolve import ResolveOptions
+
+    index = local_index(cache_control=None, etag=False)
+    index.build("demo", "1.0", index_options={"upload_time": "2024-01-01T00:00:00Z"})
+    index.build("demo", "2.0", index_options={"upload_time": "2024-06-01T00:00:00.5Z"})
+    cutoff = ResolveOptions(exclude_newer=datetime(2024, 3, 1, tzinfo=timezone.utc))
+    for _ in range(2):  # parsed from the page, then from the stored parse of the same page
+        assert str(run(index, cache_dir, "demo", options=cutoff).resolution["demo"].version) == "1.0"
+        assert str(run(index, cache_dir, "demo").resolution["demo"].version) == "2.0"

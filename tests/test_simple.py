@@ -10,8 +10,13 @@ from packaging.version import Version
 
 from pyx_server.engine.simple import (
     ACCEPT,
+    FILENAME,
+    TAGS,
     DistFile,
+    dump_page,
     is_json_content_type,
+    load_page,
+    merge_releases,
     parse_directory_listing,
     parse_html_page,
     parse_json_page,
@@ -277,3 +282,80 @@ def test_pages_without_variants_json_are_unchanged() -> None:
 def test_a_labelled_distfile_built_directly_knows_its_parts() -> None:
     file = DistFile("torch-2.9.0-cp312-cp312-manylinux_2_28_x86_64-cu128.whl", "https://x.example/t.whl", INDEX)
     assert (file.name, str(file.version), file.variant_label) == ("torch", "2.9.0", "cu128")
+
+
+def test_page_groups_files_by_version_without_making_them() -> None:
+    entries = [
+        {"filename": "demo-1.0-py3-none-any.whl", "url": "a", "yanked": "bad"},
+        {"filename": "demo-2.0-cp311-cp311-manylinux_2_17_x86_64.whl", "url": "c"},
+        {"filename": "demo-1.0.0.tar.gz", "url": "b", "requires-python": ">=3.8"},  # the same version
+        {"filename": "demo-1.0-py3-none-any.whl", "url": "again"},  # listed twice: the first counts
+    ]
+    page = parse_json_page(json.dumps({"name": "demo", "files": entries}).encode(), PAGE, INDEX, "demo")
+    releases = page.releases()
+    assert list(releases) == [Version("1.0"), Version("2.0")]
+    one = releases[Version("1.0")]
+    assert [f[FILENAME] for f in one.files] == ["demo-1.0-py3-none-any.whl", "demo-1.0.0.tar.gz"]
+    assert [f[TAGS] for f in one.files] == ["py3-none-any", None]
+    assert releases[Version("2.0")].files[0][TAGS] == "cp311-cp311-manylinux_2_17_x86_64"
+    assert page._files is None  # nothing made yet
+    assert [f.url for f in one.dists()] == [PAGE + "a", PAGE + "b"]
+    assert one.dists()[0].yanked_reason == "bad" and one.dist(1).requires_python == ">=3.8"
+    assert {f.url for f in page.files} == {PAGE + "a", PAGE + "b", PAGE + "c"}
+
+    only = page.only({Version("2.0")})
+    assert [f.filename for f in only.files] == ["demo-2.0-cp311-cp311-manylinux_2_17_x86_64.whl"]
+    assert list(only.releases()) == [Version("2.0")]
+
+
+def test_releases_of_several_pages_keep_a_file_name_once() -> None:
+    first = parse_json_page(
+        json.dumps({"files": [{"filename": "demo-1.0-py3-none-any.whl", "url": "https://a.example/one"}]}).encode(),
+        PAGE, "https://a.example/simple/", "demo",
+    )
+    second = parse_json_page(
+        json.dumps({"files": [
+            {"filename": "demo-1.0-py3-none-any.whl", "url": "https://b.example/one"},
+            {"filename": "demo-1.0.tar.gz", "url": "https://b.example/sdist"},
+            {"filename": "demo-2.0.tar.gz", "url": "https://b.example/two"},
+        ]}).encode(),
+        PAGE, "https://b.example/simple/", "demo",
+    )
+    releases = merge_releases([first, second])
+    one = releases[Version("1.0")]
+    assert [(f.filename, f.index) for f in one.dists()] == [
+        ("demo-1.0-py3-none-any.whl", "https://a.example/simple/"),
+        ("demo-1.0.tar.gz", "https://b.example/simple/"),
+    ]
+    assert [f.url for f in releases[Version("2.0")].dists()] == ["https://b.example/two"]
+
+
+def test_stored_page_is_used_only_for_the_same_body() -> None:
+    page = parse_json_page(json.dumps(JSON_PAGE).encode(), PAGE, INDEX, "demo")
+    data = dump_page(page, "body-sha", PAGE)
+    again = load_page(data, "body-sha", PAGE, INDEX)
+    assert again is not None
+    assert again.files == page.files and again.versions == page.versions and again.name == page.name
+    assert {v: r.files for v, r in again.releases().items()} == {v: r.files for v, r in page.releases().items()}
+    # another body, another URL (relative links), another index: not this page
+    assert load_page(data, "other-sha", PAGE, INDEX) is None
+    assert load_page(data, "body-sha", "https://mirror.example/simple/demo/", INDEX) is None
+    assert load_page(data, "body-sha", PAGE, "https://mirror.example/simple/") is None
+
+
+def test_damaged_stored_page_is_a_miss() -> None:
+    page = parse_json_page(json.dumps(JSON_PAGE).encode(), PAGE, INDEX, "demo")
+    data = dump_page(page, "body-sha", PAGE)
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0xFF
+    for damaged in (bytes(flipped), data[: len(data) // 2], data[:5], b"", b"garbage" * 20):
+        assert load_page(damaged, "body-sha", PAGE, INDEX) is None
+    # a stored page of another format (an older pyx) is a miss, even when intact
+    import marshal
+    import zlib
+
+    from pyx_server.engine import simple
+
+    payload = marshal.dumps((simple.PAGE_FORMAT + 1, "body-sha", PAGE, "demo", INDEX, (), (), ()))
+    other = simple._PAGE_MAGIC + zlib.crc32(payload).to_bytes(4, "big") + payload
+    assert load_page(other, "body-sha", PAGE, INDEX) is None

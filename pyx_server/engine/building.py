@@ -20,8 +20,8 @@ from pyx_server.engine.config import IndexSettings, redact_url
 from pyx_server.engine.errors import BuildError
 from pyx_server.engine.progress import Reporter
 
-if TYPE_CHECKING:  # packaging.metadata costs 12 ms to import: only builds need it
-    from packaging.metadata import Metadata
+if TYPE_CHECKING:
+    from packaging.metadata import Metadata  # the email parser behind it is slow to import
 
 MAX_DEPTH = 3
 

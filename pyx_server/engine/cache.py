@@ -3,8 +3,10 @@
 Layout (bump a bucket's suffix whenever its format changes, as uv's ``CacheBucket`` does)::
 
     <root>/
-      simple-v1/<index-key>/<name>.{body,json}   index pages and their HTTP cache policy
+      simple-v2/<index-key>/<name>.{body,json}   index pages and their HTTP cache policy
+      simple-v2/<index-key>/<name>.parsed        the page parsed, reused while the body is the same
       metadata-v1/<index-key>/<name>/<file>.metadata   PEP 658 metadata files
+      dependencies-v1/<index-key>/<name>/<file>.json   what resolving reads of one (by its sha256)
       wheels-v1/<source-key>/<name>/<file>.json  pointer: which archive holds this wheel
       archive-v1/<sha256>/                       a wheel unpacked once, linked into envs
       contents-v1/<sha256>.json                  what that unpacked wheel holds (``contents``)
@@ -37,8 +39,9 @@ from pyx_server.engine.errors import CacheError
 
 
 class Bucket(str, Enum):
-    SIMPLE = "simple-v1"
+    SIMPLE = "simple-v2"
     METADATA = "metadata-v1"
+    DEPENDENCIES = "dependencies-v1"
     WHEELS = "wheels-v1"
     ARCHIVE = "archive-v1"
     INTERPRETER = "interpreter-v1"
@@ -202,7 +205,7 @@ class Cache:
 
         name = canonicalize_name(package)
         removed = 0
-        for bucket in (Bucket.SIMPLE, Bucket.METADATA, Bucket.WHEELS):
+        for bucket in (Bucket.SIMPLE, Bucket.METADATA, Bucket.DEPENDENCIES, Bucket.WHEELS):
             base = self.root / bucket.value
             if not base.is_dir():
                 continue

@@ -34,9 +34,8 @@ import io
 import os
 import ssl
 import time
-import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -83,6 +82,9 @@ class HttpResponse:
     content_type: str | None
     content: bytes
     from_cache: bool = False
+    #: sha256 hex digest of ``content`` when the response went through the HTTP cache (a key
+    #: for data derived from the body, such as a parsed index page)
+    sha256: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -229,13 +231,14 @@ class HttpClient:
     def _netrc_credentials(self, host: str) -> tuple[str, str] | None:
         if not self._netrc_loaded:
             self._netrc_loaded = True
-            import netrc
-
             path = self.env.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
-            try:
-                self._netrc = netrc.netrc(path) if os.path.isfile(path) else None
-            except (OSError, netrc.NetrcParseError):
-                self._netrc = None  # as pip does: a netrc we cannot read gives no credentials
+            if os.path.isfile(path):  # most machines have none: spare the import
+                import netrc
+
+                try:
+                    self._netrc = netrc.netrc(path)
+                except (OSError, netrc.NetrcParseError):
+                    self._netrc = None  # as pip does: a netrc we cannot read gives no credentials
         if self._netrc is None or not host:
             return None
         entry = self._netrc.authenticators(host)
@@ -400,8 +403,8 @@ class HttpClient:
                 _remove_entry(cache_entry)
             elif status in (200, 203, 404, 410):
                 policy = _new_policy(shown, final_url, response, directives, now, content)
-                atomic_write_bytes(cache_entry.with_name(cache_entry.name + ".body"), content)
-                atomic_write_json(cache_entry.with_name(cache_entry.name + ".json"), asdict(policy))
+                _store_entry(cache_entry, policy, content, policy_only)
+                result = replace(result, sha256=policy.body_sha256)
         return result
 
     # -- files -----------------------------------------------------------------------------
@@ -425,7 +428,7 @@ class HttpClient:
         shown = redact_url(url)
         filename = unquote(urlsplit(real).path.rpartition("/")[2]) or dest.name
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+        tmp = dest.with_name(f".{dest.name}.{os.urandom(4).hex()}.part")
         try:
             if urlsplit(real).scheme == "file":
                 digests, length = await self._copy_local(real, tmp, name, version, hashes)
@@ -701,8 +704,38 @@ def _read_entry(entry: Path) -> tuple[CachePolicy, HttpResponse] | None:
         content_type=policy.content_type,
         content=body,
         from_cache=True,
+        sha256=policy.body_sha256,
     )
     return policy, response
+
+
+def _store_entry(entry: Path, policy: CachePolicy, content: bytes, previous: CachePolicy | None) -> None:
+    """Store a fetched response, leaving alone the files it would not change.
+
+    An index whose pages carry no validator (no ETag, no Last-Modified) is refetched in full on
+    every run, and nearly always answers with the same bytes: comparing them to the stored
+    body costs far less than replacing it (each replace also frees the old file's blocks,
+    which a filesystem mounted with ``discard`` makes slow). The policy is rewritten only when
+    it changed; its fetch time matters only with ``max-age``.
+    """
+    body = entry.with_name(entry.name + ".body")
+    same_body = previous is not None and previous.body_sha256 == policy.body_sha256 and _holds(body, content)
+    if not same_body:
+        atomic_write_bytes(body, content)
+    unchanged = same_body and previous is not None and policy.max_age is None and replace(previous, fetched=policy.fetched) == policy
+    if not unchanged:
+        atomic_write_json(entry.with_name(entry.name + ".json"), asdict(policy))
+
+
+def _holds(path: Path, content: bytes) -> bool:
+    """Whether the file at ``path`` holds exactly ``content``."""
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size != len(content):
+                return False
+            return f.read() == content
+    except OSError:
+        return False
 
 
 def _remove_entry(entry: Path) -> None:

@@ -13,6 +13,12 @@ cannot be reached raises ``IndexUnavailable``. Metadata comes from PEP 658 files
 index offers them (hash-checked, cached for good in ``metadata-v1``), otherwise from the
 wheel itself. Project lookups are shared within one client: concurrent calls for the same
 name make one request.
+
+Work derived from cached bytes is cached too, keyed by those bytes' sha256, so it can never
+outlive them: the parse of a project page (``<name>.parsed`` beside the page in
+``simple-v2``; an index without validators sends the same bytes on every run, and parsing
+numpy's 1.9 MB page cost more than fetching it) and what resolving reads of a metadata
+file (``dependencies-v1``).
 """
 
 from __future__ import annotations
@@ -20,23 +26,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import tarfile
-import zipfile
 from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from packaging.metadata import Metadata
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from pyx_server.engine.cache import Bucket, Cache, atomic_write_bytes, digest
+from pyx_server.engine.cache import Bucket, Cache, atomic_write_bytes, atomic_write_json, digest, read_json
 from pyx_server.engine.config import IndexSettings, redact_url
 from pyx_server.engine.errors import HashMismatch, IndexUnavailable, InvalidMetadata, InvalidWheel
 from pyx_server.engine.http import (
     DEFAULT_BACKOFF,
     HttpClient,
+    HttpResponse,
     file_url_to_path,
 )
 from pyx_server.engine.progress import Notice, Reporter
@@ -44,18 +50,30 @@ from pyx_server.engine.simple import (
     ACCEPT,
     DistFile,
     ProjectPage,
+    Release,
+    dump_page,
+    links_variants,
+    load_page,
+    merge_releases,
     parse_directory_listing,
     parse_links,
     parse_project_page,
 )
 
+if TYPE_CHECKING:
+    from packaging.metadata import Metadata
+
 
 @dataclass(frozen=True)
 class ProjectFiles:
-    """Every file pyx may consider for a project (find-links files first, then index files)."""
+    """Every file pyx may consider for a project (find-links files first, then index files).
+
+    A file name listed twice keeps its first listing. ``files`` makes a ``DistFile`` of every
+    file on first use; ``releases`` gives the files of each version in brief, which is all a
+    resolution needs until it has chosen.
+    """
 
     name: NormalizedName
-    files: tuple[DistFile, ...]
     #: redacted URL of the index that answered (the first one, for the unsafe strategies);
     #: None when only find-links locations had files
     index: str | None
@@ -67,6 +85,25 @@ class ProjectFiles:
     #: ``files``: only variant-aware callers, such as the GPU listing, judge them)
     variant_wheels: tuple[DistFile, ...] = ()
     variants_json: tuple[DistFile, ...] = ()
+    #: where the files come from, in priority order: find-links files, then each index's page
+    pages: tuple[ProjectPage, ...] = ()
+
+    @cached_property
+    def files(self) -> tuple[DistFile, ...]:
+        if len(self.pages) == 1:
+            return self.pages[0].files
+        seen: set[str] = set()
+        files: list[DistFile] = []
+        for page in self.pages:
+            for dist in page.files:
+                if dist.filename not in seen:
+                    seen.add(dist.filename)
+                    files.append(dist)
+        return tuple(files)
+
+    def releases(self) -> dict[Version, Release]:
+        """The files of each version (``simple.Release``), made into no ``DistFile`` yet."""
+        return merge_releases(self.pages)
 
 
 @dataclass(frozen=True)
@@ -76,6 +113,43 @@ class ProjectNotFound:
     name: NormalizedName
     #: redacted locations that were searched, in order
     searched: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DependencyFields:
+    """The core metadata fields a resolution reads, as validated text: ``Requires-Dist``,
+    ``Requires-Python`` and ``Provides-Extra`` (canonical names; None when not listed)."""
+
+    requires_dist: tuple[str, ...]
+    requires_python: str | None
+    provides_extra: tuple[str, ...] | None
+
+    @classmethod
+    def of(cls, metadata: Metadata) -> DependencyFields:
+        extras = metadata.provides_extra
+        return cls(
+            requires_dist=tuple(str(r) for r in metadata.requires_dist or ()),
+            requires_python=str(metadata.requires_python) if metadata.requires_python is not None else None,
+            provides_extra=tuple(canonicalize_name(e) for e in extras) if extras is not None else None,
+        )
+
+    def dump(self, metadata_sha256: str) -> dict[str, Any]:
+        return {"format": 1, "metadata_sha256": metadata_sha256, **asdict(self)}
+
+    @classmethod
+    def load(cls, path: Path, metadata_sha256: str) -> DependencyFields | None:
+        """The fields stored at ``path`` for the metadata with this sha256; None for anything else."""
+        data = read_json(path)
+        if not isinstance(data, dict) or data.get("format") != 1 or data.get("metadata_sha256") != metadata_sha256:
+            return None
+        requires, python, extras = data.get("requires_dist"), data.get("requires_python"), data.get("provides_extra")
+        if not (isinstance(requires, list) and all(isinstance(r, str) for r in requires)):
+            return None
+        if not (python is None or isinstance(python, str)):
+            return None
+        if not (extras is None or (isinstance(extras, list) and all(isinstance(e, str) for e in extras))):
+            return None
+        return cls(tuple(requires), python, tuple(extras) if extras is not None else None)
 
 
 class IndexClient:
@@ -166,23 +240,18 @@ class IndexClient:
         if not pages and not flat:
             searched = tuple(redact_url(u) for u in (*self.settings.indexes_for(name), *self.settings.find_links_for(name)))
             return ProjectNotFound(name=name, searched=searched)
-        seen: set[str] = set()
-        files: list[DistFile] = []
-        for dist in [*flat, *(f for page in pages for f in page.files)]:
-            if dist.filename not in seen:
-                seen.add(dist.filename)
-                files.append(dist)
         versions: list[str] = []
         for page in pages:
             versions += [v for v in page.versions if v not in versions]
+        sources = [ProjectPage.from_files(name, flat, "")] if flat else []
         return ProjectFiles(
             name=name,
-            files=tuple(files),
             index=pages[0].source if pages else None,
             indexes=tuple(page.source for page in pages),
             versions=tuple(versions),
             variant_wheels=tuple(f for page in pages for f in page.variant_wheels),
             variants_json=tuple(f for page in pages for f in page.variants_json),
+            pages=(*sources, *pages),
         )
 
     async def _index_pages(self, name: NormalizedName, versions: Container[Version] | None) -> list[ProjectPage]:
@@ -211,8 +280,14 @@ class IndexClient:
         )
         if response.not_found:
             return None
+        # the page as parsed from these same bytes before, if it was (simple.load_page)
+        parsed = entry.with_name(f"{name}.parsed")
+        variants = links_variants(response.content)  # PEP 825 pages are parsed whole each time
+        page = None if variants else self._stored_page(parsed, response, source)
+        if page is not None:
+            return page if versions is None else page.only(versions)
         try:
-            return parse_project_page(response.content, response.content_type, response.url, source, name, versions)
+            page = parse_project_page(response.content, response.content_type, response.url, source, name, versions)
         except ValueError as exc:
             raise IndexUnavailable(
                 f"`{redact_url(url)}` answered with a page that is not a valid simple-API page",
@@ -220,6 +295,22 @@ class IndexClient:
                 hints=["check that the index URL points at a PEP 503 / PEP 691 simple index"],
                 detail=str(exc),
             ) from None
+        if versions is None and response.sha256 is not None and not variants:  # a filtered page is not the page
+            try:
+                atomic_write_bytes(parsed, dump_page(page, response.sha256, response.url))
+            except ValueError:
+                pass  # facts that are not plain values (not from a JSON page): parsed again next time
+        return page
+
+    @staticmethod
+    def _stored_page(path: Path, response: HttpResponse, source: str) -> ProjectPage | None:
+        if response.sha256 is None:
+            return None
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        return load_page(data, response.sha256, response.url, source)
 
     def _local_index_page(
         self, base: str, name: NormalizedName, source: str, versions: Container[Version] | None = None
@@ -291,6 +382,33 @@ class IndexClient:
         only if its ``PKG-INFO`` is static (Metadata-Version 2.2+, dependencies not dynamic),
         otherwise it must be built and ``InvalidMetadata`` says so.
         """
+        data, parsed = await self._metadata_bytes(file)
+        return parsed if parsed is not None else _parse_metadata(data, file)
+
+    async def dependency_fields(self, file: DistFile) -> DependencyFields:
+        """What resolving reads of ``file``'s core metadata: ``metadata``, in short.
+
+        Derived once from the cached metadata file and stored beside it in
+        ``dependencies-v1``, keyed by that file's sha256: a warm resolve then reads a few
+        lines of JSON instead of running the email parser over every candidate's metadata.
+        """
+        data, parsed = await self._metadata_bytes(file)
+        sha256 = hashlib.sha256(data).hexdigest()
+        entry = self.cache.bucket(Bucket.DEPENDENCIES) / digest(file.index) / file.name / f"{file.filename}.json"
+        if parsed is None:
+            fields = DependencyFields.load(entry, sha256)
+            if fields is not None:
+                return fields
+            parsed = _parse_metadata(data, file)
+        fields = DependencyFields.of(parsed)
+        if urlsplit(file.url).scheme in ("http", "https"):
+            atomic_write_json(entry, fields.dump(sha256))
+        return fields
+
+    async def _metadata_bytes(self, file: DistFile) -> tuple[bytes, Metadata | None]:
+        """The metadata file's bytes, from the cache when it holds them (already checked
+        against the listing's hash), else fetched, parsed (so checked) and stored: then
+        also their parse."""
         remote = urlsplit(file.url).scheme in ("http", "https")
         entry = (
             self.cache.bucket(Bucket.METADATA) / digest(file.index) / file.name / f"{file.filename}.metadata"
@@ -298,7 +416,7 @@ class IndexClient:
         if remote and entry.is_file():
             data = entry.read_bytes()
             if _hashes_match(file.metadata, data):
-                return _parse_metadata(data, file)
+                return data, None
             entry.unlink(missing_ok=True)
         data = None
         if file.metadata is not False and file.metadata_url:
@@ -308,7 +426,7 @@ class IndexClient:
         result = _parse_metadata(data, file)
         if remote:
             atomic_write_bytes(entry, data)
-        return result
+        return data, result
 
     async def _fetch_metadata_file(self, file: DistFile) -> bytes | None:
         assert file.metadata_url is not None
@@ -348,6 +466,8 @@ class IndexClient:
     async def _metadata_by_range(self, file: DistFile) -> bytes | None:
         """A wheel's METADATA read with HTTP range requests: the zip's central directory from
         the file's tail, then the one member (what uv does when an index offers no PEP 658 file).
+        Build backends write ``.dist-info`` last, so the member is often in the tail already,
+        and then the tail is all it takes.
 
         None when the server or the archive does not allow it (the caller downloads the wheel).
         """
@@ -360,6 +480,12 @@ class IndexClient:
             if total is None:
                 return None
             entry = await find_member(tail, total, file, self.http.get_range)
+            offset = entry.local_header_offset - (total - len(tail))
+            if offset >= 0:
+                try:
+                    return read_member(tail[offset:], entry)
+                except RangeUnsupported:
+                    pass  # the member runs past the end of what the tail holds: ask for it
             start, end = member_span(entry)
             _, chunk, _ = await self.http.get_range(file.url, start, end)
             return read_member(chunk, entry)
@@ -403,6 +529,9 @@ def _hashes_match(expected: Mapping[str, str] | bool, data: bytes) -> bool:
 
 def _read_archive_metadata(path: Path, file: DistFile) -> bytes:
     """``METADATA`` of a wheel, or ``PKG-INFO`` of an sdist."""
+    import tarfile
+    import zipfile
+
     try:
         if file.is_wheel:
             with zipfile.ZipFile(path) as zf:
@@ -430,6 +559,9 @@ def _read_archive_metadata(path: Path, file: DistFile) -> bytes:
 
 
 def _read_sdist_pkg_info(path: Path, file: DistFile) -> bytes:
+    import tarfile
+    import zipfile
+
     data: bytes | None = None
     if file.filename.endswith(".zip"):
         with zipfile.ZipFile(path) as zf:
@@ -484,9 +616,15 @@ def _metadata_from_bytes(data: bytes, file: DistFile) -> bytes:
 
 
 def _parse_metadata(data: bytes, file: DistFile) -> Metadata:
-    """Core metadata, strict about the fields resolution needs and lenient about the rest."""
+    """Core metadata, strict about the fields resolution needs and lenient about the rest.
+
+    Only the header fields are parsed: the message body is the long description (often a
+    whole README, most of the bytes), which nothing pyx does with index metadata reads.
+    """
+    from packaging.metadata import Metadata  # with the email parser: only when a file is parsed
+
     try:
-        meta = Metadata.from_email(data, validate=False)
+        meta = Metadata.from_email(_header_fields(data), validate=False)
         # touch (and so validate) what resolving depends on
         name, version = meta.name, meta.version
         meta.requires_dist, meta.requires_python, meta.provides_extra, meta.dynamic  # noqa: B018
@@ -502,6 +640,12 @@ def _parse_metadata(data: bytes, file: DistFile) -> Metadata:
             context={"file": file.filename, "url": redact_url(file.url)},
         )
     return meta
+
+
+def _header_fields(data: bytes) -> bytes:
+    """The header block of a core metadata file, up to and including the empty line that ends it."""
+    ends = [i + len(sep) for sep in (b"\n\n", b"\r\n\r\n") if (i := data.find(sep)) >= 0]
+    return data[: min(ends)] if ends else data
 
 
 def _describe_metadata_error(exc: BaseException) -> str:

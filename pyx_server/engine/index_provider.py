@@ -13,6 +13,9 @@ For each version the provider picks the one file it would install on the target 
 file, or the wheel itself); an sdist's metadata comes from ``sdist_metadata`` (static
 ``PKG-INFO`` or a PEP 517 build), injected by the caller. ``chosen_file`` tells the installer
 which file stood behind each resolved version.
+
+Picking works on the index's briefs of the files (``simple.Release``), with each distinct
+tag triple ranked once: a ``DistFile`` is made only of the files the solver asks about.
 """
 
 from __future__ import annotations
@@ -22,16 +25,16 @@ import concurrent.futures
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from packaging.metadata import Metadata
 from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from pyx_server.engine.errors import InvalidMetadata, PyxError
-from pyx_server.engine.index import IndexClient, ProjectNotFound
+from pyx_server.engine.index import DependencyFields, IndexClient, ProjectNotFound
 from pyx_server.engine.resolver.provider import (
     Candidate,
     Dependencies,
@@ -42,10 +45,23 @@ from pyx_server.engine.resolver.provider import (
     Unavailable,
     VersionsResult,
 )
-from pyx_server.engine.simple import DistFile
+from pyx_server.engine.simple import (
+    FILENAME,
+    REQUIRES_PYTHON,
+    TAGS,
+    YANKED,
+    YANKED_REASON,
+    Brief,
+    DistFile,
+    Release,
+    wheel_tags,
+)
+
+if TYPE_CHECKING:
+    from packaging.metadata import Metadata
 
 #: ``(sdist DistFile or source-tree Path, index client) -> core metadata`` (a PEP 517 build)
-SdistMetadata = Callable[..., Awaitable[Metadata]]
+SdistMetadata = Callable[..., Awaitable["Metadata"]]
 
 
 class IndexMetadataProvider:
@@ -62,6 +78,7 @@ class IndexMetadataProvider:
         direct_trees: dict[NormalizedName, Path] | None = None,
         builds: Callable[[str], bool] = lambda name: True,
         binaries: Callable[[str], bool] = lambda name: True,
+        upload_times: bool = True,
     ) -> None:
         self.client = client
         self.loop = loop
@@ -75,10 +92,18 @@ class IndexMetadataProvider:
         #: ``--no-build`` / ``--no-binary`` as predicates on a package name
         self.builds = builds
         self.binaries = binaries
+        #: whether candidates carry upload times: only ``--exclude-newer`` reads them, and
+        #: parsing one per file costs more than the rest of a listing
+        self.upload_times = upload_times
         # loop-side state
         self._projects: dict[NormalizedName, asyncio.Task] = {}
         self._metadata: dict[tuple[NormalizedName, Version], asyncio.Task] = {}
-        self._best: dict[NormalizedName, dict[Version, DistFile]] = {}
+        self._releases: dict[NormalizedName, dict[Version, Release]] = {}
+        #: per version, the position in its release's files of the file chosen to install
+        self._best: dict[NormalizedName, dict[Version, int]] = {}
+        self._chosen: dict[tuple[NormalizedName, Version], DistFile] = {}
+        #: tag triple (as a wheel name writes it) → the interpreter's rank for it, or None
+        self._ranks: dict[str, int | None] = {}
         self._pending: set[concurrent.futures.Future] = set()
 
     # -- the MetadataProvider protocol (called from the solver's thread) -------------------
@@ -104,20 +129,15 @@ class IndexMetadataProvider:
         key = canonicalize_name(name)
         if key in self.direct_files:
             return self.direct_files[key]
-        return self._best.get(key, {}).get(version)
+        return self._chosen_file(key, version)
 
     def files_of(self, name: str, version: Version) -> tuple[DistFile, ...]:
         """Every file of ``name==version`` the indexes listed (a lock's hashes cover them all)."""
         key = canonicalize_name(name)
         if key in self.direct_files:
             return (self.direct_files[key],)
-        task = self._projects.get(key)
-        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
-            return ()
-        page = task.result()
-        if isinstance(page, ProjectNotFound):
-            return ()
-        return tuple(f for f in page.files if f.version == version)
+        release = self._releases.get(key, {}).get(version)
+        return release.dists() if release is not None else ()
 
     async def aclose(self) -> None:
         """Cancel prefetches nobody waited for (call on the loop when resolution is over)."""
@@ -147,53 +167,74 @@ class IndexMetadataProvider:
         page = await self._project_task(name)
         if isinstance(page, ProjectNotFound):
             return NotFound()
-        return Found(tuple(self._candidates(name, page.files)))
+        if name not in self._releases:
+            self._releases[name] = page.releases()
+        return Found(tuple(self._candidates(name, self._releases[name])))
 
-    def _candidates(self, name: NormalizedName, files: Sequence[DistFile]) -> list[Candidate]:
-        by_version: dict[Version, list[DistFile]] = {}
-        for f in files:
-            by_version.setdefault(f.version, []).append(f)
-        best: dict[Version, DistFile] = {}
+    def _candidates(self, name: NormalizedName, releases: dict[Version, Release]) -> list[Candidate]:
+        best: dict[Version, int] = {}
         candidates = []
-        for version, group in by_version.items():
-            chosen, reason = self._pick(group, name)
+        binaries, builds = self.binaries(name), self.builds(name) and self.sdist_metadata is not None
+        for version, release in releases.items():
+            group = release.files
+            chosen, reason = self._pick(group, binaries, builds)
             if chosen is not None:
                 best[version] = chosen
-            reference = chosen or group[0]
+            reference = group[chosen if chosen is not None else 0]
+            upload_time = None
+            if self.upload_times:
+                upload_time = min((t for t in release.upload_times() if t), default=None)
             candidates.append(
                 Candidate(
                     name=name,
                     version=version,
-                    yanked=all(f.yanked for f in group),
-                    yanked_reason=next((f.yanked_reason for f in group if f.yanked_reason), None),
-                    requires_python=_specifier(reference.requires_python),
-                    upload_time=min((f.upload_time for f in group if f.upload_time), default=None),
+                    yanked=all(f[YANKED] for f in group),
+                    yanked_reason=next((f[YANKED_REASON] for f in group if f[YANKED_REASON]), None),
+                    requires_python=_specifier(reference[REQUIRES_PYTHON]),
+                    upload_time=upload_time,
                     unavailable=reason,
                 )
             )
         self._best[name] = best
         return candidates
 
-    def _pick(self, group: Sequence[DistFile], name: str) -> tuple[DistFile | None, str | None]:
-        """The file to install for one version (best wheel, else an sdist), or why there is none."""
-        usable = [f for f in group if not f.yanked] or list(group)
-        wheels = []
-        binaries, builds = self.binaries(name), self.builds(name) and self.sdist_metadata is not None
-        for f in usable:
-            if f.is_wheel and binaries:
-                rank = self.interpreter.supports(f.tags)
-                if rank is not None:
-                    wheels.append((rank, f.filename, f))
-        if wheels:
-            return min(wheels)[2], None
-        sdists = sorted((f for f in usable if not f.is_wheel), key=lambda f: not f.filename.endswith(".tar.gz"))
+    def _pick(self, group: Sequence[Brief], binaries: bool, builds: bool) -> tuple[int | None, str | None]:
+        """Which file to install for one version (best wheel, else an sdist), or why none."""
+        usable = [i for i, f in enumerate(group) if not f[YANKED]] or range(len(group))
+        best: tuple[int, str] | None = None
+        chosen = None
+        if binaries:
+            ranks = self._ranks
+            for i in usable:
+                tags = group[i][TAGS]
+                if tags is None:
+                    continue
+                if tags in ranks:
+                    rank = ranks[tags]
+                else:
+                    rank = ranks[tags] = self.interpreter.supports(wheel_tags(tags))
+                if rank is not None and (best is None or (rank, group[i][FILENAME]) < best):
+                    best, chosen = (rank, group[i][FILENAME]), i
+        if chosen is not None:
+            return chosen, None
+        sdists = sorted((i for i in usable if group[i][TAGS] is None), key=lambda i: not group[i][FILENAME].endswith(".tar.gz"))
         if sdists and builds:
             return sdists[0], None
         if sdists:
             return None, "has only a source distribution, and building from source is turned off"
-        if not binaries and any(f.is_wheel for f in usable):
+        if not binaries and any(group[i][TAGS] is not None for i in usable):
             return None, "has only wheels, and using wheels is turned off for it (--no-binary)"
         return None, "has no wheels with a matching platform tag"
+
+    def _chosen_file(self, name: NormalizedName, version: Version) -> DistFile | None:
+        key = (name, version)
+        file = self._chosen.get(key)
+        if file is None:
+            position = self._best.get(name, {}).get(version)
+            if position is None:
+                return None
+            file = self._chosen[key] = self._releases[name][version].dist(position)
+        return file
 
     def _metadata_task(self, name: NormalizedName, version: Version) -> asyncio.Task:
         key = (name, version)
@@ -206,7 +247,7 @@ class IndexMetadataProvider:
     async def _fetch_dependencies(self, name: NormalizedName, version: Version) -> DependenciesResult:
         if name not in self._best:
             await self._versions(name)
-        file = self._best.get(name, {}).get(version)
+        file = self._chosen_file(name, version)
         if file is None:
             return Unavailable("has no file that can be installed here")
         return await self._read(file)
@@ -214,10 +255,9 @@ class IndexMetadataProvider:
     async def _read(self, file: DistFile) -> DependenciesResult:
         try:
             if file.is_wheel:
-                metadata = await self.client.metadata(file)
-            else:
-                assert self.sdist_metadata is not None
-                metadata = await self.sdist_metadata(file, self.client)
+                return _dependencies_of(await self.client.dependency_fields(file))
+            assert self.sdist_metadata is not None
+            metadata = await self.sdist_metadata(file, self.client)
         except InvalidMetadata as error:
             return Unavailable(f"has invalid metadata ({error.message})")
         except PyxError as error:
@@ -278,6 +318,21 @@ def direct_file(url: str, hashes: dict[str, str] | None = None) -> DistFile | No
     except ValueError:
         return None
     return file
+
+
+def _dependencies_of(fields: DependencyFields) -> Dependencies:
+    """The resolver's view of a wheel's metadata fields (already validated when stored)."""
+    return Dependencies(
+        requires=tuple(_requirement(r) for r in fields.requires_dist),
+        requires_python=_specifier(fields.requires_python),
+        provides_extras=frozenset(fields.provides_extra) if fields.provides_extra is not None else None,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _requirement(text: str) -> Requirement:
+    """Parsed once per distinct text: successive releases repeat most of their requirements."""
+    return Requirement(text)
 
 
 def to_dependencies(metadata: Metadata) -> Dependencies:

@@ -104,7 +104,7 @@ async def resolve_requirements(
     async with IndexClient(index, cache, reporter) as client:
         provider = IndexMetadataProvider(
             client, loop, interpreter, sdist_metadata=sdist_metadata, direct_files=direct, direct_trees=trees,
-            builds=options.builds, binaries=options.binaries,
+            builds=options.builds, binaries=options.binaries, upload_times=options.exclude_newer is not None,
         )
         try:
             resolution = await asyncio.to_thread(

@@ -17,17 +17,25 @@ dropped, as are files of another project on a project page. A variant-labelled w
 not a valid name to an installer that does not read variants (PEP 825 made it so on
 purpose), so it never appears in ``ProjectPage.files``: only code that judges variants asks
 for them.
+
+A page can list thousands of files (numpy's lists more than 4,000) of which a resolution
+uses a handful, so a ``ProjectPage`` keeps its files as tuples of plain values, grouped by
+version: a short ``Brief`` of each (what choosing among a version's files needs), the rest
+apart, and makes a ``DistFile`` of a file only when asked. Plain values also make a parsed
+page cheap to store and to load again (``dump_page`` / ``load_page``): an index that serves
+the same bytes again need not be parsed again.
 """
 
 from __future__ import annotations
 
 import json
+import marshal
 import re
-from collections.abc import Callable, Container, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+import zlib
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property, lru_cache
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
@@ -90,6 +98,15 @@ class DistFile:
         return self.filename.endswith(".whl")
 
     @property
+    def variant_label(self) -> str | None:
+        """The PEP 825 variant label of a variant wheel (``cu128``, ``null``); None for other files."""
+        if not self.is_wheel:
+            return None
+        from pyx_server.engine.wheel import split_variant_label
+
+        return split_variant_label(self.filename)[1]
+
+    @property
     def tags(self) -> frozenset[Tag]:
         """The wheel's compatibility tags (empty for an sdist)."""
         return self._parsed[2]
@@ -99,30 +116,211 @@ class DistFile:
         """The PEP 658 metadata file's URL, when the index offers one."""
         return self.url + ".metadata" if self.metadata is not False else None
 
-    @property
-    def variant_label(self) -> str | None:
-        """The PEP 825 variant label of a variant wheel (``cu128``, ``null``); None for other files."""
-        if not self.is_wheel:
-            return None
-        from pyx_server.engine.wheel import split_variant_label
 
-        return split_variant_label(self.filename)[1]
+#: What choosing among the files of a version needs, per file: ``(filename, tags, yanked,
+#: yanked_reason, requires_python)``, ``tags`` being a wheel's tag triple as its name writes
+#: it (``py3-none-any``), None for an sdist. Index with the constants below.
+Brief = tuple
+FILENAME, TAGS, YANKED, YANKED_REASON, REQUIRES_PYTHON = range(5)
+# The rest of a file's facts, ``(url, index, hashes, metadata, size, upload_time)`` with
+# DistFile's meanings (``upload_time`` may still be the page's text), kept per version.
+_UPLOAD_TIME = 5
 
 
-@dataclass(frozen=True)
 class ProjectPage:
-    """One project's page on one index: the files it lists (valid names only)."""
+    """One project's page on one index: the files it lists (valid names only), by version.
 
-    name: str
-    files: tuple[DistFile, ...]
-    #: redacted URL of the index the page came from
-    source: str
-    #: PEP 700 ``versions`` (JSON pages only); empty when the index does not say
-    versions: tuple[str, ...] = ()
-    #: PEP 825 variant-labelled wheels (never in ``files``: only variant-aware code may pick them)
-    variant_wheels: tuple[DistFile, ...] = ()
-    #: PEP 825 ``{name}-{version}-variants.json`` files the page links (their ``version`` says which)
-    variants_json: tuple[DistFile, ...] = ()
+    ``groups`` pairs each version, as its files' names spell it, with a ``Brief`` of each of
+    its files (page order within a version; a file name listed twice: its first listing). The
+    rest of the facts is kept per version, still marshalled in a page ``load_page`` read, and
+    decoded when a ``DistFile`` of that version is made. ``files`` makes them all;
+    ``releases`` makes none.
+    """
+
+    __slots__ = ("name", "source", "versions", "groups", "page_url", "_details", "_files",
+                 "variant_wheels", "variants_json")
+
+    def __init__(
+        self,
+        name: str,
+        source: str,
+        groups: Sequence[tuple[str, Sequence[Brief]]],
+        details: Iterable[Sequence[tuple | Mapping[str, Any]] | bytes],
+        versions: tuple[str, ...] = (),
+        page_url: str = "",
+        variant_wheels: tuple[DistFile, ...] = (),
+        variants_json: tuple[DistFile, ...] = (),
+    ) -> None:
+        self.name = name
+        #: redacted URL of the index the page came from
+        self.source = source
+        self.groups = groups
+        #: per group, the other facts of its files: detail tuples, or the PEP 691 entries
+        #: they are read from (relative to ``page_url``), or the marshal bytes of either
+        self._details = list(details)
+        #: PEP 700 ``versions`` (JSON pages only); empty when the index does not say
+        self.versions = versions
+        self.page_url = page_url
+        self._files: tuple[DistFile, ...] | None = None
+        #: PEP 825 variant-labelled wheels (never in ``files``: only variant-aware code may pick them)
+        self.variant_wheels = variant_wheels
+        #: PEP 825 ``{name}-{version}-variants.json`` files the page links (their ``version`` says which)
+        self.variants_json = variants_json
+
+    @classmethod
+    def from_files(cls, name: str, files: Iterable[DistFile], source: str, versions: tuple[str, ...] = ()) -> ProjectPage:
+        """A page of already-made ``DistFile`` records (HTML pages, find-links locations)."""
+        grouped: dict[str, tuple[list[Brief], list[tuple]]] = {}
+        seen: set[str] = set()
+        for dist in files:
+            if dist.filename in seen:
+                continue
+            seen.add(dist.filename)
+            briefs, details = grouped.setdefault(str(dist.version), ([], []))
+            tags = _tag_text(dist.filename) if dist.is_wheel else None
+            briefs.append((dist.filename, tags, dist.yanked, dist.yanked_reason, dist.requires_python))
+            details.append((dist.url, dist.index, dist.hashes, dist.metadata, dist.size, dist.upload_time))
+        groups = tuple((text, tuple(briefs)) for text, (briefs, _) in grouped.items())
+        return cls(name, source, groups, (tuple(details) for _, details in grouped.values()), versions)
+
+    @property
+    def files(self) -> tuple[DistFile, ...]:
+        """Every file as a ``DistFile``, version by version (made once, on first use)."""
+        if self._files is None:
+            page_url, source = self.page_url, self.source
+            self._files = tuple(
+                _make_dist(brief, detail, page_url, source)
+                for group, (_, briefs) in enumerate(self.groups)
+                for brief, detail in zip(briefs, self._group_details(group))
+            )
+        return self._files
+
+    def releases(self) -> dict[Version, Release]:
+        """The files of each version (``1.0`` and ``1.0.0`` are one version), as briefs."""
+        return merge_releases((self,))
+
+    def only(self, versions: Container[Version]) -> ProjectPage:
+        """The same page with only the files of ``versions``."""
+        keep = [i for i, (text, _) in enumerate(self.groups) if _version_part(text) in versions]
+        return ProjectPage(
+            self.name,
+            self.source,
+            tuple(self.groups[i] for i in keep),
+            [self._details[i] for i in keep],
+            self.versions,
+            self.page_url,
+            tuple(f for f in self.variant_wheels if f.version in versions),
+            tuple(f for f in self.variants_json if f.version in versions),
+        )
+
+    def dist(self, group: int, position: int) -> DistFile:
+        """The ``DistFile`` of one file: the ``position``-th brief of the ``group``-th version."""
+        detail = self._group_details(group)[position]
+        return _make_dist(self.groups[group][1][position], detail, self.page_url, self.source)
+
+    def detail(self, group: int, position: int) -> tuple:
+        """The facts of one file beyond its brief: ``(url, index, hashes, metadata, size, upload_time)``."""
+        detail = self._group_details(group)[position]
+        return detail if isinstance(detail, tuple) else _json_details(detail, self.page_url, self.source)
+
+    def _group_details(self, group: int) -> Sequence[tuple | Mapping[str, Any]]:
+        details = self._details[group]
+        if isinstance(details, bytes):
+            details = self._details[group] = marshal.loads(details)
+        return details
+
+
+def _make_dist(brief: Brief, detail: tuple | Mapping[str, Any], page_url: str, source: str) -> DistFile:
+    filename, _, yanked, yanked_reason, requires_python = brief
+    url, index, hashes, metadata, size, upload_time = (
+        detail if isinstance(detail, tuple) else _json_details(detail, page_url, source)
+    )
+    parsed = parse_dist_filename(filename)
+    if parsed is None:  # pragma: no cover - pages keep only valid names
+        raise ValueError(f"`{filename}` is not a valid wheel or sdist file name")
+    return _dist(
+        parsed,
+        filename=filename,
+        url=url,
+        index=index,
+        hashes=hashes,
+        requires_python=requires_python,
+        yanked=yanked,
+        yanked_reason=yanked_reason,
+        metadata=metadata,
+        size=size,
+        upload_time=_parse_time(upload_time) if isinstance(upload_time, str) else upload_time,
+    )
+
+
+class Release:
+    """The files of one version, from one page or several: ``files`` holds their briefs.
+
+    ``dist``/``dists`` make ``DistFile`` records; until then the rest of each file's facts
+    stays with its page.
+    """
+
+    __slots__ = ("files", "_parts")
+
+    def __init__(self) -> None:
+        self.files: list[Brief] = []
+        #: (page, group, index in ``files`` of the part's first file, positions in the group or None: all)
+        self._parts: list[tuple[ProjectPage, int, int, list[int] | None]] = []
+
+    def add(self, page: ProjectPage, group: int, positions: list[int] | None = None) -> None:
+        """Add the files of one page's group (those at ``positions`` only, when given)."""
+        briefs = page.groups[group][1]
+        self._parts.append((page, group, len(self.files), positions))
+        self.files.extend(briefs if positions is None else [briefs[i] for i in positions])
+
+    def dist(self, index: int) -> DistFile:
+        """The ``DistFile`` of ``files[index]``."""
+        for page, group, start, positions in reversed(self._parts):
+            if index >= start:
+                offset = index - start
+                return page.dist(group, offset if positions is None else positions[offset])
+        raise IndexError(index)
+
+    def dists(self) -> tuple[DistFile, ...]:
+        return tuple(self.dist(i) for i in range(len(self.files)))
+
+    def upload_times(self) -> list[datetime | None]:
+        """When each file was uploaded (PEP 700), where the page says, in ``files`` order."""
+        times: list[datetime | None] = []
+        for page, group, _, positions in self._parts:
+            for position in range(len(page.groups[group][1])) if positions is None else positions:
+                value = page.detail(group, position)[_UPLOAD_TIME]
+                times.append(_parse_time(value) if isinstance(value, str) else value)
+        return times
+
+
+def merge_releases(pages: Sequence[ProjectPage]) -> dict[Version, Release]:
+    """The files of each version across ``pages`` (priority order: a file name's first listing wins)."""
+    out: dict[Version, Release] = {}
+    seen: set[str] | None = set() if len(pages) > 1 else None
+    for page in pages:
+        for group, (text, briefs) in enumerate(page.groups):
+            version = _version_part(text)
+            if version is None:  # pragma: no cover - pages keep only valid versions
+                continue
+            positions = None
+            if seen is not None:
+                positions = [i for i, brief in enumerate(briefs) if brief[FILENAME] not in seen]
+                seen.update(briefs[i][FILENAME] for i in positions)
+                if not positions:
+                    continue
+                if len(positions) == len(briefs):
+                    positions = None
+            release = out.get(version)
+            if release is None:
+                release = out[version] = Release()
+            release.add(page, group, positions)
+    return out
+
+
+def wheel_tags(text: str) -> frozenset[Tag]:
+    """The tags of a wheel's tag triple as its name writes it (``cp311-cp311-manylinux_2_17_x86_64``)."""
+    return _tags_part(text)
 
 
 # A page lists thousands of files but few distinct names, versions and tag sets: parse each
@@ -183,6 +381,26 @@ def valid_dist_filename(filename: str) -> bool:
     return parse_dist_filename(filename) is not None
 
 
+def _tag_text(filename: str) -> str:
+    return "-".join(filename[:-4].split("-")[-3:])
+
+
+def _split_dist_filename(filename: str) -> tuple[NormalizedName, str, str | None] | None:
+    """(canonical name, version text, wheel tag triple or None for an sdist), validated as
+    ``parse_dist_filename`` does, but without making the wheel's tags."""
+    if filename.endswith(".whl"):
+        parts = filename[:-4].split("-")
+        if len(parts) == 5 or (len(parts) == 6 and parts[2][:1].isdigit()):
+            name = _name_part(parts[0])
+            if name is None or _version_part(parts[1]) is None:
+                return None
+            return name, parts[1], "-".join(parts[-3:])
+    parsed = parse_dist_filename(filename)
+    if parsed is None:
+        return None
+    return parsed[0], str(parsed[1]), _tag_text(filename) if filename.endswith(".whl") else None
+
+
 _FIELD_DEFAULTS = {
     "hashes": {},
     "requires_python": None,
@@ -232,9 +450,8 @@ def parse_project_page(
     else:
         text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
         page = parse_html_page(text, page_url, index, name)
-        if versions is not None:
-            page = ProjectPage(page.name, tuple(f for f in page.files if f.version in versions), page.source, page.versions)
-    if (_VARIANTS_JSON.encode() if isinstance(content, bytes) else _VARIANTS_JSON) in content:
+        page = page if versions is None else page.only(versions)
+    if links_variants(content):
         page = _with_variant_files(page, content, content_type, page_url, index, name, versions)
     return page
 
@@ -245,76 +462,75 @@ def parse_json_page(
     index: str,
     name: str,
     versions: Container[Version] | None = None,
-    *,
-    parse_name: Callable[[str], tuple[NormalizedName, Version, frozenset[Tag]] | None] = parse_dist_filename,
 ) -> ProjectPage:
-    """A PEP 691 project page (only files of ``versions`` when given); ``ValueError`` when it is not JSON of that shape.
-
-    ``parse_name`` decides which file names are kept (the PEP 825 pass keeps variant files).
-    """
+    """A PEP 691 project page (only files of ``versions`` when given); ``ValueError`` when it is not JSON of that shape."""
     data = json.loads(content) if isinstance(content, bytes | str) else content
     if not isinstance(data, Mapping) or not isinstance(data.get("files", []), list):
         raise ValueError("not a PEP 691 project page")
     wanted = canonicalize_name(name)
-    files: list[DistFile] = []
+    grouped: dict[str, tuple[list[Brief], list[Mapping[str, Any]]]] = {}
+    seen: set[str] = set()
+    shared: dict[str, str] = {}  # one object per distinct tag triple or Requires-Python
     for entry in data.get("files", []):
-        if not isinstance(entry, Mapping):
+        # only what choosing a file needs is read now; the rest when a DistFile is made of it
+        if not isinstance(entry, dict) and not isinstance(entry, Mapping):
             continue
         filename = entry.get("filename")
-        href = entry.get("url")
-        if not isinstance(filename, str) or not isinstance(href, str):
+        if not isinstance(filename, str) or not isinstance(entry.get("url"), str) or filename in seen:
             continue
-        parsed = parse_name(filename)
-        if parsed is None or parsed[0] != wanted or (versions is not None and parsed[1] not in versions):
+        split = _split_dist_filename(filename)
+        if split is None or split[0] != wanted or (versions is not None and _version_part(split[1]) not in versions):
             continue
-        url, fragment_hashes = _split_url(_join(page_url, href))
-        hashes = {**fragment_hashes, **_clean_hashes(entry.get("hashes"))}
-        yanked_value = entry.get("yanked", False)
-        yanked = bool(yanked_value)
-        reason = yanked_value if isinstance(yanked_value, str) and yanked_value else None
-        if "core-metadata" in entry:
-            metadata = _json_metadata(entry["core-metadata"])
-        else:
-            metadata = _json_metadata(entry.get("dist-info-metadata", False))
+        seen.add(filename)
+        yanked = entry.get("yanked", False)
         requires_python = entry.get("requires-python")
-        size = entry.get("size")
-        dist = _dist(
-            parsed,
-            filename=filename,
-            url=url,
-            index=index,
-            hashes=hashes,
-            requires_python=requires_python if isinstance(requires_python, str) and requires_python.strip() else None,
-            yanked=yanked,
-            yanked_reason=reason,
-            metadata=metadata,
-            size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
-            upload_time=_parse_time(entry.get("upload-time")),
-        )
-        files.append(dist)
+        if requires_python is not None:
+            if isinstance(requires_python, str) and requires_python.strip():
+                requires_python = shared.setdefault(requires_python, requires_python)
+            else:
+                requires_python = None
+        tags = split[2]
+        if tags is not None:
+            tags = shared.setdefault(tags, tags)
+        group = grouped.get(split[1])
+        if group is None:
+            group = grouped[split[1]] = ([], [])
+        group[0].append((filename, tags, bool(yanked), yanked if yanked and isinstance(yanked, str) else None, requires_python))
+        group[1].append(entry)
     versions = data.get("versions")
     version_list = tuple(v for v in versions if isinstance(v, str)) if isinstance(versions, list) else ()
     project = data.get("name")
     return ProjectPage(
         name=canonicalize_name(project) if isinstance(project, str) else wanted,
-        files=tuple(files),
         source=index,
+        groups=tuple((text, tuple(briefs)) for text, (briefs, _) in grouped.items()),
+        details=(tuple(entries) for _, entries in grouped.values()),
         versions=version_list,
+        page_url=page_url,
     )
 
 
-def parse_html_page(
-    text: str,
-    page_url: str,
-    index: str,
-    name: str,
-    *,
-    parse_name: Callable[[str], tuple[NormalizedName, Version, frozenset[Tag]] | None] = parse_dist_filename,
-) -> ProjectPage:
+def _json_details(entry: Mapping[str, Any], page_url: str, index: str) -> tuple:
+    """The facts of a PEP 691 file entry beyond its brief, in the detail layout."""
+    url, hashes = _split_url(_join(page_url, entry["url"]))
+    listed = entry.get("hashes")
+    if listed:
+        hashes = {**hashes, **_clean_hashes(listed)} if hashes else _clean_hashes(listed)
+    if "core-metadata" in entry:
+        metadata = _json_metadata(entry["core-metadata"])
+    else:
+        metadata = _json_metadata(entry.get("dist-info-metadata", False))
+    size = entry.get("size")
+    if type(size) is not int or size < 0:  # bool is no size (JSON gives plain ints)
+        size = None
+    upload_time = entry.get("upload-time")
+    return url, index, hashes, metadata, size, upload_time if isinstance(upload_time, str) and upload_time else None
+
+
+def parse_html_page(text: str, page_url: str, index: str, name: str) -> ProjectPage:
     """A PEP 503 project page: every anchor of the named project with a valid file name."""
     wanted = canonicalize_name(name)
-    files = tuple(f for f in parse_links(text, page_url, index, parse_name=parse_name) if f.name == wanted)
-    return ProjectPage(name=wanted, files=files, source=index)
+    return ProjectPage.from_files(wanted, (f for f in parse_links(text, page_url, index) if f.name == wanted), index)
 
 
 def parse_links(
@@ -324,8 +540,11 @@ def parse_links(
     *,
     parse_name: Callable[[str], tuple[NormalizedName, Version, frozenset[Tag]] | None] = parse_dist_filename,
 ) -> tuple[DistFile, ...]:
-    """Every distribution anchor of an HTML page, any project (a find-links page, or a PEP 503 page)."""
-    parser = _AnchorParser()
+    """Every distribution anchor of an HTML page, any project (a find-links page, or a PEP 503 page).
+
+    ``parse_name`` decides which file names are kept (the PEP 825 pass keeps variant files).
+    """
+    parser = _anchor_parser_class()()
     parser.feed(text)
     parser.close()
     base = urljoin(page_url, parser.base) if parser.base else page_url
@@ -386,24 +605,76 @@ def parse_directory_listing(
     return tuple(files)
 
 
+# -- stored pages -------------------------------------------------------------------------
+
+#: the stored form of a parsed page; bump when it changes (the brief or detail layout, what a page keeps)
+PAGE_FORMAT = 3
+_PAGE_MAGIC = b"pyx-page\n"
+
+
+def dump_page(page: ProjectPage, body_sha256: str, page_url: str) -> bytes:
+    """A page parsed from the body with this sha256, fetched from ``page_url``, as bytes to store.
+
+    ``marshal`` (the format of Python's own byte-code cache) loads a page many times faster
+    than the JSON it came from; each version's details stay marshalled until they are used,
+    so loading makes little more than one brief per file. A CRC guards against damage.
+    ``ValueError`` when a file's facts hold something else than plain values.
+    """
+    details = tuple(d if isinstance(d, bytes) else marshal.dumps(d) for d in page._details)
+    payload = marshal.dumps(
+        (PAGE_FORMAT, body_sha256, page_url, page.name, page.source, page.versions, page.groups, details)
+    )
+    return _PAGE_MAGIC + zlib.crc32(payload).to_bytes(4, "big") + payload
+
+
+def load_page(data: bytes, body_sha256: str, page_url: str, source: str) -> ProjectPage | None:
+    """The page ``dump_page`` stored, if it was parsed from exactly this body at this URL for this index.
+
+    Anything else is a miss (None): another body, URL or index, another format, damaged bytes.
+    """
+    start = len(_PAGE_MAGIC) + 4
+    if not data.startswith(_PAGE_MAGIC) or len(data) < start:
+        return None
+    payload = memoryview(data)[start:]
+    if zlib.crc32(payload) != int.from_bytes(data[start - 4 : start], "big"):
+        return None
+    try:
+        stored = marshal.loads(payload)
+        form, sha256, url, name, stored_source, versions, groups, details = stored
+    except (EOFError, ValueError, TypeError):
+        return None
+    if (form, sha256, url, stored_source) != (PAGE_FORMAT, body_sha256, page_url, source):
+        return None
+    return ProjectPage(name, source, groups, details, versions, page_url)
+
+
 # -- helpers ------------------------------------------------------------------------------
 
 
-class _AnchorParser(HTMLParser):
-    """Collects ``<a>`` attributes (already entity-unescaped by ``html.parser``) and ``<base href>``."""
+@lru_cache(maxsize=None)
+def _anchor_parser_class() -> type:
+    """An ``html.parser`` that collects ``<a>`` attributes (entity-unescaped) and ``<base href>``.
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.anchors: list[dict[str, str | None]] = []
-        self.base: str | None = None
+    Defined on first use: ``html.parser`` (with its table of entities) is the slowest import
+    of this module, and most indexes answer in JSON.
+    """
+    from html.parser import HTMLParser
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self.anchors.append({k.lower(): v for k, v in attrs})
-        elif tag == "base" and self.base is None:
-            href = dict(attrs).get("href")
-            if href:
-                self.base = href
+    class AnchorParser(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.anchors: list[dict[str, str | None]] = []
+            self.base: str | None = None
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "a":
+                self.anchors.append({k.lower(): v for k, v in attrs})
+            elif tag == "base" and self.base is None:
+                href = dict(attrs).get("href")
+                if href:
+                    self.base = href
+
+    return AnchorParser
 
 
 def _join(base: str, href: str) -> str:
@@ -427,7 +698,7 @@ def _split_url(url: str) -> tuple[str, dict[str, str]]:
 
 
 def _clean_hashes(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
+    if type(value) is not dict and not isinstance(value, dict):
         return {} if not isinstance(value, Mapping) else _clean_hashes(dict(value))
     if len(value) == 1:  # the usual {"sha256": "<hex>"}: skip the general loop
         (k, v), = value.items()
@@ -436,6 +707,8 @@ def _clean_hashes(value: Any) -> dict[str, str]:
 
 
 def _json_metadata(value: Any) -> Mapping[str, str] | bool:
+    if value is False or value is True or value is None:  # the usual values, without an ABC check
+        return bool(value)
     if isinstance(value, Mapping):
         hashes = _clean_hashes(value)
         return hashes or True
@@ -465,10 +738,15 @@ def _parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-
 # -- PEP 825 wheel variants ------------------------------------------------------------------
 
 _VARIANTS_JSON = "-variants.json"
+
+
+def links_variants(content: bytes | str) -> bool:
+    """Whether a page links a PEP 825 ``variants.json`` (then it is parsed a second time for
+    variant files, and its parse is not stored: such pages are rare and small)."""
+    return (_VARIANTS_JSON.encode() if isinstance(content, bytes) else _VARIANTS_JSON) in content
 
 
 def _variant_file_parts(filename: str) -> tuple[NormalizedName, Version, frozenset[Tag]] | None:
@@ -499,15 +777,40 @@ def _with_variant_files(
     A second pass over the page, run only for the rare page that links a ``variants.json``
     (so the hot path stays as it was); every attribute is read exactly as for other files.
     """
+    wanted = canonicalize_name(name)
     if is_json_content_type(content_type):
-        extra = parse_json_page(content, page_url, index, name, versions, parse_name=_variant_file_parts).files
+        data = json.loads(content)
+        extra: list[DistFile] = []
+        for entry in data.get("files", []) if isinstance(data, Mapping) else ():
+            filename = entry.get("filename") if isinstance(entry, Mapping) else None
+            if not isinstance(filename, str) or not isinstance(entry.get("url"), str):
+                continue
+            parsed = _variant_file_parts(filename)
+            if parsed is None or parsed[0] != wanted:
+                continue
+            url, index_name, hashes, metadata, size, upload_time = _json_details(entry, page_url, index)
+            yanked = entry.get("yanked", False)
+            requires_python = entry.get("requires-python")
+            extra.append(_dist(
+                parsed,
+                filename=filename,
+                url=url,
+                index=index_name,
+                hashes=hashes,
+                requires_python=requires_python if isinstance(requires_python, str) and requires_python.strip() else None,
+                yanked=bool(yanked),
+                yanked_reason=yanked if yanked and isinstance(yanked, str) else None,
+                metadata=metadata,
+                size=size,
+                upload_time=_parse_time(upload_time) if isinstance(upload_time, str) else upload_time,
+            ))
     else:
         text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
-        extra = parse_html_page(text, page_url, index, name, parse_name=_variant_file_parts).files
-        if versions is not None:
-            extra = tuple(f for f in extra if f.version in versions)
-    return replace(
-        page,
+        extra = [f for f in parse_links(text, page_url, index, parse_name=_variant_file_parts) if f.name == wanted]
+    if versions is not None:
+        extra = [f for f in extra if f.version in versions]
+    return ProjectPage(
+        page.name, page.source, page.groups, page._details, page.versions, page.page_url,
         variant_wheels=tuple(f for f in extra if f.is_wheel),
         variants_json=tuple(f for f in extra if not f.is_wheel),
     )

@@ -24,7 +24,8 @@ Options of ``local_index(...)`` (also attributes, changeable later):
   ``metadata_attr`` = "both" | "core-metadata" | "dist-info-metadata" picks the spelling;
 * ``auth=None``: ``(user, password)`` makes every request need HTTP basic auth (401 otherwise);
 * ``cache_control="max-age=0, must-revalidate"``: the pages' ``Cache-Control`` (None: no header).
-  Pages always carry an ``ETag`` and answer ``If-None-Match`` with ``304``;
+  Pages carry an ``ETag`` and answer ``If-None-Match`` with ``304``, unless ``etag=False``
+  (no validator at all: every request gets the whole page, as some real indexes answer);
 * ``relative_urls=True``: file links relative to the page (``../../files/x.whl``) or absolute.
 
 ``add(path, yanked=False|True|"reason", requires_python=None, metadata=None, hashes=None,
@@ -284,6 +285,7 @@ class LocalIndex:
         auth: tuple[str, str] | None = None,
         cache_control: str | None = "max-age=0, must-revalidate",
         relative_urls: bool = True,
+        etag: bool = True,
     ) -> None:
         self.root = root
         self.files_dir = root / "files"
@@ -294,6 +296,7 @@ class LocalIndex:
         self.auth = auth
         self.cache_control = cache_control
         self.relative_urls = relative_urls
+        self.etag = etag
         #: answer ``Range`` requests for files with 206 (as real indexes do); False: always 200
         self.ranges = True
         self.files: dict[str, ServedFile] = {}
@@ -534,11 +537,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _page(self, body: bytes, content_type: str) -> int:
         etag = '"' + hashlib.sha256(body + content_type.encode()).hexdigest()[:32] + '"'
-        headers = {"ETag": etag, "Vary": "Accept"}
+        headers = {"ETag": etag, "Vary": "Accept"} if self.index.etag else {"Vary": "Accept"}
         if self.index.cache_control is not None:
             headers["Cache-Control"] = self.index.cache_control
         candidates = [t.strip() for t in (self.headers.get("If-None-Match") or "").split(",")]
-        if etag in candidates:
+        if self.index.etag and etag in candidates:
             return self._send(304, b"", None, headers)
         return self._send(200, body, content_type, headers)
 
