@@ -388,12 +388,15 @@ class FailingLinker(Linker):
         super().__init__(LinkMode.HARDLINK)
         self.calls = 0
         self.fail_at = fail_at
+        mode, primitive = self._state
 
-    def link(self, src, dst) -> None:
-        self.calls += 1
-        if self.calls == self.fail_at:
-            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
-        super().link(src, dst)
+        def counted(src, dst) -> None:  # every way of linking (one file, or in bulk) comes here
+            self.calls += 1
+            if self.calls == self.fail_at:
+                raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+            primitive(src, dst)
+
+        self._state = (mode, counted)
 
 
 def test_failure_mid_install_puts_everything_back(tmp_path: Path, env: Env) -> None:
@@ -595,3 +598,15 @@ def test_failed_replace_leaves_the_old_version_working(tmp_path: Path, env: Env)
         replace_wheel(old.dist_info, v2, env.scheme, python=env.python, linker=FailingLinker(fail_at=4))
     assert snapshot(env.root) == before
     assert subprocess.run([str(env.root / "bin/demo")], capture_output=True).returncode == 3
+
+
+def test_a_data_file_landing_on_a_root_file_wins_and_is_recorded_once(tmp_path: Path, env: Env) -> None:
+    """``x.py`` at the root and in ``.data/purelib``: both go to site-packages; the later
+    (the data file, as pip places it) is what stays, and RECORD lists the path once."""
+    src = unpacked(tmp_path, "shadow", "1.0", files={"shadow.py": "where = 'root'\n"},
+                   data={"purelib/shadow.py": "where = 'data'\n"})
+    install_wheel(src, env.scheme, python=env.python, linker=Linker())
+    assert (env.site / "shadow.py").read_text() == "where = 'data'\n"
+    rows = [row[0] for row in record_rows(env.site / "shadow-1.0.dist-info")]
+    assert rows.count("shadow.py") == 1
+

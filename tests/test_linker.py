@@ -348,3 +348,41 @@ def test_linking_thousands_of_files_is_fast(tmp_path: Path) -> None:
     assert len(os.listdir(env)) == 3000
     # about 0.05 s on a laptop; generous for a loaded CI machine, fails on per-file retries
     assert elapsed < 3.0, f"linking 3000 files took {elapsed:.2f}s"
+
+
+def test_link_files_links_in_order_and_stops_at_a_file_in_the_way(tmp_path: Path) -> None:
+    srcs = make_files(tmp_path / "cache", 5)
+    names = [p.name for p in srcs]
+    env = tmp_path / "env"
+    env.mkdir()
+    (env / names[3]).write_text("someone else's")
+    linker = Linker(LinkMode.HARDLINK)
+    end, exc = linker.link_files(f"{tmp_path / 'cache'}/", f"{env}/", names)
+    assert end == 3 and isinstance(exc, FileExistsError)
+    assert all(os.stat(env / n).st_ino == os.stat(p).st_ino for n, p in zip(names[:3], srcs))
+    assert (env / names[3]).read_text() == "someone else's"  # untouched: the caller decides
+    assert linker.link_files(f"{tmp_path / 'cache'}/", f"{env}/", names, 4) == (5, None)
+    assert os.stat(env / names[4]).st_ino == os.stat(srcs[4]).st_ino
+
+
+def test_link_files_falls_back_like_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_clone(src, dst):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(linker_mod, "clone_file", no_clone)
+    srcs = make_files(tmp_path / "cache", 50)
+    env = tmp_path / "env"
+    env.mkdir()
+    linker = Linker()
+    assert linker.link_files(f"{tmp_path / 'cache'}/", f"{env}/", [p.name for p in srcs]) == (50, None)
+    assert linker.effective_mode is LinkMode.HARDLINK
+    assert all(os.stat(env / p.name).st_ino == os.stat(p).st_ino for p in srcs)
+
+
+def test_link_files_reports_a_real_failure_with_its_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    srcs = make_files(tmp_path / "cache", 3)
+    env = tmp_path / "env"
+    env.mkdir()
+    linker = Linker(LinkMode.COPY)
+    end, exc = linker.link_files(f"{tmp_path / 'cache'}/", f"{env}/missing-dir/", [p.name for p in srcs])
+    assert end == 0 and isinstance(exc, FileNotFoundError)

@@ -12,8 +12,10 @@ never an error. The JSON holds only facts of the archive; everything that depend
 target (scheme paths, the interpreter in shebangs, ``REQUESTED``, ``direct_url.json``) is
 decided by the installer at install time.
 
-Order matters: files of the ``.dist-info`` directory come last, so that an install killed
-part-way leaves no dist-info and the next run sees the package as missing.
+Order matters: the wheel root's files first, then those of ``<name>.data/`` (a data file that
+lands on a root file wins, as with pip and uv), and the ``.dist-info`` directory's last, so
+that an install killed part-way leaves no dist-info and the next run sees the package as
+missing.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from pyx_server.engine.errors import InvalidWheel, UnsafeWheel
@@ -32,7 +35,7 @@ DATA_KEYS = ("purelib", "platlib", "scripts", "data", "headers")
 #: dist-info files the installer writes itself (the wheel's own copies are not installed)
 GENERATED = frozenset({"RECORD", "RECORD.jws", "RECORD.p7s", "INSTALLER", "REQUESTED", "direct_url.json"})
 #: bumped whenever the JSON layout or what is scanned changes; other values are a miss
-FORMAT = 1
+FORMAT = 2
 
 #: one file: (area, path, RECORD hash or None, size or None). ``area`` is "" for the wheel
 #: root (the dist-info included; ``path`` is then the wheel path) or a ``DATA_KEYS`` key
@@ -61,6 +64,14 @@ class WheelContents:
     root_is_purelib: bool
     entry_points: tuple[ScriptEntryPoint, ...]
     files: tuple[FileEntry, ...]
+    #: RECORD rows (csv text) of ``linked``: rendered once, as they are the same in every install
+    linked_record: str = ""
+
+    @cached_property
+    def linked(self) -> list[str]:
+        """The wheel-root files that have a RECORD hash, in order: what an install links as they
+        are, and lists in its RECORD as the wheel did (the bulk of every install)."""
+        return [path for area, path, digest, _ in self.files if not area and digest]
 
     @property
     def data_dir(self) -> str:
@@ -80,6 +91,7 @@ class WheelContents:
             "root_is_purelib": self.root_is_purelib,
             "entry_points": [[e.name, e.module, e.attr, e.gui] for e in self.entry_points],
             "files": self.files,
+            "linked_record": self.linked_record,
         }, separators=(",", ":")).encode("utf-8")
 
     @classmethod
@@ -96,6 +108,7 @@ class WheelContents:
                 root_is_purelib=bool(obj["root_is_purelib"]),
                 entry_points=tuple(ScriptEntryPoint(n, m, a, bool(g)) for n, m, a, g in obj["entry_points"]),
                 files=tuple((a, p, h, s) for a, p, h, s in obj["files"]),
+                linked_record=obj["linked_record"],
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -181,6 +194,7 @@ def scan_contents(unpacked: Path) -> WheelContents:
     info_name = src_info.name
     data_name = info_name[: -len(".dist-info")] + ".data"
     files: list[FileEntry] = []
+    data: list[FileEntry] = []  # after the root's: a data file landing on a root file wins, as in pip and uv
     last: list[FileEntry] = []
 
     def entry(area: str, path: str, wheel_path: str) -> FileEntry:
@@ -205,12 +219,20 @@ def scan_contents(unpacked: Path) -> WheelContents:
                 for _, rel in walk_files(key_entry.path):
                     if key == "scripts" and rel in launchers:
                         continue  # the entry point's launcher wins, as with pip
-                    files.append(entry(key, rel, f"{data_name}/{key}/{rel}"))
+                    data.append(entry(key, rel, f"{data_name}/{key}/{rel}"))
         elif top.is_dir(follow_symlinks=False):
             files.extend(entry("", rel, rel) for _, rel in walk_files(top.path, top.name + "/"))
         else:
             files.append(entry("", top.name, top.name))
-    return WheelContents(name, version, info_name, info.root_is_purelib, tuple(entry_points), tuple(files + last))
+    ordered = tuple(files + data + last)
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(
+        (path, digest, "" if size is None else str(size)) for area, path, digest, size in ordered if not area and digest
+    )
+    return WheelContents(name, version, info_name, info.root_is_purelib, tuple(entry_points), ordered, out.getvalue())
 
 
 def cached_contents(archive: Path, store: Path) -> WheelContents:

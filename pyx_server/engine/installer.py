@@ -30,7 +30,7 @@ import json
 import os
 import shlex
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,8 +121,25 @@ class _Transaction:
         self.files: list[str] = []
         self.dirs: list[str] = []
         self.moved: list[tuple[str, str]] = []  # (aside, original)
+        #: runs of files linked in bulk: (destination base, paths, first, end) placed ``paths[first:end]``
+        self.bulk: list[tuple[str, Sequence[str], int, int]] = []
         self._known: set[str] = set()
         self._placed: set[str] = set()
+
+    def link_bulk(self, linker: Linker, src_base: str, dst_base: str, paths: Sequence[str]) -> None:
+        """Link ``paths`` from ``src_base`` to ``dst_base`` (their directories exist); a file
+        already in the way is moved aside like any other."""
+        start = 0
+        while True:
+            end, exc = linker.link_files(src_base, dst_base, paths, start)
+            self.bulk.append((dst_base, paths, start, end))
+            if exc is None:
+                return
+            if not isinstance(exc, FileExistsError):
+                raise exc
+            src = src_base + paths[end]
+            self.place(dst_base + paths[end], lambda p: linker.link(src, p))
+            start = end + 1
 
     def ensure_dir(self, path: str) -> None:
         if path in self._known:
@@ -178,6 +195,12 @@ class _Transaction:
                 os.unlink(path)
             except OSError:
                 pass
+        for base, paths, first, end in reversed(self.bulk):
+            for i in range(first, end):
+                try:
+                    os.unlink(base + paths[i])
+                except OSError:
+                    pass
         for aside, original in reversed(self.moved):
             try:
                 os.replace(aside, original)
@@ -192,9 +215,13 @@ class _Transaction:
 
 def _plan(
     unpacked: Path, contents: WheelContents, scheme: Scheme, python: str, requested: bool,
-    direct_url: dict | None, installer: str,
+    direct_url: dict | None, installer: str, bulk: bool = True,
 ) -> tuple[str, list[_Action]]:
-    """Every file the install will place, checked, before anything is written."""
+    """Every file the install will place, checked, before anything is written.
+
+    With ``bulk``, the files of ``contents.linked`` are left out: the caller links them in
+    bulk. Without it, every file is an action (when a data file lands on one of them).
+    """
     name = contents.name
     root_dir = os.path.abspath(scheme.purelib if contents.root_is_purelib else scheme.platlib)
     targets = {
@@ -213,6 +240,8 @@ def _plan(
     # one pass per file, the hot loop of every install: string joins and one object each
     for area, rel, digest, size in contents.files:
         if not area:
+            if digest and bulk:
+                continue  # in ``contents.linked``: linked in bulk, its RECORD rows rendered already
             append(_Action(f"{root_dir}/{rel}", rel, f"{base}{rel}", None, 0o644, digest, size))
         elif area == "scripts":
             src = f"{base}{data_name}/scripts/{rel}"
@@ -302,6 +331,11 @@ def install_wheel(
     try:
         contents = contents or scan_contents(unpacked)
         dist_dir, actions = _plan(unpacked, contents, scheme, python, requested, direct_url, installer)
+        root_dir = dist_dir.rpartition("/")[0]
+        linked = contents.linked
+        if _lands_on(actions, root_dir, linked):  # a data file replaces a root file: one by one
+            linked = []
+            dist_dir, actions = _plan(unpacked, contents, scheme, python, requested, direct_url, installer, bulk=False)
     except PyxError:
         raise
     except (OSError, UnicodeDecodeError) as exc:
@@ -314,28 +348,27 @@ def install_wheel(
     # ordered here.
     prefix = dist_dir + "/"
     actions = sorted(actions, key=lambda a: a.dst.startswith(prefix))
+    info = f"{contents.dist_info}/"
+    split = next((i for i, path in enumerate(linked) if path.startswith(info)), len(linked))
     tx = _Transaction()
     record: dict[str, tuple[str, str, str]] = {}
     link = linker.link
-    # The loop runs once per file (8,000 for a data-science stack): the common case, a link
-    # into a directory already made, costs a set lookup, the link and two appends.
-    known, files, placed = tx._known, tx.files, tx._placed
+    src_base, dst_base = f"{unpacked}/", f"{root_dir}/"
     try:
+        # the bulk of the wheel: its directories, then its files, the dist-info's last
+        for parent in dict.fromkeys(path.rpartition("/")[0] for path in linked):
+            if parent:
+                tx.ensure_dir(dst_base + parent)
+        tx.link_bulk(linker, src_base, dst_base, linked[:split])
+        info_linked = False
         for action in actions:
+            if not info_linked and action.dst.startswith(prefix):
+                tx.link_bulk(linker, src_base, dst_base, linked[split:])
+                info_linked = True
             dst = action.dst
             parent = dst.rpartition("/")[0]
-            if parent not in known:
+            if parent not in tx._known:
                 tx.ensure_dir(parent)
-            if action.data is None and action.hash is not None and dst not in placed:
-                try:
-                    link(action.src, dst)
-                except FileExistsError:
-                    tx.place(dst, lambda p, s=action.src: link(s, p))
-                else:
-                    files.append(dst)
-                    placed.add(dst)
-                record[dst] = (action.record_path, action.hash, "" if action.size is None else str(action.size))
-                continue
             if action.data is not None:
                 data, mode = action.data, action.mode
                 tx.place(action.dst, lambda p, d=data, m=mode: _write_new(p, d, m))
@@ -349,10 +382,14 @@ def install_wheel(
                 else:
                     digest, size = _file_hash(action.dst)
             record[action.dst] = (action.record_path, digest, "" if size is None else str(size))
+        if not info_linked:
+            tx.link_bulk(linker, src_base, dst_base, linked[split:])
         record_rel = f"{os.path.basename(dist_dir)}/RECORD"
         rows = sorted(record.values())
         rows.append((record_rel, "", ""))
         out = io.StringIO()
+        if linked:
+            out.write(contents.linked_record)
         csv.writer(out, lineterminator="\n").writerows(rows)
         record_file = f"{dist_dir}/RECORD"
         tx.place(record_file, lambda p: _write_new(p, out.getvalue().encode("utf-8"), 0o644))
@@ -366,7 +403,15 @@ def install_wheel(
             hints=["the environment was left as it was before the install"],
         ) from exc
     tx.commit()
-    return InstalledWheel(name=name, version=version, dist_info=Path(dist_dir), files=len(rows))
+    return InstalledWheel(name=name, version=version, dist_info=Path(dist_dir), files=len(rows) + len(linked))
+
+
+def _lands_on(actions: list[_Action], root_dir: str, linked: Sequence[str]) -> bool:
+    """Whether an action writes one of the ``linked`` paths (a ``.data/purelib`` file shadowing a
+    root file, say): then the install goes file by file, where the later file wins."""
+    prefix = root_dir + "/"
+    inside = [a.dst[len(prefix):] for a in actions if a.dst.startswith(prefix)]
+    return bool(inside) and not set(inside).isdisjoint(linked)
 
 
 def replace_wheel(
