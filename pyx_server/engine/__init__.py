@@ -11,6 +11,7 @@ One job per module, split by stage (parse → find → resolve → plan → fetc
 * ``cache``        the global cache: versioned buckets, atomic writes, file locks.
 * ``config``       which indexes to use: pyx's and pip's configuration, pip's default.
 * ``http``         the HTTP client: caching (ETag / Cache-Control), retries, credentials.
+* ``lookups``      one name lookup per host for all of an HTTP client's connections.
 * ``simple``       pure parsing of PEP 691 JSON / PEP 503 HTML index pages.
 * ``index``        the index client: project pages, metadata files, downloads.
 * ``interpreter``  facts about a target interpreter (tags, markers, scheme), cached.

@@ -727,7 +727,7 @@ async def _fetch(
                 data, sha256 = await client.download_bytes(file)
                 _verify_user_hashes(source, io.BytesIO(data), sha256)
                 archive = await loop.run_in_executor(
-                    unpacker, cache.store_archive, sha256,
+                    unpacker, _store_and_scan, cache, sha256,
                     lambda dest: unpack_wheel(io.BytesIO(data), dest, label=source.filename),
                 )
         else:
@@ -741,7 +741,7 @@ async def _fetch(
                     sha256 = await client.download(file, wheel_path)
                 _verify_user_hashes(source, wheel_path, sha256)
                 archive = await loop.run_in_executor(
-                    unpacker, cache.store_archive, sha256, lambda dest: unpack_wheel(wheel_path, dest)
+                    unpacker, _store_and_scan, cache, sha256, lambda dest: unpack_wheel(wheel_path, dest)
                 )
         _remember(cache, source, sha256)
         return source.name, archive
@@ -754,6 +754,16 @@ async def _fetch(
     finally:
         unpacker.shutdown(wait=True)
     return dict(done)
+
+
+def _store_and_scan(cache: Cache, sha256: str, populate) -> Path:
+    """Unpack into the cache and read what the entry holds (``contents``), in the unpacking
+    thread: the install that follows then finds both ready."""
+    from pyx_server.engine.contents import cached_contents
+
+    archive = cache.store_archive(sha256, populate)
+    cached_contents(archive, cache.bucket(Bucket.CONTENTS))
+    return archive
 
 
 #: wheels up to this size are downloaded into memory; bigger ones (torch: gigabytes) to a file
