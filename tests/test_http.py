@@ -437,3 +437,70 @@ def test_parse_cache_control() -> None:
     policy = CachePolicy("u", "u", 200, None, None, None, 10.0, False, 100.0, "")
     assert policy.fresh(105.0) and not policy.fresh(111.0)
     assert not CachePolicy("u", "u", 200, None, None, None, None, False, 100.0, "").fresh(100.0)
+
+
+# -- big files in byte ranges ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files of 100 kB and more come in ranges of about 100 kB (the real threshold is 8 MiB)."""
+    from pyx_server.engine import http as http_module
+
+    monkeypatch.setattr(http_module, "RANGED_MIN", 100_000)
+
+
+def fetch_bytes(index: LocalIndex, served, reporter=None, retries: int | None = None):
+    async def go():
+        async with client(reporter=reporter, **({} if retries is None else {"retries": retries})) as http:
+            return await http.download_bytes(index.file_url(served.filename), name="big", version="1.0",
+                                              hashes={"sha256": served.sha256}, size=served.path.stat().st_size)
+
+    return asyncio.run(go())
+
+
+def test_a_big_file_comes_in_parallel_ranges(local_index: IndexFactory, small_ranges) -> None:
+    index = local_index()
+    served = index.build("big", "1.0", files={"big/blob.bin": os.urandom(350_000)})
+    reporter = CollectingReporter()
+    data, sha256 = fetch_bytes(index, served, reporter)
+    assert sha256 == served.sha256 and bytes(data) == served.path.read_bytes()
+    asked = index.requests_to(f"/files/{served.filename}")
+    assert len(asked) == 4 and all(r.status == 206 for r in asked)
+    assert sorted(r.headers["range"] for r in asked)[0].startswith("bytes=0-")
+    events = reporter.events
+    assert len([e for e in events if isinstance(e, DownloadStarted)]) == 1
+    assert sum(e.advance for e in events if isinstance(e, DownloadProgress)) == len(data)
+
+
+def test_a_server_without_ranges_sends_the_file_once(local_index: IndexFactory, small_ranges) -> None:
+    index = local_index()
+    index.ranges = False
+    served = index.build("big", "1.0", files={"big/blob.bin": os.urandom(350_000)})
+    reporter = CollectingReporter()
+    data, sha256 = fetch_bytes(index, served, reporter)
+    assert sha256 == served.sha256 and bytes(data) == served.path.read_bytes()
+    assert [r.status for r in index.requests_to(f"/files/{served.filename}")] == [200]
+    assert sum(e.advance for e in reporter.events if isinstance(e, DownloadProgress)) == len(data)
+
+
+@pytest.mark.parametrize("misbehaviour", ["500", "drop"])
+def test_a_failed_range_is_fetched_again(local_index: IndexFactory, small_ranges, misbehaviour: str) -> None:
+    index = local_index()
+    served = index.build("big", "1.0", files={"big/blob.bin": os.urandom(350_000)})
+    if misbehaviour == "500":
+        index.fail(1, path=f"/files/{served.filename}")
+    else:
+        index.drop_connection(served.filename)
+    data, sha256 = fetch_bytes(index, served)
+    assert sha256 == served.sha256 and bytes(data) == served.path.read_bytes()
+    assert len(index.requests_to(f"/files/{served.filename}")) == 5
+
+
+def test_a_range_that_keeps_failing_is_a_download_error(local_index: IndexFactory, small_ranges) -> None:
+    index = local_index()
+    served = index.build("big", "1.0", files={"big/blob.bin": os.urandom(350_000)})
+    index.fail(50, path=f"/files/{served.filename}")
+    with pytest.raises(DownloadError) as info:
+        fetch_bytes(index, served, retries=1)
+    assert served.filename in info.value.message

@@ -70,6 +70,10 @@ DEFAULT_TIMEOUT = 30.0
 CHUNK = 64 * 1024
 #: downloads report progress in steps of this many bytes (a wheel arrives in 16 KiB pieces)
 _PROGRESS_STEP = 256 * 1024
+#: files of at least this size (when the index tells it) come as parts of about this size…
+RANGED_MIN = 8 << 20
+#: …in at most this many parts at once
+RANGED_PARTS = 4
 #: hash algorithms a download can be verified against, strongest preference first
 VERIFIABLE = ("sha256", "sha384", "sha512", "sha224", "sha1", "md5")
 
@@ -511,11 +515,129 @@ class HttpClient:
         else:
             if self.offline:
                 raise _offline_miss(shown, f"the file `{filename}`")
-            digests, length = await self._stream(real, shown, sink, name, version, hashes, size, filename)
-            data = sink.getvalue()
+            if size and size >= RANGED_MIN:
+                data = await self._ranges(real, shown, name, version, size, filename)
+                hashers = _hashers(hashes)
+                for hasher in hashers.values():
+                    await asyncio.to_thread(hasher.update, data)  # hashlib lets go of the GIL
+                digests, length = {k: h.hexdigest() for k, h in hashers.items()}, len(data)
+            else:
+                digests, length = await self._stream(real, shown, sink, name, version, hashes, size, filename)
+                data = sink.getvalue()
         _verify(filename, shown, hashes or {}, digests)
         self.reporter.report(DownloadFinished(name=name, version=version, bytes=length))
         return data, digests["sha256"]
+
+    async def _ranges(
+        self, url: str, shown: str, name: str, version: str, size: int, filename: str
+    ) -> bytearray | bytes:
+        """Download a big file as a few byte ranges at once, into one buffer.
+
+        One connection here carries ~35 MB/s, so scipy's 33 MB wheel took a second alone and
+        its unpacking, the longest, started last; four ranges bring it in a quarter of that.
+        The first range goes alone until its answer shows the server serves ranges; a server
+        that answers it with the whole file (200) has sent the body, which is then used as is.
+        The caller hashes the result.
+        """
+        import threading
+
+        parts = min(RANGED_PARTS, -(-size // RANGED_MIN))
+        step = -(-size // parts)
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        loop = asyncio.get_running_loop()
+        auth = self._auth_for(url)
+        stop = threading.Event()
+        ranges_served = loop.create_future()
+
+        def report(event) -> None:
+            loop.call_soon_threadsafe(self.reporter.report, event)
+
+        def served() -> None:
+            if not ranges_served.done():
+                ranges_served.set_result(True)
+
+        def fetch(client: httpx.Client, start: int, end: int, first: bool) -> tuple[str, Any]:
+            """("done", None), ("whole", body) or ("retry", reason) for ``buffer[start:end]``."""
+            headers = {"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"}
+            with client.stream("GET", url, auth=auth, headers=headers) as response:
+                status = response.status_code
+                if _retryable_status(status):
+                    return "retry", f"HTTP {status} {response.reason_phrase}".strip()
+                if status == 200 and first:  # no ranges here: this answer is the whole file
+                    report(DownloadStarted(name=name, version=version, total_bytes=size))
+                    chunks, reported, position = [], 0, 0
+                    for chunk in response.iter_raw():
+                        if stop.is_set():
+                            raise asyncio.CancelledError()
+                        chunks.append(chunk)
+                        position += len(chunk)
+                        if position - reported >= _PROGRESS_STEP:
+                            report(DownloadProgress(name=name, advance=position - reported))
+                            reported = position
+                    report(DownloadProgress(name=name, advance=position - reported))
+                    return "whole", b"".join(chunks)
+                if status != 206 or not _content_range_is(response, start, end, size):
+                    raise DownloadError(
+                        f"could not download `{filename}`: the index answered a byte range with HTTP {status}",
+                        context={"url": shown, "status": status},
+                    )
+                if first:
+                    report(DownloadStarted(name=name, version=version, total_bytes=size))
+                    loop.call_soon_threadsafe(served)
+                position, reported = start, start
+                for chunk in response.iter_raw():
+                    if stop.is_set():
+                        raise asyncio.CancelledError()
+                    following = position + len(chunk)
+                    if following > end:
+                        return "retry", "the server sent more than the range asked"
+                    view[position:following] = chunk
+                    position = following
+                    if position - reported >= _PROGRESS_STEP:
+                        report(DownloadProgress(name=name, advance=position - reported))
+                        reported = position
+                report(DownloadProgress(name=name, advance=position - reported))
+                if position != end:
+                    return "retry", f"the range ended at byte {position} of {end}"
+                return "done", None
+
+        async def part(start: int, end: int, first: bool) -> tuple[str, Any]:
+            reason = ""
+            for attempt in range(self.retries + 1):
+                try:
+                    async with self._semaphore:
+                        client, threads = self._bodies()
+                        outcome, value = await loop.run_in_executor(threads, fetch, client, start, end, first)
+                    if outcome != "retry":
+                        return outcome, value
+                    reason = value
+                except _RETRY_EXCEPTIONS as exc:
+                    reason = self._describe(exc)
+                    if _is_certificate_error(exc):
+                        raise _download_error(filename, shown, reason) from None
+                except httpx.HTTPError as exc:
+                    raise _download_error(filename, shown, self._describe(exc)) from None
+                if attempt < self.retries:
+                    await self._sleep_before_retry(shown, attempt, reason)
+            raise _download_error(filename, shown, reason, attempts=self.retries + 1)
+
+        tasks = [asyncio.ensure_future(part(0, min(size, step), True))]
+        try:
+            await asyncio.wait([tasks[0], ranges_served], return_when=asyncio.FIRST_COMPLETED)
+            if ranges_served.done():
+                tasks += [asyncio.ensure_future(part(i * step, min(size, (i + 1) * step), False)) for i in range(1, parts)]
+            outcomes = await asyncio.gather(*tasks)
+        except BaseException:
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            raise
+        finally:
+            ranges_served.cancel()
+        if outcomes[0][0] == "whole":
+            return outcomes[0][1]
+        return buffer
 
     async def _stream(
         self,
@@ -707,6 +829,11 @@ def _offline_miss(shown: str, subject: str | None) -> OfflineCacheMiss:
         context={"url": shown},
         hints=["run the same command once without `--offline` to fill the cache"],
     )
+
+
+def _content_range_is(response: httpx.Response, start: int, end: int, size: int) -> bool:
+    """Whether a 206 answer's ``Content-Range`` is exactly the range asked, of a file of ``size``."""
+    return response.headers.get("content-range", "").strip() == f"bytes {start}-{end - 1}/{size}"
 
 
 def _hashers(expected: Mapping[str, str] | None) -> dict[str, Any]:

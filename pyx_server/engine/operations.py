@@ -710,10 +710,10 @@ async def _fetch(
     from pyx_server.engine.index import IndexClient
     from pyx_server.engine.wheel import unpack_wheel
 
-    loop = asyncio.get_running_loop()
     # Unpacking is zlib + file creation, which release the GIL: one thread per core keeps the
     # cores busy without starving the event loop that is still receiving other downloads.
-    unpacker = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="pyx-unpack")
+    workers = max(1, os.cpu_count() or 1)
+    unpacker = _LargestFirst(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pyx-unpack"), workers)
 
     budget = _ByteBudget(_MEMORY_BUDGET)
 
@@ -726,8 +726,8 @@ async def _fetch(
             async with budget.hold(size):
                 data, sha256 = await client.download_bytes(file)
                 _verify_user_hashes(source, io.BytesIO(data), sha256)
-                archive = await loop.run_in_executor(
-                    unpacker, _store_and_scan, cache, sha256,
+                archive = await unpacker.run(
+                    len(data), _store_and_scan, cache, sha256,
                     lambda dest: unpack_wheel(io.BytesIO(data), dest, label=source.filename),
                 )
         else:
@@ -740,8 +740,8 @@ async def _fetch(
                 else:
                     sha256 = await client.download(file, wheel_path)
                 _verify_user_hashes(source, wheel_path, sha256)
-                archive = await loop.run_in_executor(
-                    unpacker, _store_and_scan, cache, sha256, lambda dest: unpack_wheel(wheel_path, dest)
+                archive = await unpacker.run(
+                    wheel_path.stat().st_size, _store_and_scan, cache, sha256, lambda dest: unpack_wheel(wheel_path, dest)
                 )
         _remember(cache, source, sha256)
         return source.name, archive
@@ -752,8 +752,56 @@ async def _fetch(
         async with IndexClient(index, cache, reporter) as client:
             done = await asyncio.gather(*(one(client, item) for item in ordered))
     finally:
-        unpacker.shutdown(wait=True)
+        unpacker.pool.shutdown(wait=True)
     return dict(done)
+
+
+class _LargestFirst:
+    """Runs blocking jobs on ``slots`` threads of ``pool``, the largest waiting job first.
+
+    Wheels arrive in the order their downloads end: small ones first, the big ones (scipy,
+    numpy) last. First come, first served would leave the biggest unpack for the end, alone
+    on one core; taking the largest waiting one whenever a thread frees up starts it as soon
+    as possible.
+    """
+
+    def __init__(self, pool, slots: int) -> None:
+        self.pool = pool
+        self._free = slots
+        self._waiting: list[tuple[int, int, object]] = []
+        self._count = 0
+
+    async def run(self, size: int, fn, *args):
+        import asyncio
+        import heapq
+
+        loop = asyncio.get_running_loop()
+        if self._free > 0:
+            self._free -= 1
+        else:
+            turn = loop.create_future()
+            self._count += 1
+            heapq.heappush(self._waiting, (-size, self._count, turn))
+            try:
+                await turn
+            except BaseException:
+                if not turn.cancelled() and turn.done():
+                    self._release()  # the slot was handed over as we were cancelled: pass it on
+                raise
+        try:
+            return await loop.run_in_executor(self.pool, fn, *args)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        import heapq
+
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._free += 1
 
 
 def _store_and_scan(cache: Cache, sha256: str, populate) -> Path:
