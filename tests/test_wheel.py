@@ -383,3 +383,37 @@ def test_unpacked_files_are_plain_files(tmp_path: Path) -> None:
     unpack_wheel(wheel, dest)
     for p in dest.rglob("*"):
         assert stat.S_ISREG(p.lstat().st_mode) or stat.S_ISDIR(p.lstat().st_mode)
+
+
+@pytest.mark.parametrize("source", ["path", "memory"])
+def test_a_big_wheel_is_extracted_by_two_threads_to_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    import io
+
+    from pyx_server.engine import wheel as wheel_module
+
+    monkeypatch.setattr(wheel_module, "_SPLIT_ABOVE", 1)  # every wheel counts as big
+    files = {f"demo/m{i}.py": f"value = {i}\n" * (i + 1) for i in range(40)}
+    files["demo/blob.bin"] = os.urandom(300_000)
+    wheel = build_wheel(tmp_path / "w", "demo", "1.0", files=files, executable=["demo/m3.py"])
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    unpack_wheel(wheel if source == "path" else io.BytesIO(wheel.read_bytes()), dest, label=wheel.name)
+    with zipfile.ZipFile(wheel) as zf:
+        assert {i.filename: zf.read(i) for i in zf.infolist()} == tree(dest)
+    assert os.stat(dest / "demo/m3.py").st_mode & 0o111
+
+
+def test_a_corrupt_member_in_either_half_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyx_server.engine import wheel as wheel_module
+
+    monkeypatch.setattr(wheel_module, "_SPLIT_ABOVE", 1)
+    files = {f"demo/m{i}.py": f"good = {i:04}\n" for i in range(20)}
+    wheel = build_wheel(tmp_path / "w", "demo", "1.0", files=files)
+    rewrite_wheel(wheel, {"demo/m7.py": b"evil = 0007\n"})  # same size, other bytes
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(InvalidWheel) as info:
+        unpack_wheel(wheel, dest)
+    assert "`demo/m7.py`" in info.value.message
