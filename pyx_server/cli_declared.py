@@ -158,7 +158,7 @@ def cmd_sync(args, console, helpers) -> int:
 
         if has_lock(declaration):  # the routing changed where files come from: lock again
             asyncio.run(lock(declaration, _interpreter(args, cache), index=settings, cache=cache, upgrade=True))
-    else:
+    elif declaration.pinned:
         from pyx_server.engine.gpu.variants import recorded_variant
 
         recorded = recorded_variant(declaration.pinned)
