@@ -246,9 +246,14 @@ async def pins(
     None when there is no lock and ``relock_missing`` is false. A stale lock is an error with
     ``locked``, used as is with ``frozen``, and rewritten otherwise.
     """
+    path = declaration.lock_path
+    memo = _pins_memo(declaration, interpreter, frozen, cache)
+    if memo is not None:
+        found = memo.load()
+        if found is not None:
+            return found
     from pyx_server.engine.lock import is_stale, select_for_environment, to_dist_file
 
-    path = declaration.lock_path
     current = read_current_lock(declaration, cache)
     if current is None:
         if locked or frozen:
@@ -279,7 +284,99 @@ async def pins(
         specs.append(RequirementSpec(Requirement(f"{package.name}=={package.version}"), f"{path.name}", hashes))
         if file is not None:
             files[package.name] = to_dist_file(package, file, path.parent)
+    if memo is not None:
+        memo = _pins_memo(declaration, interpreter, frozen, cache)  # the lock may have been rewritten
+        if memo is not None:
+            memo.store((specs, files))
     return specs, files
+
+
+class _Memo:
+    """One pickled value in the cache's ``locks-v1`` bucket; unreadable is a miss (see ``lock.read``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self):
+        import pickle
+
+        try:
+            with open(self.path, "rb") as f:
+                return pickle.loads(f.read())
+        except Exception:  # noqa: BLE001 - a corrupt or foreign memo is a miss
+            return None
+
+    def store(self, value) -> None:
+        import pickle
+
+        from pyx_server.engine.cache import atomic_write_bytes
+
+        try:
+            atomic_write_bytes(self.path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        except (OSError, pickle.PicklingError, TypeError, AttributeError):
+            pass  # only a shortcut
+
+
+def _pins_memo(declaration: Declaration, interpreter, frozen: bool, cache: Cache | None) -> _Memo | None:
+    """Where the pins of this lock for this interpreter are kept, once computed.
+
+    Building an environment from a lock spent 40 ms choosing each package's wheel among
+    every platform's (and importing the lock model to do it) before linking a file. The
+    answer is a function of the lock's text, the declaration (staleness), the interpreter's
+    markers and tags and this code, so it is kept under a key made of all of them.
+    """
+    if cache is None:
+        return None
+    import hashlib
+    import json
+
+    if declaration.kind == "notebook":
+        from pyx_server.engine.inline.nbmeta import read_lock_text
+
+        try:
+            text = read_lock_text(declaration.path)
+        except (OSError, ValueError):
+            text = None
+    else:
+        text = None
+    if text is None:
+        try:
+            text = declaration.lock_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+    key = json.dumps({
+        "lock": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "lock_path": str(declaration.lock_path),
+        "requirements": sorted(str(r.requirement) for r in declaration.requirements),
+        "requires_python": declaration.requires_python,
+        "frozen": frozen,
+        "markers": interpreter.markers,
+        "tags": hashlib.sha256("\n".join(interpreter.tags).encode()).hexdigest(),
+        "code": _code_digest(),
+    }, sort_keys=True)
+    from pyx_server.engine.cache import Bucket
+
+    name = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return _Memo(cache.root / Bucket.LOCKS.value / f"pins-{name}.pickle")
+
+
+_CODE: list[str] = []
+
+
+def _code_digest() -> str:
+    """A digest of the modules whose objects a pins memo holds or whose choices it records."""
+    if not _CODE:
+        import hashlib
+
+        from pyx_server.engine import requirements, simple
+
+        digest = hashlib.sha256()
+        lock_dir = Path(__file__).parent / "lock"
+        for module_file in (__file__, requirements.__file__, simple.__file__, lock_dir / "select.py", lock_dir / "model.py"):
+            with open(module_file, "rb") as f:
+                digest.update(f.read())
+        _CODE.append(digest.hexdigest()[:16])
+    return _CODE[0]
 
 
 def _script_key_parts(declaration: Declaration, settings: IndexSettings, with_requirements, locked_pins):
