@@ -602,25 +602,8 @@ class HttpClient:
                     return "retry", f"the range ended at byte {position} of {end}"
                 return "done", None
 
-        async def part(start: int, end: int, first: bool) -> tuple[str, Any]:
-            reason = ""
-            for attempt in range(self.retries + 1):
-                try:
-                    async with self._semaphore:
-                        client, threads = self._bodies()
-                        outcome, value = await loop.run_in_executor(threads, fetch, client, start, end, first)
-                    if outcome != "retry":
-                        return outcome, value
-                    reason = value
-                except _RETRY_EXCEPTIONS as exc:
-                    reason = self._describe(exc)
-                    if _is_certificate_error(exc):
-                        raise _download_error(filename, shown, reason) from None
-                except httpx.HTTPError as exc:
-                    raise _download_error(filename, shown, self._describe(exc)) from None
-                if attempt < self.retries:
-                    await self._sleep_before_retry(shown, attempt, reason)
-            raise _download_error(filename, shown, reason, attempts=self.retries + 1)
+        def part(start: int, end: int, first: bool):
+            return self._body_attempts(lambda client: fetch(client, start, end, first), filename, shown, stop)
 
         tasks = [asyncio.ensure_future(part(0, min(size, step), True))]
         try:
@@ -713,19 +696,28 @@ class HttpClient:
 
         import threading
 
+        stop = threading.Event()
+        _, value = await self._body_attempts(lambda client: one_attempt(client, stop), filename, shown, stop)
+        return value
+
+    async def _body_attempts(self, job, filename: str, shown: str, stop) -> tuple[str, Any]:
+        """Run ``job(client)`` on a body thread until it answers something else than
+        ``("retry", reason)``: the retry loop of every file download (connection errors,
+        dropped bodies and 5xx, with backoff), then ``DownloadError``. A cancelled caller
+        sets ``stop``, which the job checks between chunks."""
+        loop = asyncio.get_running_loop()
         reason = ""
         for attempt in range(self.retries + 1):
-            stop = threading.Event()
             try:
                 async with self._semaphore:
                     client, threads = self._bodies()
                     try:
-                        outcome, value = await loop.run_in_executor(threads, one_attempt, client, stop)
-                    except BaseException:
-                        stop.set()  # a cancelled download stops at its next chunk
+                        outcome, value = await loop.run_in_executor(threads, job, client)
+                    except asyncio.CancelledError:
+                        stop.set()
                         raise
-                if outcome == "done":
-                    return value
+                if outcome != "retry":
+                    return outcome, value
                 reason = value
             except _RETRY_EXCEPTIONS as exc:
                 reason = self._describe(exc)
