@@ -504,3 +504,17 @@ def test_a_range_that_keeps_failing_is_a_download_error(local_index: IndexFactor
     with pytest.raises(DownloadError) as info:
         fetch_bytes(index, served, retries=1)
     assert served.filename in info.value.message
+
+
+def test_an_index_that_lists_the_wrong_size_is_named(local_index: IndexFactory, small_ranges) -> None:
+    index = local_index()
+    served = index.build("big", "1.0", files={"big/blob.bin": os.urandom(300_000)})
+    listed = served.path.stat().st_size + 1000
+
+    async def go():
+        async with client(retries=0) as http:
+            await http.download_bytes(index.file_url(served.filename), name="big", version="1.0", size=listed)
+
+    with pytest.raises(DownloadError) as info:
+        asyncio.run(go())
+    assert f"not the {listed} the index lists" in info.value.message

@@ -91,3 +91,27 @@ def test_an_unresolvable_host_is_a_clear_error(tmp_path: Path, monkeypatch: pyte
     with pytest.raises(IndexUnavailable) as info:
         asyncio.run(go())
     assert "no-such-host.invalid" in info.value.message
+
+
+def test_an_address_that_does_not_answer_gives_way_to_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken first address (an IPv6 route that drops packets) costs the short patience,
+    not the whole timeout; the last address gets the whole timeout."""
+    import httpcore
+
+    from pyx_server.engine import lookups as lookups_module
+
+    attempts: list[tuple[str, float | None]] = []
+
+    class Inner(httpcore.NetworkBackend):
+        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+            attempts.append((host, timeout))
+            if host == "2001:db8::1":
+                raise httpcore.ConnectTimeout("no answer")
+            return "stream"
+
+    lookups = Lookups()
+    lookups._answers[("example.test", 443)] = ["2001:db8::1", "192.0.2.1"]
+    backend = lookups_module._SharedSyncBackend(Inner(), lookups)
+    assert backend.connect_tcp("example.test", 443, timeout=30.0) == "stream"
+    assert attempts == [("2001:db8::1", lookups_module.FALLBACK_AFTER), ("192.0.2.1", 30.0)]
+

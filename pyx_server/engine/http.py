@@ -578,6 +578,13 @@ class HttpClient:
                     report(DownloadProgress(name=name, advance=position - reported))
                     return "whole", b"".join(chunks)
                 if status != 206 or not _content_range_is(response, start, end, size):
+                    total = response.headers.get("content-range", "").rpartition("/")[2]
+                    if status == 206 and total.isdigit() and int(total) != size:
+                        raise DownloadError(
+                            f"could not download `{filename}`: it is {total} bytes, not the {size} the index lists",
+                            context={"url": shown},
+                            hints=["the index may have changed; run again so its pages are read anew"],
+                        )
                     raise DownloadError(
                         f"could not download `{filename}`: the index answered a byte range with HTTP {status}",
                         context={"url": shown, "status": status},

@@ -65,9 +65,10 @@ class _SharedAsyncBackend(httpcore.AsyncNetworkBackend):
         except (OSError, asyncio.TimeoutError) as exc:
             raise httpcore.ConnectError(f"cannot resolve `{host}`: {exc}") from exc
         error: Exception | None = None
-        for address in addresses:
+        for i, address in enumerate(addresses):
             try:
-                return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+                return await self._inner.connect_tcp(address, port, _patience(timeout, i, len(addresses)),
+                                                     local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         raise error or httpcore.ConnectError(f"no address for `{host}`")
@@ -93,9 +94,10 @@ class _SharedSyncBackend(httpcore.NetworkBackend):
         except OSError as exc:
             raise httpcore.ConnectError(f"cannot resolve `{host}`: {exc}") from exc
         error: Exception | None = None
-        for address in addresses:
+        for i, address in enumerate(addresses):
             try:
-                return self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+                return self._inner.connect_tcp(address, port, _patience(timeout, i, len(addresses)),
+                                               local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         raise error or httpcore.ConnectError(f"no address for `{host}`")
@@ -105,6 +107,23 @@ class _SharedSyncBackend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
+
+
+#: how long a connection attempt may take while other addresses of the host remain to try
+FALLBACK_AFTER = 2.0
+
+
+def _patience(timeout: float | None, index: int, count: int) -> float | None:
+    """The connect timeout for the ``index``-th of ``count`` addresses.
+
+    The addresses are tried in the resolver's order (IPv6 first where it is configured);
+    an address that does not answer (a broken IPv6 route) must not hold the connection for
+    the whole timeout while the next one would answer at once, so every address but the last
+    gets at most ``FALLBACK_AFTER`` seconds.
+    """
+    if index == count - 1:
+        return timeout
+    return FALLBACK_AFTER if timeout is None else min(timeout, FALLBACK_AFTER)
 
 
 def install(client: Any, lookups: Lookups) -> int:
