@@ -567,7 +567,7 @@ class HttpClient:
                 if status == 200 and first:  # no ranges here: this answer is the whole file
                     report(DownloadStarted(name=name, version=version, total_bytes=size))
                     chunks, reported, position = [], 0, 0
-                    for chunk in response.iter_raw():
+                    for chunk in response.iter_bytes():
                         if stop.is_set():
                             raise asyncio.CancelledError()
                         chunks.append(chunk)
@@ -661,7 +661,9 @@ class HttpClient:
             hashers = _hashers(hashes)
             position = 0
             chunks: list[bytes] = []
-            with client.stream("GET", url, auth=auth) as response:
+            # a file's hash is of its bytes as stored: ask for them as they are (as pip does),
+            # and decode whatever a server encodes anyway
+            with client.stream("GET", url, auth=auth, headers={"Accept-Encoding": "identity"}) as response:
                 status = response.status_code
                 if _retryable_status(status):
                     return "retry", f"HTTP {status} {response.reason_phrase}".strip()
@@ -682,7 +684,7 @@ class HttpClient:
                     state["started"] = True
                 with open(tmp, "wb") if not isinstance(tmp, io.BytesIO) else contextlib.nullcontext() as out:
                     write = out.write if out is not None else chunks.append
-                    for chunk in response.iter_raw():
+                    for chunk in response.iter_bytes():
                         if stop.is_set():
                             raise asyncio.CancelledError()
                         write(chunk)
