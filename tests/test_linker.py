@@ -366,16 +366,14 @@ def test_link_files_links_in_order_and_stops_at_a_file_in_the_way(tmp_path: Path
 
 
 def test_link_files_falls_back_like_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_clone(src, dst):
-        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
-
-    monkeypatch.setattr(linker_mod, "clone_file", no_clone)
+    """The same fallback as ``test_default_probes_clone_once_then_remembers``, through the bulk loop."""
+    monkeypatch.setattr(linker_mod, "clone_file", _refuse_clone)
     srcs = make_files(tmp_path / "cache", 50)
-    env = tmp_path / "env"
-    env.mkdir()
+    (tmp_path / "env").mkdir()
     linker = Linker()
-    assert linker.link_files(f"{tmp_path / 'cache'}/", f"{env}/", [p.name for p in srcs]) == (50, None)
+    assert linker.link_files(f"{tmp_path / 'cache'}/", f"{tmp_path / 'env'}/", [p.name for p in srcs]) == (50, None)
     assert linker.effective_mode is LinkMode.HARDLINK
+    env = tmp_path / "env"
     assert all(os.stat(env / p.name).st_ino == os.stat(p).st_ino for p in srcs)
 
 
@@ -386,3 +384,8 @@ def test_link_files_reports_a_real_failure_with_its_index(tmp_path: Path, monkey
     linker = Linker(LinkMode.COPY)
     end, exc = linker.link_files(f"{tmp_path / 'cache'}/", f"{env}/missing-dir/", [p.name for p in srcs])
     assert end == 0 and isinstance(exc, FileNotFoundError)
+
+
+def _refuse_clone(src, dst):
+    """A filesystem without reflinks, as ``clone_file`` meets it."""
+    raise OSError(errno.EOPNOTSUPP, "Operation not supported")
