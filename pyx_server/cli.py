@@ -398,7 +398,7 @@ def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
     if result is not None:
         _render_install(result, console, time.perf_counter() - started)
         return 0
-    import asyncio
+    from pyx_server.engine.loop import run as run_engine
 
     from pyx_server.progressbars import reporter_for
 
@@ -411,7 +411,7 @@ def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
         for url in settings.find_links:
             console.detail(f"find-links: {redact_url(url)}")
     with reporter_for(console, enabled=console.progress and not args.no_progress) as reporter:
-        result = asyncio.run(
+        result = run_engine(
             install(reqs.requirements, env, index=settings, cache=cache, options=options, reporter=reporter)
         )
     total = time.perf_counter() - started
@@ -470,7 +470,7 @@ def _resolve_settings(args, reqs):
 
 def cmd_compile(args, console: Console) -> int:
     """``pyx pip compile``: resolve requirement files into pins with ``# via`` notes (and hashes)."""
-    import asyncio
+    from pyx_server.engine.loop import run as run_engine
     import gc
 
     # One short resolution keeps hundreds of thousands of objects (index pages, metadata,
@@ -505,7 +505,7 @@ def cmd_compile(args, console: Console) -> int:
 
     with reporter_for(console, enabled=console.progress and not args.no_progress) as reporter:
         build = BuildSupport(settings, cache, env.interpreter, reporter)
-        result = asyncio.run(
+        result = run_engine(
             resolve_requirements(
                 reqs.requirements, env.interpreter, index=settings, cache=cache, options=options,
                 reporter=reporter, python_version=python_version, sdist_metadata=build.metadata,
@@ -658,11 +658,11 @@ def cmd_venv(args, console: Console) -> int:
     console.status(f"Using Python {version} interpreter at: {base.sys_executable}")
     console.status(f"Created virtual environment at: {path} in {elapsed(time.perf_counter() - started)}")
     if args.seed:
-        import asyncio
+        from pyx_server.engine.loop import run as run_engine
 
         from pyx_server.engine.operations import seed
 
-        result = asyncio.run(seed(env, index=_index_settings(args), cache=cache))
+        result = run_engine(seed(env, index=_index_settings(args), cache=cache))
         for change in result.installed:
             console.status(f" + {change.name}=={change.version}")
     console.status(f"Activate with: source {path / 'bin' / 'activate'}")

@@ -121,14 +121,14 @@ def cmd_init(args, console, helpers) -> int:
 
 
 def cmd_lock(args, console, helpers) -> int:
-    import asyncio
+    from pyx_server.engine.loop import run as run_engine
 
     from pyx_server.engine.declared import lock, read_declaration
 
     cache = helpers.cache(args)
     declaration = read_declaration(_target(args))
     started = time.perf_counter()
-    locked, path = asyncio.run(
+    locked, path = run_engine(
         lock(declaration, _interpreter(args, cache), index=helpers.index_settings(args), cache=cache, upgrade=args.upgrade)
     )
     console.status(console.dim(
@@ -139,7 +139,7 @@ def cmd_lock(args, console, helpers) -> int:
 
 
 def cmd_sync(args, console, helpers) -> int:
-    import asyncio
+    from pyx_server.engine.loop import run as run_engine
 
     from pyx_server.engine.declared import project_sync, read_declaration, script_environment
 
@@ -157,7 +157,7 @@ def cmd_sync(args, console, helpers) -> int:
         from pyx_server.engine.declared import has_lock, lock
 
         if has_lock(declaration):  # the routing changed where files come from: lock again
-            asyncio.run(lock(declaration, _interpreter(args, cache), index=settings, cache=cache, upgrade=True))
+            run_engine(lock(declaration, _interpreter(args, cache), index=settings, cache=cache, upgrade=True))
     elif declaration.pinned:
         from pyx_server.engine.gpu.variants import recorded_variant
 
@@ -168,11 +168,11 @@ def cmd_sync(args, console, helpers) -> int:
                            "(`--torch-backend auto` chooses for this machine again)")
     if declaration.kind == "project":
         env = _project_env(args, cache, declaration)
-        result = asyncio.run(project_sync(declaration, env, index=settings, cache=cache,
+        result = run_engine(project_sync(declaration, env, index=settings, cache=cache,
                                           locked=args.locked, frozen=args.frozen))
         helpers.render_install(result, console, time.perf_counter() - started)
         return 0
-    stored = asyncio.run(script_environment(declaration, _interpreter(args, cache), index=settings, cache=cache,
+    stored = run_engine(script_environment(declaration, _interpreter(args, cache), index=settings, cache=cache,
                                             locked=args.locked, frozen=args.frozen))
     verb = "Created" if stored.created else "Using"
     console.status(f"{verb} the environment of `{declaration.path.name}` at `{stored.path}` "
@@ -181,7 +181,7 @@ def cmd_sync(args, console, helpers) -> int:
 
 
 def cmd_add(args, console, helpers, *, removing: bool = False) -> int:
-    import asyncio
+    from pyx_server.engine.loop import run as run_engine
 
     from pyx_server.engine.declared import lock, read_declaration
 
@@ -202,7 +202,7 @@ def cmd_add(args, console, helpers, *, removing: bool = False) -> int:
     else:
         _route_torch(args, cache, declaration, list(args.requirements), console)
         declaration = read_declaration(path)
-        requirements = asyncio.run(_with_lower_bounds(args, cache, declaration, helpers))
+        requirements = run_engine(_with_lower_bounds(args, cache, declaration, helpers))
         if declaration.kind == "project":
             from pyx_server.engine.project import add_dependencies
 
@@ -218,21 +218,21 @@ def cmd_add(args, console, helpers, *, removing: bool = False) -> int:
     from pyx_server.engine.declared import has_lock
 
     if declaration.kind == "project" or has_lock(declaration):
-        _, where = asyncio.run(lock(declaration, interpreter, index=settings, cache=cache))
+        _, where = run_engine(lock(declaration, interpreter, index=settings, cache=cache))
         console.status(f"Updated the lock in `{Path(where).name if '(' not in where else where}`")
     if declaration.kind == "project" and not args.no_sync:
         from pyx_server.engine.declared import project_sync
 
         env = _project_env(args, cache, declaration)
         started = time.perf_counter()
-        result = asyncio.run(project_sync(declaration, env, index=settings, cache=cache))
+        result = run_engine(project_sync(declaration, env, index=settings, cache=cache))
         helpers.render_install(result, console, time.perf_counter() - started)
     return 0
 
 
 def _route_torch(args, cache, declaration, requirements, console) -> None:
     """``pyx add torch``: record the variant index this machine needs, or say why not; show the warnings."""
-    import asyncio
+    from pyx_server.engine.loop import run as run_engine
 
     from pyx_server import cli_gpu
     from pyx_server.engine.declared import route_gpu_packages
@@ -250,7 +250,7 @@ def _route_torch(args, cache, declaration, requirements, console) -> None:
                 notices.append(event.message)
 
     try:
-        choice = asyncio.run(route_gpu_packages(declaration, requirements, cache=cache, torch_backend=args.torch_backend,
+        choice = run_engine(route_gpu_packages(declaration, requirements, cache=cache, torch_backend=args.torch_backend,
                                                 readers=cli_gpu._readers(), tags=_interpreter(args, cache).tags,
                                                 reporter=_Notices()))
     except TorchIndexNotConfigured as err:
@@ -323,16 +323,16 @@ def cmd_run(args, console, helpers) -> int:
             if ready is not None:  # nothing changed since the last run: straight to the script
                 _stamp_run(args, declaration, interpreter, ready)
                 return _exec([str(ready / "bin" / "python"), str(target), *args.args])
-        import asyncio
+        from pyx_server.engine.loop import run as run_engine
 
-        stored = asyncio.run(script_environment(declaration, interpreter, index=settings, cache=cache,
+        stored = run_engine(script_environment(declaration, interpreter, index=settings, cache=cache,
                                                 with_requirements=extra, locked=args.locked, frozen=args.frozen))
         if not extra:
             _stamp_run(args, declaration, interpreter, stored.path)
         python = stored.path / "bin" / "python"
         return _exec([str(python), str(target), *args.args])
     # a command: in the project's environment (synced first), or an ephemeral one for --with
-    import asyncio
+    from pyx_server.engine.loop import run as run_engine
 
     try:
         declaration = read_declaration(Path.cwd())
@@ -342,7 +342,7 @@ def cmd_run(args, console, helpers) -> int:
         from pyx_server.engine.declared import project_sync
 
         env = _project_env(args, cache, declaration)
-        asyncio.run(project_sync(declaration, env, index=settings, cache=cache, locked=args.locked, frozen=args.frozen))
+        run_engine(project_sync(declaration, env, index=settings, cache=cache, locked=args.locked, frozen=args.frozen))
         if extra:
             raise UsageError("`--with` inside a project is not supported yet", hints=["add the requirement with `pyx add`"])
         bindir = env.root / "bin"
@@ -351,7 +351,7 @@ def cmd_run(args, console, helpers) -> int:
         from pyx_server.engine.lock import lock_path_for
 
         ephemeral = Declaration("script", Path.cwd() / "<run>", tuple(extra), None, lock_path_for(Path.cwd() / "_run.py"))
-        stored = asyncio.run(script_environment(ephemeral, _interpreter(args, cache), index=settings, cache=cache))
+        stored = run_engine(script_environment(ephemeral, _interpreter(args, cache), index=settings, cache=cache))
         bindir = stored.path / "bin"
     command = args.target
     if (bindir / command).exists():
@@ -390,7 +390,7 @@ def _exec(argv: list[str]) -> int:
 
 
 def cmd_tree(args, console, helpers) -> int:
-    import asyncio
+    from pyx_server.engine.loop import run as run_engine
 
     from pyx_server.engine.declared import lock, read_current_lock, read_declaration
 
@@ -398,7 +398,7 @@ def cmd_tree(args, console, helpers) -> int:
     declaration = read_declaration(_target(args))
     locked = read_current_lock(declaration)
     if locked is None:
-        locked, _ = asyncio.run(lock(declaration, _interpreter(args, cache), index=helpers.index_settings(args), cache=cache))
+        locked, _ = run_engine(lock(declaration, _interpreter(args, cache), index=helpers.index_settings(args), cache=cache))
     by_name = {p.name: p for p in locked.packages}
     roots = [r.name for r in declaration.requirements]
 

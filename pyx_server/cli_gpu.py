@@ -165,12 +165,12 @@ def _cmd_show(args, console, helpers, accelerator) -> int:
 def _offered_for_torch(args, helpers, accelerator, base: str):
     """``(offered variants, choice, note)`` for the newest torch on this interpreter; the first two
     are None (and the note says why) when the index could not be asked."""
-    import asyncio
+    from pyx_server.engine.loop import run as run_engine
 
     from pyx_server.engine.gpu import choose_from_listing, list_variants
 
     try:
-        infos = asyncio.run(
+        infos = run_engine(
             list_variants("torch", None, accelerator, base_url=base, cache=helpers.cache(args), offline=args.offline)
         )
     except PyxError as err:
@@ -200,7 +200,7 @@ def _describe_device(device) -> str:
 
 
 def _cmd_variants(args, console, helpers, accelerator) -> int:
-    import asyncio
+    from pyx_server.engine.loop import run as run_engine
 
     from pyx_server.engine.config import redact_url
     from pyx_server.engine.gpu import choose_from_listing, list_variants
@@ -216,7 +216,7 @@ def _cmd_variants(args, console, helpers, accelerator) -> int:
             if isinstance(event, Notice):
                 notices.append(event)
 
-    infos = asyncio.run(
+    infos = run_engine(
         list_variants(
             args.package,
             args.package_version,

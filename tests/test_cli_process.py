@@ -220,3 +220,43 @@ def test_two_processes_installing_into_one_environment_take_turns(local_index, t
     for name in ("left", "right"):
         assert_complete(venv, name)
     assert (venv / ".lock").exists()
+
+
+def _sync_reporting_asyncio(req: Path, index_url: str, venv: Path) -> tuple[subprocess.CompletedProcess, bool]:
+    """``pyx pip sync`` in a process of its own; also says whether it imported asyncio."""
+    code = (
+        "import sys\n"
+        "from pyx_server.launch import main\n"
+        "try:\n"
+        "    code = main()\n"
+        "finally:\n"
+        "    sys.stderr.write(f'\\nasyncio imported: {\"asyncio\" in sys.modules}\\n')\n"
+        "sys.exit(code)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "pip", "sync", str(req), "-i", index_url, "-p", str(venv)],
+        capture_output=True, text=True, timeout=120,
+    )
+    return proc, "asyncio imported: True" in proc.stderr
+
+
+def test_a_warm_install_runs_without_an_event_loop_and_a_cold_one_moves_onto_one(
+    local_index, tmp_path: Path, cache_dir: Path
+) -> None:
+    # engine.loop: with every wheel cached nothing waits on I/O, so asyncio (a tenth of a
+    # warm CLI run) is never imported; a download moves the same install onto a loop
+    index = local_index()
+    for name in ("alpha", "beta"):
+        index.build(name, "1.0", files={f"{name}/__init__.py": f"NAME = {name!r}\n"})
+    req = tmp_path / "r.txt"
+    req.write_text("alpha==1.0\nbeta==1.0\n")
+    cold, cold_loop = _sync_reporting_asyncio(req, index.url, make_venv(tmp_path / "cold", cache_dir))
+    assert cold.returncode == 0, cold.stderr
+    assert cold_loop
+    venv = make_venv(tmp_path / "warm", cache_dir)
+    warm, warm_loop = _sync_reporting_asyncio(req, index.url, venv)
+    assert warm.returncode == 0, warm.stderr
+    assert not warm_loop
+    assert sorted(open_venv(venv).installed()) == ["alpha", "beta"]
+    for name in ("alpha", "beta"):
+        assert_complete(venv, name)

@@ -544,9 +544,9 @@ async def route_gpu_packages(
         return None
     recorded = [url for name, urls in declaration.pinned if is_torch_family(name) for url in urls]
     base = torch_index_base(env, recorded)
-    import asyncio
+    from pyx_server.engine.loop import to_thread
 
-    accelerator = await asyncio.to_thread(detect, readers, torch_backend=torch_backend)
+    accelerator = await to_thread(lambda: detect(readers, torch_backend=torch_backend))
     requirement = Requirement(family[0])
     pinned = [s.version for s in requirement.specifier if s.operator in ("==", "===") and "*" not in s.version]
     try:

@@ -53,6 +53,7 @@ from pyx_server.engine.errors import (
     IndexUnavailable,
     OfflineCacheMiss,
 )
+from pyx_server.engine.loop import running_loop
 from pyx_server.engine.lookups import Lookups
 from pyx_server.engine.lookups import install as install_lookups
 from pyx_server.engine.progress import (
@@ -214,6 +215,7 @@ class HttpClient:
         self._netrc_loaded = False
 
     async def __aenter__(self) -> HttpClient:
+        await running_loop()  # requests run on the event loop
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -45,6 +45,7 @@ from pyx_server.engine.http import (
     HttpResponse,
     file_url_to_path,
 )
+from pyx_server.engine.loop import running_loop
 from pyx_server.engine.progress import Notice, Reporter
 from pyx_server.engine.simple import (
     ACCEPT,
@@ -191,6 +192,7 @@ class IndexClient:
         self._flat: asyncio.Future[tuple[DistFile, ...]] | None = None
 
     async def __aenter__(self) -> IndexClient:
+        await running_loop()  # page and file requests run on the event loop
         return self
 
     async def __aexit__(self, *exc: object) -> None:

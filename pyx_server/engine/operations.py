@@ -244,12 +244,10 @@ def environment_lock(env, cache: Cache | None = None):
 
 async def _act(plan: planning.Plan, archives, env, interpreter, options: InstallOptions, result: InstallResult,
                reporter: Reporter, cache: Cache) -> None:
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
-
     from pyx_server.engine.contents import cached_contents
     from pyx_server.engine.installer import install_wheel, replace_wheel, uninstall
     from pyx_server.engine.linker import Linker, link_mode_from_env
+    from pyx_server.engine.loop import completed
 
     timings = result.timings
 
@@ -295,15 +293,11 @@ async def _act(plan: planning.Plan, archives, env, interpreter, options: Install
         # without the lock hand-offs more threads cost. The largest wheels start first, so
         # no core is left with numpy alone at the end.
         order = sorted(plan.installs, key=lambda p: -len(contents[p.source.name].files) if p.source.name in contents else 0)
-        loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 4, len(order)))) as pool:
-            futures = [loop.run_in_executor(pool, one, p) for p in order]
-            for future in asyncio.as_completed(futures):
-                old, done = await future
-                if old is not None:
-                    result.uninstalled.append(Change(old.name, str(old.version)))
-                result.installed.append(Change(done.name, done.version))
-                reporter.report(Installed(done.name, done.version))
+        async for old, done in completed(one, order, workers=min(os.cpu_count() or 1, 4)):
+            if old is not None:
+                result.uninstalled.append(Change(old.name, str(old.version)))
+            result.installed.append(Change(done.name, done.version))
+            reporter.report(Installed(done.name, done.version))
         result.installed.sort(key=lambda c: c.name)
         result.link_mode = linker.effective_mode.value
         warning = getattr(linker, "warning", None)
@@ -418,7 +412,6 @@ async def _choose_wheels(
 ) -> list[planning.WheelSource]:
     """The wheel to install for each requirement: ``chosen`` files (from a resolution) first,
     then cached pins, then the indexes. ``requested`` names get a ``REQUESTED`` file (all if None)."""
-    import asyncio
 
     from pyx_server.engine.wheel import parse_wheel_name
 
@@ -484,6 +477,8 @@ async def _choose_wheels(
     from pyx_server.engine.selector import PinnedVersions, select_file
 
     async with IndexClient(index, cache, reporter) as client:
+        import asyncio
+
         # exact pins only need the files of their version: the rest of a page is not parsed
         filters = [PinnedVersions(spec.requirement.specifier) if spec.pinned_version else None for spec in by_index]
         pages = await asyncio.gather(*(client.project(s.name, versions=f) for s, f in zip(by_index, filters)))
@@ -704,11 +699,14 @@ def _cached_archive(cache: Cache, source: planning.WheelSource) -> Path | None:
 async def _fetch(
     items: Sequence[planning.PlannedWheel], index: IndexSettings, cache: Cache, reporter: Reporter
 ) -> dict[NormalizedName, Path]:
-    import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
     from pyx_server.engine.index import IndexClient
+    from pyx_server.engine.loop import running_loop
     from pyx_server.engine.wheel import unpack_wheel
+
+    await running_loop()
+    import asyncio
 
     # Unpacking is zlib + file creation, which release the GIL: one thread per core keeps the
     # cores busy without starving the event loop that is still receiving other downloads.

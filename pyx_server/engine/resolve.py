@@ -17,6 +17,7 @@ from packaging.version import Version
 
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.config import IndexSettings
+from pyx_server.engine.loop import running_loop
 from pyx_server.engine.progress import Reporter
 from pyx_server.engine.requirements import RequirementSpec
 from pyx_server.engine.resolver import PrereleaseMode, Resolution, ResolutionMode, ResolverOptions, resolve
@@ -76,7 +77,7 @@ async def resolve_requirements(
     from pyx_server.engine.index import IndexClient
     from pyx_server.engine.index_provider import IndexMetadataProvider, direct_file
 
-    loop = asyncio.get_running_loop()
+    loop = await running_loop()
     direct, trees = {}, {}
     for spec in specs:
         if spec.path is not None and spec.path.is_dir():

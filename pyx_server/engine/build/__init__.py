@@ -88,6 +88,7 @@ from pyx_server.engine.build.store import (
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.errors import BuildError, InvalidSdist, InvalidWheel, PyxError, UsageError
 from pyx_server.engine.interpreter import Interpreter
+from pyx_server.engine.loop import running_loop
 from pyx_server.engine.progress import Notice, PhaseFinished, PhaseStarted, Reporter
 from pyx_server.engine.wheel import parse_wheel_name
 
@@ -113,6 +114,7 @@ async def sdist_metadata(
     reporter: Reporter | None = None,
 ) -> Metadata:
     """The core metadata of an sdist or source tree, by the cheapest reliable way (module docstring)."""
+    await running_loop()  # hashing, unpacking and hooks run off the loop, in threads and processes
     reporter = reporter or Reporter()
     source = Path(source)
     if _is_tree(source):
@@ -149,6 +151,7 @@ async def build_wheel(
     editable: bool = False,
 ) -> BuiltWheel:
     """A wheel of an sdist (cached by its sha256) or of a source tree (``editable``: PEP 660)."""
+    await running_loop()  # hashing, unpacking and hooks run off the loop, in threads and processes
     reporter = reporter or Reporter()
     source = Path(source)
     if _is_tree(source):

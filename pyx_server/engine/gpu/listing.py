@@ -51,6 +51,7 @@ from pyx_server.engine.gpu.variants import (
 )
 from pyx_server.engine.http import HttpClient, file_url_to_path
 from pyx_server.engine.index import IndexClient, ProjectNotFound
+from pyx_server.engine.loop import running_loop
 from pyx_server.engine.progress import Notice, Reporter
 from pyx_server.engine.gpu.wheel_variants import VariantsJson, judge, parse_variants_json, property_strings
 from pyx_server.engine.simple import DistFile
@@ -316,6 +317,7 @@ async def _files_per_variant(
         )
 
     names = list(dict.fromkeys(names))
+    await running_loop()
     results = await asyncio.gather(*(one(v) for v in names), return_exceptions=True)
     found: dict[str, _Offer] = {}
     errors: list[BaseException] = []

@@ -1,0 +1,152 @@
+"""engine.loop: engine coroutines run without an event loop until they ask for one."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from pyx_server.engine.loop import completed, current_loop, run, running_loop, to_thread
+
+
+def test_a_coroutine_that_needs_no_loop_runs_without_one():
+    seen = []
+
+    async def work():
+        seen.append(current_loop())
+        return 42
+
+    assert run(work()) == 42
+    assert seen == [None]
+
+
+def test_the_coroutine_moves_onto_a_loop_when_it_asks_and_nothing_runs_twice():
+    steps = []
+
+    async def work():
+        steps.append("before")
+        loop = await running_loop()
+        steps.append("after")
+        assert loop is asyncio.get_running_loop()
+        await asyncio.sleep(0)
+        values = await asyncio.gather(asyncio.sleep(0, "a"), asyncio.sleep(0, "b"))
+        return values, loop
+
+    values, loop = run(work())
+    assert values == ["a", "b"]
+    assert steps == ["before", "after"]
+    assert loop.is_closed()  # asyncio.run's loop, finished with the coroutine
+
+
+def test_asking_again_on_the_loop_changes_nothing():
+    async def work():
+        first = await running_loop()
+        second = await running_loop()
+        return first is second
+
+    assert run(work()) is True
+
+
+@pytest.mark.parametrize("switch", [False, True], ids=["without-loop", "on-loop"])
+def test_exceptions_come_out_of_run_as_they_were_raised(switch):
+    class Boom(Exception):
+        pass
+
+    async def work():
+        if switch:
+            await running_loop()
+            await asyncio.sleep(0)
+        raise Boom("bad")
+
+    with pytest.raises(Boom, match="bad"):
+        run(work())
+
+
+def test_finally_blocks_run_when_the_loop_part_fails():
+    cleaned = []
+
+    async def work():
+        try:
+            await running_loop()
+            await asyncio.sleep(0)
+            raise ValueError("late")
+        finally:
+            cleaned.append(True)
+
+    with pytest.raises(ValueError):
+        run(work())
+    assert cleaned == [True]
+
+
+def test_run_refuses_to_run_inside_a_running_loop():
+    async def inner():
+        return 1
+
+    async def outer():
+        coro = inner()
+        with pytest.raises(RuntimeError, match="running event loop"):
+            run(coro)
+
+    asyncio.run(outer())
+
+
+def test_a_wait_without_asking_for_the_loop_is_named():
+    class Bare:
+        def __await__(self):
+            yield "something"
+
+    async def work():
+        await Bare()
+
+    with pytest.raises(RuntimeError, match="running_loop"):
+        run(work())
+
+
+def test_to_thread_calls_inline_without_a_loop_and_on_a_thread_with_one():
+    async def where():
+        return await to_thread(threading.current_thread)
+
+    assert run(where()) is threading.current_thread()
+    assert asyncio.run(where()) is not threading.current_thread()
+
+
+@pytest.mark.parametrize("on_loop", [False, True], ids=["without-loop", "on-loop"])
+def test_completed_yields_every_result_from_worker_threads(on_loop):
+    callers = set()
+
+    def square(n):
+        callers.add(threading.current_thread())
+        return n * n
+
+    async def work():
+        if on_loop:
+            await running_loop()
+        return sorted([r async for r in completed(square, range(20), workers=3)])
+
+    assert run(work()) == [n * n for n in range(20)]
+    assert threading.current_thread() not in callers
+
+
+@pytest.mark.parametrize("on_loop", [False, True], ids=["without-loop", "on-loop"])
+def test_completed_raises_what_the_work_raised(on_loop):
+    def fail_on_3(n):
+        if n == 3:
+            raise OSError("disk")
+        return n
+
+    async def work():
+        if on_loop:
+            await running_loop()
+        return [r async for r in completed(fail_on_3, range(6), workers=2)]
+
+    with pytest.raises(OSError, match="disk"):
+        run(work())
+
+
+def test_importing_the_module_does_not_import_asyncio():
+    code = "import sys, pyx_server.engine.loop as l; print('asyncio' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
