@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -68,6 +67,8 @@ def digest(text: str, length: int = 16) -> str:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # here: a warm install writes nothing to the cache
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -134,6 +135,8 @@ class Cache:
     @contextlib.contextmanager
     def temp_dir(self, prefix: str = "work-") -> Iterator[Path]:
         """A scratch directory on the cache's filesystem (so renames into buckets are atomic)."""
+        import tempfile
+
         path = Path(tempfile.mkdtemp(prefix=prefix, dir=self.tmp))
         try:
             yield path
@@ -163,6 +166,8 @@ class Cache:
         with self.lock(final):
             if final.is_dir():
                 return final
+            import tempfile
+
             tmp = Path(tempfile.mkdtemp(prefix=f"archive-{sha256[:12]}-", dir=self.tmp))
             try:
                 populate(tmp)

@@ -271,28 +271,30 @@ async def _act(plan: planning.Plan, archives, env, interpreter, options: Install
 
         store = cache.bucket(Bucket.CONTENTS)
         archive_bucket = cache.root / Bucket.ARCHIVE.value
-        contents = {}
-        for p in plan.installs:
-            archive = archives[p.source.name]
-            if archive.parent == archive_bucket:
-                contents[p.source.name] = cached_contents(archive, store)
 
         def one(p: planning.PlannedWheel):
             archive = archives[p.source.name]
             kwargs = {
                 "requested": p.source.requested,
                 "direct_url": _direct_url(p.source, archive) if p.source.direct else None,
-                "contents": contents.get(p.source.name),
+                "contents": cached_contents(archive, store) if archive.parent == archive_bucket else None,
             }
             old = replaced.get(p.source.name)
             if old is not None:
                 return old, replace_wheel(old.dist_info, archive, scheme, python=python, linker=linker, reporter=reporter, **kwargs)
             return None, install_wheel(archive, scheme, python=python, linker=linker, **kwargs)
 
+        def size(p: planning.PlannedWheel) -> int:
+            # the stored contents grow with the file count, and a stat parses nothing here
+            try:
+                return os.stat(store / f"{archives[p.source.name].name}.json").st_size
+            except OSError:
+                return 0
+
         # Linking is system calls that release the GIL: one thread per core keeps both busy
         # without the lock hand-offs more threads cost. The largest wheels start first, so
-        # no core is left with numpy alone at the end.
-        order = sorted(plan.installs, key=lambda p: -len(contents[p.source.name].files) if p.source.name in contents else 0)
+        # no core is left with numpy alone at the end; each thread reads its wheels' contents.
+        order = sorted(plan.installs, key=size, reverse=True)
         async for old, done in completed(one, order, workers=min(os.cpu_count() or 1, 4)):
             if old is not None:
                 result.uninstalled.append(Change(old.name, str(old.version)))

@@ -34,10 +34,12 @@ import re
 import zlib
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
+
+if TYPE_CHECKING:
+    from datetime import datetime  # parsed on demand: a warm install reads no upload times
 
 from packaging.tags import Tag, parse_tag
 from packaging.utils import (
@@ -728,6 +730,8 @@ def _html_metadata(value: str | None) -> Mapping[str, str] | bool:
 def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
+    from datetime import datetime, timezone
+
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
