@@ -51,9 +51,6 @@ STRONG_HASHES = frozenset(
 #: dist-info files that RECORD need not (or cannot) hash
 _UNHASHED = ("RECORD", "RECORD.jws", "RECORD.p7s")
 _DRIVE = re.compile(r"^[A-Za-z]:")
-#: members larger than this are streamed in chunks instead of read whole
-_STREAM_ABOVE = 4 << 20
-_CHUNK = 1 << 20
 _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -348,6 +345,8 @@ def unpack_wheel(wheel: Path | BinaryIO, dest: Path, *, label: str | None = None
     if isinstance(wheel, (str, os.PathLike)):
         wheel = Path(wheel)
         label = label or wheel.name
+    elif not isinstance(wheel, io.BytesIO):
+        wheel = io.BytesIO(wheel.read())  # members are read by position (``members``)
     label = label or "wheel"
     try:
         zf = zipfile.ZipFile(wheel)
@@ -365,9 +364,8 @@ def unpack_wheel(wheel: Path | BinaryIO, dest: Path, *, label: str | None = None
         record_text = _read_text(zf, by_path[f"{dist_info}/RECORD"], label)
         record = parse_record(record_text, source=f"{label}:{dist_info}/RECORD")
         expected = _expected_hashes(files, record, dist_info, label)
-        splittable = isinstance(wheel, (Path, io.BytesIO))
-        if not splittable or sum(m.info.file_size for m in files) < _SPLIT_ABOVE:
-            _extract(zf, files, dirs, expected, str(dest), label)
+        if sum(m.info.file_size for m in files) < _SPLIT_ABOVE:
+            _extract(wheel, zf, files, dirs, expected, str(dest), label)
             return
         # A big wheel (scipy: 110 MB in 1,500 files) is the last to finish unpacking: a second
         # thread takes half of its bytes (inflating, hashing and writing let go of the GIL)
@@ -411,6 +409,7 @@ def _read_text(zf: zipfile.ZipFile, member: _Member, wheel: str) -> str:
 
 
 def _extract(
+    source: Path | io.BytesIO,
     zf: zipfile.ZipFile,
     files: Iterable[_Member],
     dirs: set[str],
@@ -418,44 +417,46 @@ def _extract(
     dest: str,
     wheel: str,
 ) -> None:
-    """Write validated members under ``dest``, checking each against its RECORD hash."""
+    """Write validated members under ``dest``, checking each against its RECORD hash (members
+    RECORD cannot hash, RECORD itself, are checked against their CRC-32 instead)."""
     import zipfile  # only unpacking needs it: imported here to keep start-up short
+
+    from pyx_server.engine.members import MemberReader
 
     _make_dirs(dirs, dest)
     constructors = {name: getattr(hashlib, name) for name in STRONG_HASHES}
-    for member in files:
-        info = member.info
-        check = expected[member.path]
-        target = f"{dest}/{member.path}"
-        mode = 0o755 if member.executable else 0o644
+    try:
+        reader = MemberReader(source, zf)
+    except OSError as exc:
+        raise InvalidWheel(f"cannot read the wheel `{wheel}`: {exc}") from exc
+    with reader:
+        for member in files:
+            _extract_member(reader, member, expected[member.path], dest, wheel, constructors)
+
+
+def _extract_member(reader, member: _Member, check, dest: str, wheel: str, constructors) -> None:
+    """Write one member (``reader``: a ``members.MemberReader``), checked against ``check``
+    (algorithm, digest, size from RECORD), or against its CRC-32 when RECORD has no hash."""
+    import zipfile
+
+    hasher = constructors[check[0]]() if check is not None else None
+    size = 0
+    try:
+        fd = os.open(f"{dest}/{member.path}", _O_NEW, 0o755 if member.executable else 0o644)
         try:
-            if info.file_size <= _STREAM_ABOVE:
-                data = zf.read(info)
-                if check is not None:
-                    actual = constructors[check[0]](data).digest()
-                    _verify(check, actual, len(data), member.path, wheel)
-                fd = os.open(target, _O_NEW, mode)
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                finally:
-                    os.close(fd)
-            else:
-                hasher = constructors[check[0]]() if check is not None else None
-                size = 0
-                with zf.open(info) as src, open(target, "xb") as out:
-                    os.chmod(target, mode)
-                    while chunk := src.read(_CHUNK):
-                        size += len(chunk)
-                        if hasher is not None:
-                            hasher.update(chunk)
-                        out.write(chunk)
-                if hasher is not None and check is not None:
-                    _verify(check, hasher.digest(), size, member.path, wheel)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
-            # zipfile raises BadZipFile on a CRC mismatch, EOFError on truncation
-            raise InvalidWheel(f"wheel `{wheel}`: member `{member.path}` is corrupt: {exc}") from exc
+            for piece in reader.pieces(member.info, check_crc=check is None):
+                size += len(piece)
+                if hasher is not None:
+                    hasher.update(piece)
+                while piece:
+                    piece = piece[os.write(fd, piece) :]
+        finally:
+            os.close(fd)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+        # zipfile raises BadZipFile on a CRC mismatch, EOFError on truncation
+        raise InvalidWheel(f"wheel `{wheel}`: member `{member.path}` is corrupt: {exc}") from exc
+    if hasher is not None:
+        _verify(check, hasher.digest(), size, member.path, wheel)
 
 
 def _make_dirs(dirs: Iterable[str], dest: str) -> None:
@@ -473,25 +474,22 @@ _PER_FILE = 16 << 10
 
 
 def _in_two_threads(wheel, halves, expected, dest: str, label: str, zf) -> None:
-    """Extract ``halves[0]`` here and ``halves[1]`` in a second thread, each with its own
-    ``ZipFile`` (they are not shared between threads); the first error wins."""
+    """Extract ``halves[0]`` here and ``halves[1]`` in a second thread, each reading the
+    archive by position through a reader of its own; the first error wins."""
     import threading
-    import zipfile
 
-    other = zipfile.ZipFile(wheel if isinstance(wheel, Path) else io.BytesIO(wheel.getvalue()))
     failure: list[BaseException] = []
 
     def second() -> None:
         try:
-            with other:
-                _extract(other, halves[1], (), expected, dest, label)
+            _extract(wheel, zf, halves[1], (), expected, dest, label)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             failure.append(exc)
 
     thread = threading.Thread(target=second, name="pyx-unpack-half")
     thread.start()
     try:
-        _extract(zf, halves[0], (), expected, dest, label)
+        _extract(wheel, zf, halves[0], (), expected, dest, label)
     finally:
         thread.join()
     if failure:
