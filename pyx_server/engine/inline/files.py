@@ -16,7 +16,6 @@ import contextlib
 import io
 import os
 import stat
-import tempfile
 import tokenize
 from collections.abc import Sequence
 from pathlib import Path
@@ -152,6 +151,8 @@ def write_atomic(path: Path, data: bytes) -> None:
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:  # removed since it was read: write it as a new file would be
         mode = 0o644
+    import tempfile  # only writing needs it; reading a notebook's metadata is on every sync
+
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".pyx-tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
