@@ -414,7 +414,6 @@ async def _choose_wheels(
 ) -> list[planning.WheelSource]:
     """The wheel to install for each requirement: ``chosen`` files (from a resolution) first,
     then cached pins, then the indexes. ``requested`` names get a ``REQUESTED`` file (all if None)."""
-
     from pyx_server.engine.wheel import parse_wheel_name
 
     sources: list[planning.WheelSource] = []
@@ -474,13 +473,13 @@ async def _choose_wheels(
     if not by_index:
         return sources
     python_version = Version(".".join(map(str, interpreter.version)))
+    import asyncio  # only now: a warm install of cached pins runs without an event loop (engine.loop)
+
     from pyx_server.engine.errors import NoMatchingDistribution
     from pyx_server.engine.index import IndexClient, ProjectNotFound  # httpx: only when an index is asked
     from pyx_server.engine.selector import PinnedVersions, select_file
 
     async with IndexClient(index, cache, reporter) as client:
-        import asyncio
-
         # exact pins only need the files of their version: the rest of a page is not parsed
         filters = [PinnedVersions(spec.requirement.specifier) if spec.pinned_version else None for spec in by_index]
         pages = await asyncio.gather(*(client.project(s.name, versions=f) for s, f in zip(by_index, filters)))

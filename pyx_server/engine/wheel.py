@@ -419,8 +419,6 @@ def _extract(
 ) -> None:
     """Write validated members under ``dest``, checking each against its RECORD hash (members
     RECORD cannot hash, RECORD itself, are checked against their CRC-32 instead)."""
-    import zipfile  # only unpacking needs it: imported here to keep start-up short
-
     from pyx_server.engine.members import MemberReader
 
     _make_dirs(dirs, dest)
