@@ -8,6 +8,7 @@ One job per module, split by stage (parse → find → resolve → plan → fetc
 
 * ``errors``       the error hierarchy: stable ``code``, message, context, hints.
 * ``progress``     typed progress events and the do-nothing ``Reporter`` fronts subclass.
+* ``loop``         runs engine coroutines for synchronous fronts, on an event loop only once needed.
 * ``cache``        the global cache: versioned buckets, atomic writes, file locks.
 * ``config``       which indexes to use: pyx's and pip's configuration, pip's default.
 * ``http``         the HTTP client: caching (ETag / Cache-Control), retries, credentials.
@@ -18,6 +19,7 @@ One job per module, split by stage (parse → find → resolve → plan → fetc
 * ``environment``  finding the environment to act on; reading installed dist-infos.
 * ``venv``         creating virtual environments without ensurepip.
 * ``wheel``        wheel file names, member validation, unpacking.
+* ``members``      a wheel's members read by position and inflated (ISA-L when installed).
 * ``linker``       putting cached files into an environment: clone, hardlink, copy, symlink.
 * ``contents``     what an unpacked wheel holds, scanned once and kept in the cache.
 * ``installer``    installing an unpacked wheel per the binary distribution format; uninstall.
