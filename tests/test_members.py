@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pyx_server.engine import members
-from pyx_server.engine.members import PIECE, MemberReader
+from pyx_server.engine.members import PIECE, MemberReader, ViewFile
 
 
 def read(reader: MemberReader, info: zipfile.ZipInfo, **kw) -> bytes:
@@ -52,7 +52,7 @@ def make_zip(path: Path, compression: int = zipfile.ZIP_DEFLATED, contents=CONTE
 @pytest.mark.parametrize("in_memory", [False, True], ids=["path", "bytes"])
 def test_members_read_in_pieces_as_zipfile_reads_them(inflater, tmp_path, compression, in_memory):
     path = make_zip(tmp_path / "w.zip", compression)
-    source = io.BytesIO(path.read_bytes()) if in_memory else path
+    source = ViewFile(bytearray(path.read_bytes())) if in_memory else path
     with zipfile.ZipFile(path) as zf, MemberReader(source, zf) as reader:
         for info in zf.infolist():
             assert read(reader, info) == CONTENTS[info.filename]
@@ -127,7 +127,7 @@ def test_a_truncated_archive_is_an_error_not_short_content(inflater, tmp_path):
     path = make_zip(tmp_path / "w.zip", zipfile.ZIP_STORED)
     with zipfile.ZipFile(path) as zf:
         info = zf.getinfo("pkg/random.bin")
-    with zipfile.ZipFile(path) as zf, MemberReader(io.BytesIO(path.read_bytes()[: info.header_offset + 1000]), zf) as reader:
+    with zipfile.ZipFile(path) as zf, MemberReader(ViewFile(path.read_bytes()[: info.header_offset + 1000]), zf) as reader:
         with pytest.raises(EOFError):
             read(reader, info)
 
@@ -157,3 +157,34 @@ def test_a_member_smaller_than_declared_is_refused(inflater, tmp_path):
         info.file_size += 5
         with pytest.raises(zipfile.BadZipFile, match="not 15"):
             read(reader, info)
+
+
+def test_a_view_file_reads_and_seeks_like_a_file_without_copying(tmp_path):
+    data = bytearray(b"0123456789")
+    f = ViewFile(data)
+    assert f.read(3) == b"012" and f.tell() == 3
+    assert f.seek(-2, io.SEEK_END) == 8 and f.read() == b"89"
+    assert f.seek(20) == 20 and f.read(5) == b""
+    f.seek(2, io.SEEK_SET)
+    f.seek(3, io.SEEK_CUR)
+    assert f.read(1) == b"5"
+    with pytest.raises(ValueError):
+        f.seek(-1)
+    data[0:1] = b"X"  # the file shows the buffer itself, not a copy of it
+    f.seek(0)
+    assert f.read(1) == b"X"
+
+
+def test_a_wheel_in_memory_unpacks_as_the_same_wheel_on_disk(tmp_path):
+    from pyx_server.engine.wheel import unpack_wheel
+    from tests.support.wheels import build_wheel
+
+    wheel = build_wheel(tmp_path / "dist", "demo", "1.0", files={"demo/__init__.py": "X = 1\n", "demo/data.bin": os.urandom(70_000)})
+    for name in ("from-path", "from-bytes", "from-file-object"):
+        (tmp_path / name).mkdir()  # unpack_wheel fills an empty directory
+    unpack_wheel(wheel, tmp_path / "from-path")
+    unpack_wheel(bytearray(wheel.read_bytes()), tmp_path / "from-bytes", label=wheel.name)
+    unpack_wheel(io.BytesIO(wheel.read_bytes()), tmp_path / "from-file-object", label=wheel.name)
+    listing = {p.relative_to(tmp_path / "from-path"): p.read_bytes() for p in (tmp_path / "from-path").rglob("*") if p.is_file()}
+    for other in ("from-bytes", "from-file-object"):
+        assert {p.relative_to(tmp_path / other): p.read_bytes() for p in (tmp_path / other).rglob("*") if p.is_file()} == listing

@@ -496,7 +496,7 @@ class IndexClient:
 
     # -- downloads ------------------------------------------------------------------------
 
-    async def download_bytes(self, file: DistFile) -> tuple[bytes, str]:
+    async def download_bytes(self, file: DistFile) -> tuple[bytes | memoryview, str]:
         """Fetch ``file`` into memory, verify its listed hashes: (content, sha256)."""
         return await self.http.download_bytes(
             file.url, name=file.name, version=str(file.version), hashes=file.hashes, size=file.size

@@ -39,17 +39,52 @@ PIECE = 256 << 10
 _READ = 256 << 10
 
 
+class ViewFile(io.RawIOBase):
+    """A read-only file over a wheel held in memory (bytes, bytearray, memoryview), copying
+    nothing: ``io.BytesIO`` copies a bytearray whole, and ``getbuffer`` copies shared bytes,
+    where a download held in memory is tens of MB (three copies of scipy's 35 MB were 0.15 s
+    of the event loop's time and more of the unpacking threads')."""
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        super().__init__()
+        self.view = memoryview(data).cast("B")
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self.view)}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._position = base + offset
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        start = min(self._position, len(self.view))
+        size = min(len(buffer), len(self.view) - start)
+        buffer[:size] = self.view[start : start + size]
+        self._position = start + size
+        return size
+
+
 class MemberReader:
     """Reads of members of one archive by position: a path (a file of its own, so threads may
-    each have a reader) or an in-memory ``io.BytesIO``. ``zf`` is the ``ZipFile`` the
+    each have a reader) or a wheel in memory (``ViewFile``). ``zf`` is the ``ZipFile`` the
     ``ZipInfo`` records come from, used for unusual compression methods."""
 
-    def __init__(self, source: Path | io.BytesIO, zf: zipfile.ZipFile) -> None:
+    def __init__(self, source: Path | ViewFile, zf: zipfile.ZipFile) -> None:
         self._zf = zf
         self._file: io.FileIO | None = None
         self._view: memoryview | None = None
-        if isinstance(source, io.BytesIO):
-            self._view = source.getbuffer()
+        if isinstance(source, ViewFile):
+            self._view = source.view
         else:
             self._file = io.FileIO(source, "r")
             self._buffer = memoryview(bytearray(_READ))
@@ -58,9 +93,7 @@ class MemberReader:
         if self._file is not None:
             self._file.close()
             self._file = None
-        if self._view is not None:
-            self._view.release()
-            self._view = None
+        self._view = None  # the view belongs to the ViewFile
 
     def __enter__(self) -> MemberReader:
         return self

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -724,10 +723,9 @@ async def _fetch(
             # small enough: download into memory and unpack from there (no temporary file)
             async with budget.hold(size):
                 data, sha256 = await client.download_bytes(file)
-                _verify_user_hashes(source, io.BytesIO(data), sha256)
+                _verify_user_hashes(source, data, sha256)
                 archive = await unpacker.run(
-                    len(data), _store_and_scan, cache, sha256,
-                    lambda dest: unpack_wheel(io.BytesIO(data), dest, label=source.filename),
+                    len(data), _store_and_scan, cache, sha256, lambda dest: unpack_wheel(data, dest, label=source.filename)
                 )
         else:
             with cache.temp_dir("download-") as tmp:
@@ -863,7 +861,7 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _verify_user_hashes(source: planning.WheelSource, wheel: Path | io.BytesIO, sha256: str) -> None:
+def _verify_user_hashes(source: planning.WheelSource, wheel: Path | bytes | bytearray, sha256: str) -> None:
     allowed = source.allowed_hashes
     if not allowed:
         return
@@ -874,7 +872,7 @@ def _verify_user_hashes(source: planning.WheelSource, wheel: Path | io.BytesIO, 
     else:
         algo = next(iter(allowed))
         h = hashlib.new(algo)
-        h.update(wheel.getvalue() if isinstance(wheel, io.BytesIO) else wheel.read_bytes())
+        h.update(wheel.read_bytes() if isinstance(wheel, Path) else wheel)
         if h.hexdigest() in allowed[algo]:
             return
         actual = f"{algo}:{h.hexdigest()}"

@@ -332,8 +332,9 @@ def _expected_hashes(
     return expected
 
 
-def unpack_wheel(wheel: Path | BinaryIO, dest: Path, *, label: str | None = None) -> None:
-    """Validate every member of ``wheel``, then extract it into the empty directory ``dest``.
+def unpack_wheel(wheel: Path | BinaryIO | bytes | bytearray, dest: Path, *, label: str | None = None) -> None:
+    """Validate every member of ``wheel`` (a path, a file object, or the wheel's bytes), then
+    extract it into the empty directory ``dest``.
 
     Nothing is written unless all member names are safe and the dist-info is well formed;
     file contents are checked against RECORD while extracting, so on ``InvalidWheel`` the
@@ -342,11 +343,15 @@ def unpack_wheel(wheel: Path | BinaryIO, dest: Path, *, label: str | None = None
     """
     import zipfile  # only unpacking needs it: imported here to keep start-up short
 
+    from pyx_server.engine.members import ViewFile
+
     if isinstance(wheel, (str, os.PathLike)):
         wheel = Path(wheel)
         label = label or wheel.name
-    elif not isinstance(wheel, io.BytesIO):
-        wheel = io.BytesIO(wheel.read())  # members are read by position (``members``)
+    elif isinstance(wheel, (bytes, bytearray, memoryview)):
+        wheel = ViewFile(wheel)  # members are read by position (``members``), nothing copied
+    else:
+        wheel = ViewFile(wheel.getvalue() if isinstance(wheel, io.BytesIO) else wheel.read())
     label = label or "wheel"
     try:
         zf = zipfile.ZipFile(wheel)
@@ -409,7 +414,7 @@ def _read_text(zf: zipfile.ZipFile, member: _Member, wheel: str) -> str:
 
 
 def _extract(
-    source: Path | io.BytesIO,
+    source: Path | ViewFile,
     zf: zipfile.ZipFile,
     files: Iterable[_Member],
     dirs: set[str],
