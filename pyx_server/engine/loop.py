@@ -116,15 +116,27 @@ async def to_thread(fn: Callable[..., R], *args: Any) -> R:
     return await asyncio.to_thread(fn, *args)
 
 
-async def completed(fn: Callable[[T], R], items: Iterable[T], workers: int) -> AsyncIterator[R]:
+async def completed(fn: Callable[[T], R], items: Iterable[T], workers: int, *, processes_ok: bool = False,
+                    weight: Callable[[T], float] | None = None) -> AsyncIterator[R]:
     """``fn(item)`` for every item on up to ``workers`` threads, yielding each result as it is
     ready: awaited on the running loop, or waited for by this thread when none runs.
+
+    ``processes_ok``: the jobs are complete in themselves and their results picklable, so when
+    nothing else runs in this process (``forked.can_fork``) they are shared, by ``weight``,
+    between it and forked copies of it instead: GIL-free (see ``engine.forked``).
 
     The first exception raised by ``fn`` propagates once the work already started has ended.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     items = list(items)
+    if processes_ok and workers > 1 and len(items) > 1 and current_loop() is None:
+        from pyx_server.engine import forked
+
+        if forked.can_fork():
+            for result in forked.run_forked(fn, items, min(workers, len(items)), weight or (lambda _: 1.0)):
+                yield result
+            return
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items)))) as pool:
         loop = current_loop()
         if loop is None:

@@ -294,7 +294,10 @@ async def _act(plan: planning.Plan, archives, env, interpreter, options: Install
         # without the lock hand-offs more threads cost. The largest wheels start first, so
         # no core is left with numpy alone at the end; each thread reads its wheels' contents.
         order = sorted(plan.installs, key=size, reverse=True)
-        async for old, done in completed(one, order, workers=min(os.cpu_count() or 1, 4)):
+        # A fresh install (nothing replaced, so no event to report from inside a job) may run
+        # in forked processes: see ``engine.forked``.
+        async for old, done in completed(one, order, workers=min(os.cpu_count() or 1, 4),
+                                         processes_ok=not replaced, weight=size):
             if old is not None:
                 result.uninstalled.append(Change(old.name, str(old.version)))
             result.installed.append(Change(done.name, done.version))

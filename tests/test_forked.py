@@ -1,0 +1,120 @@
+"""engine.forked: jobs shared between this process and forked copies, results and errors sent back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyx_server.engine.errors import InvalidWheel
+from pyx_server.engine.forked import run_forked, shares
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+
+
+def test_shares_are_balanced_by_weight_heaviest_first():
+    split = shares([1, 9, 3, 7, 5], weight=float, processes=2)
+    assert sorted(x for share in split for x in share) == [1, 3, 5, 7, 9]
+    assert [sum(s) for s in split] in ([13, 12], [12, 13])
+    assert all(share == sorted(share, reverse=True) for share in split)
+
+
+def touch_and_report(directory: Path):
+    def job(n: int) -> tuple[int, int]:
+        (directory / f"{n}.done").write_text(str(os.getpid()))
+        return n, os.getpid()
+
+    return job
+
+
+def test_every_job_runs_once_here_or_in_a_copy_and_its_result_comes_back(tmp_path):
+    results = list(run_forked(touch_and_report(tmp_path), list(range(10)), processes=2))
+    assert sorted(n for n, _ in results) == list(range(10))
+    pids = {pid for _, pid in results}
+    assert os.getpid() in pids and len(pids) == 2  # a share ran in a forked copy
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.done" for n in range(10))
+
+
+def test_a_failure_in_a_copy_is_raised_here_after_every_other_job_ran(tmp_path):
+    parent = os.getpid()
+
+    def job(n: int) -> int:
+        (tmp_path / f"{n}.done").touch()
+        if os.getpid() != parent and n == 6:  # 6, the second heaviest, is in the copy's share
+            raise InvalidWheel(f"wheel `w{n}` is corrupt", context={"n": n}, hints=["download it again"])
+        return n
+
+    with pytest.raises(InvalidWheel, match="w6") as caught:
+        list(run_forked(job, list(range(8)), processes=2, weight=float))
+    assert caught.value.context == {"n": 6} and caught.value.hints == ["download it again"]
+    assert len(list(tmp_path.iterdir())) == 8
+
+
+def test_a_failure_here_is_raised_after_the_copy_finished(tmp_path):
+    parent = os.getpid()
+
+    def job(n: int) -> int:
+        (tmp_path / f"{n}.done").touch()
+        if os.getpid() == parent and n == 7:  # 7, the heaviest, is in this process's share
+            raise ValueError("here")
+        return n
+
+    with pytest.raises(ValueError, match="here"):
+        list(run_forked(job, list(range(8)), processes=2, weight=float))
+    assert len(list(tmp_path.iterdir())) == 8
+
+
+def test_an_exception_that_cannot_be_pickled_still_comes_back_as_an_error(tmp_path):
+    class Local(Exception):  # a local class cannot be pickled
+        pass
+
+    parent = os.getpid()
+
+    def job(n: int) -> int:
+        if os.getpid() != parent:
+            raise Local("nope")
+        return n
+
+    with pytest.raises(RuntimeError, match="could not be sent back"):
+        list(run_forked(job, [0, 1, 2, 3], processes=2, weight=float))
+
+
+def test_a_copy_that_dies_is_an_error_not_a_silent_loss(tmp_path):
+    parent = os.getpid()
+
+    def job(n: int) -> int:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)  # the copy dies mid-share
+        return n
+
+    with pytest.raises(OSError, match="ended unexpectedly"):
+        list(run_forked(job, list(range(6)), processes=2, weight=float))
+
+
+def test_closing_the_results_early_still_waits_for_the_copies(tmp_path):
+    results = run_forked(touch_and_report(tmp_path), list(range(6)), processes=2)
+    next(results)
+    results.close()
+    copies = {int(p.read_text()) for p in tmp_path.iterdir()} - {os.getpid()}
+    assert len(copies) == 1
+    assert len([p for p in tmp_path.iterdir() if int(p.read_text()) in copies]) == 3  # its whole share
+    with pytest.raises(ChildProcessError):
+        os.waitpid(copies.pop(), os.WNOHANG)  # already reaped: no zombie left behind
+
+
+def test_completed_forks_only_when_nothing_else_runs_in_the_process(tmp_path):
+    # this test process has threads (pytest-xdist, the test harness): completed keeps threads;
+    # a fresh single-threaded interpreter forks
+    code = (
+        "import os, sys\n"
+        "from pyx_server.engine.loop import completed, run\n"
+        "async def main():\n"
+        "    return [r async for r in completed(lambda n: os.getpid(), range(6), workers=2, processes_ok=True)]\n"
+        "print(len(set(run(main()))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "2"
