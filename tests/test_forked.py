@@ -118,3 +118,80 @@ def test_completed_forks_only_when_nothing_else_runs_in_the_process(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "2"
+
+
+# -- Workers: forked copies that run one job at a time ----------------------------------------
+
+def add_and_pid(a: int, b: int) -> tuple[int, int]:
+    return a + b, os.getpid()
+
+
+def test_workers_run_jobs_in_forked_copies_from_several_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pyx_server.engine.forked import Workers
+
+    workers = Workers(add_and_pid, 2)
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(lambda n: workers.run(n, 1), range(20)))
+    finally:
+        workers.close()
+    assert [total for total, _ in results] == [n + 1 for n in range(20)]
+    pids = {pid for _, pid in results}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # closed: every copy reaped
+
+
+def fail_with_a_pyx_error(n: int) -> int:
+    raise InvalidWheel(f"wheel `w{n}` is corrupt", context={"n": n}, hints=["download it again"])
+
+
+def test_a_workers_error_is_raised_here_with_its_data_and_the_worker_stays_usable():
+    from pyx_server.engine.forked import Workers
+
+    workers = Workers(fail_with_a_pyx_error, 1)
+    try:
+        for n in (1, 2):  # the same copy answers again after an error
+            with pytest.raises(InvalidWheel, match=f"w{n}") as caught:
+                workers.run(n)
+            assert caught.value.context == {"n": n} and caught.value.hints == ["download it again"]
+    finally:
+        workers.close()
+
+
+def die(_: int) -> int:
+    os._exit(3)
+
+
+def test_a_worker_that_dies_is_an_error_and_no_caller_waits_forever():
+    from pyx_server.engine.forked import Workers
+
+    workers = Workers(die, 1)
+    try:
+        with pytest.raises(OSError, match="ended unexpectedly"):
+            workers.run(1)
+        with pytest.raises(OSError, match="ended unexpectedly"):
+            workers.run(2)  # the pool is broken: said at once, not a hang
+    finally:
+        workers.close()
+
+
+def test_an_unpacking_worker_commits_nothing_once_its_parent_is_gone(tmp_path):
+    from pyx_server.engine.cache import Cache
+    from pyx_server.engine.errors import InstallError
+    from pyx_server.engine.operations import _unpack_in_worker
+    from tests.support.wheels import build_wheel
+
+    wheel = build_wheel(tmp_path / "dist", "demo", "1.0", files={"demo/__init__.py": "X = 1\n"})
+    import hashlib
+
+    sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    cache = Cache(tmp_path / "cache")
+    with pytest.raises(InstallError, match="stopped"):
+        _unpack_in_worker(str(cache.root), sha256, str(wheel), wheel.name, parent=os.getpid())  # not our parent
+    assert cache.archive(sha256) is None and list(cache.tmp.iterdir()) == []
+    archive = _unpack_in_worker(str(cache.root), sha256, str(wheel), wheel.name, parent=os.getppid())
+    assert Path(archive) == cache.archive(sha256) and (Path(archive) / "demo" / "__init__.py").is_file()

@@ -138,3 +138,101 @@ def _records(pid: int, read: int) -> Iterator[tuple[str, Any]]:
         _, status = os.waitpid(pid, 0)
     if not expected or status != 0:
         yield "error", OSError(f"a linking process ended unexpectedly (status {status})")
+
+
+class Workers:
+    """Forked copies of this process, each running one job at a time: ``run(*args)`` sends the
+    arguments to an idle copy, which calls ``fn(*args)``, and returns its result (or raises
+    what it raised). Started while nothing else runs (``can_fork``); ``run`` may then be called
+    from any thread, one call per copy at a time, while the GIL stays free for the rest of
+    the process. ``close`` ends the copies; a copy whose parent dies ends at its next read.
+    """
+
+    def __init__(self, fn: Callable[..., Any], count: int) -> None:
+        import queue
+
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
+        self._all: list[tuple[int, Any, Any]] = []
+        for _ in range(count):
+            jobs_read, jobs_write = os.pipe()
+            answers_read, answers_write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.close(jobs_write)
+                    os.close(answers_read)
+                    for _, jobs, answers in self._all:  # the earlier copies' pipes are not ours
+                        jobs.close()
+                        answers.close()
+                    _serve(fn, os.fdopen(jobs_read, "rb"), os.fdopen(answers_write, "wb"))
+                finally:
+                    os._exit(0)
+            os.close(jobs_read)
+            os.close(answers_write)
+            worker = (pid, os.fdopen(jobs_write, "wb"), os.fdopen(answers_read, "rb"))
+            self._all.append(worker)
+            self._idle.put(worker)
+
+    def run(self, *args: Any) -> Any:
+        worker = self._idle.get()
+        if worker is None:  # a copy died: the pool is broken (and the next caller learns too)
+            self._idle.put(None)
+            raise OSError("a worker process ended unexpectedly")
+        pid, jobs, answers = worker
+        try:
+            data = pickle.dumps(args)
+            jobs.write(len(data).to_bytes(_HEADER, "little") + data)
+            jobs.flush()
+            record = _receive(answers)
+        except (OSError, EOFError, pickle.UnpicklingError) as exc:
+            self._idle.put(None)
+            raise OSError(f"a worker process ended unexpectedly: {exc}") from None
+        self._idle.put(worker)
+        kind, value = record
+        if kind == "error":
+            raise value
+        return value
+
+    def close(self) -> None:
+        for pid, jobs, answers in self._all:
+            for pipe in (jobs, answers):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+            os.waitpid(pid, 0)  # a copy at work finishes its job first, then sees the pipe closed
+        self._all = []
+
+
+def _send(pipe, record: tuple[str, Any]) -> None:
+    try:
+        data = pickle.dumps(record)
+    except Exception:  # noqa: BLE001 - an unpicklable result or exception
+        data = pickle.dumps(("error", RuntimeError(f"{record[0]} could not be sent back: {record[1]!r}")))
+    pipe.write(len(data).to_bytes(_HEADER, "little") + data)
+    pipe.flush()
+
+
+def _receive(pipe) -> Any:
+    header = pipe.read(_HEADER)
+    if len(header) != _HEADER:
+        raise EOFError("the pipe closed")
+    size = int.from_bytes(header, "little")
+    data = pipe.read(size)
+    if len(data) != size:
+        raise EOFError("the pipe closed mid-message")
+    return pickle.loads(data)
+
+
+def _serve(fn: Callable[..., Any], jobs, answers) -> None:
+    """A copy's loop: a job in, its result or error out, until the parent closes the pipe."""
+    while True:
+        try:
+            args = _receive(jobs)
+        except EOFError:
+            return
+        try:
+            record: tuple[str, Any] = ("result", fn(*args))
+        except Exception as exc:  # noqa: BLE001 - sent to the parent
+            record = ("error", exc)
+        _send(answers, record)

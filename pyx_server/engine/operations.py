@@ -30,6 +30,7 @@ from pyx_server.engine.cache import Bucket, Cache, WheelPointer, digest
 from pyx_server.engine.config import IndexSettings, redact_url
 from pyx_server.engine.errors import (
     HashMismatch,
+    InstallError,
     InvalidRequirement,
     PackageNotFound,
     PyxError,
@@ -184,28 +185,34 @@ async def install(
         reporter.report(PhaseStarted("resolve", len(part.to_install)))
     interpreter = env.interpreter
     build = build or _build_support(index, cache, env, reporter)
-    sources = await _choose_wheels(part.to_install, interpreter, index, cache, options, chosen, requested, build, reporter)
-    timings = {"resolve": time.perf_counter() - started}
-    reporter.report(PhaseFinished("resolve", len(sources), timings["resolve"]))
-    plan = planning.make_plan(part, sources, installed, archive_for=lambda s: _cached_archive(cache, s))
-    result = InstallResult(plan, skipped=skipped, dry_run=options.dry_run, audited=len(part.unchanged))
-    result.timings = timings
-    result.resolution = resolution
-    if options.dry_run:
-        return result
+    unpackers = _Unpackers(enabled=not options.dry_run)
+    try:
+        sources = await _choose_wheels(part.to_install, interpreter, index, cache, options, chosen, requested, build,
+                                       reporter, before_index=unpackers.start)
+        timings = {"resolve": time.perf_counter() - started}
+        reporter.report(PhaseFinished("resolve", len(sources), timings["resolve"]))
+        plan = planning.make_plan(part, sources, installed, archive_for=lambda s: _cached_archive(cache, s))
+        result = InstallResult(plan, skipped=skipped, dry_run=options.dry_run, audited=len(part.unchanged))
+        result.timings = timings
+        result.resolution = resolution
+        if options.dry_run:
+            return result
 
-    # -- fetch: nothing in the environment changes until every wheel is in the cache
-    archives: dict[NormalizedName, Path] = {p.source.name: p.archive for p in plan.cached if p.archive}
-    for p in plan.cached:
-        if p.source.file is not None and cache.read_pointer(_source_key(p.source), p.source.name, p.source.filename) is None:
-            _remember(cache, p.source, p.archive.name)
-    if plan.remote:
-        t = time.perf_counter()
-        reporter.report(PhaseStarted("prepare", len(plan.remote)))
-        fetched = await _fetch(plan.remote, index, cache, reporter)
-        archives.update(fetched)
-        timings["prepare"] = time.perf_counter() - t
-        reporter.report(PhaseFinished("prepare", len(fetched), timings["prepare"]))
+        # -- fetch: nothing in the environment changes until every wheel is in the cache
+        archives: dict[NormalizedName, Path] = {p.source.name: p.archive for p in plan.cached if p.archive}
+        for p in plan.cached:
+            if p.source.file is not None and cache.read_pointer(_source_key(p.source), p.source.name, p.source.filename) is None:
+                _remember(cache, p.source, p.archive.name)
+        if plan.remote:
+            unpackers.start()
+            t = time.perf_counter()
+            reporter.report(PhaseStarted("prepare", len(plan.remote)))
+            fetched = await _fetch(plan.remote, index, cache, reporter, unpackers.workers)
+            archives.update(fetched)
+            timings["prepare"] = time.perf_counter() - t
+            reporter.report(PhaseFinished("prepare", len(fetched), timings["prepare"]))
+    finally:
+        unpackers.close()
 
     # -- act: remove what is extraneous, then link the new wheels in; a replaced version is
     # swapped by ``replace_wheel`` (new files first), so a failed upgrade keeps the old one.
@@ -413,9 +420,11 @@ async def _choose_wheels(
     requested: frozenset[str] | None = None,
     build=None,
     reporter: Reporter | None = None,
+    before_index=None,
 ) -> list[planning.WheelSource]:
     """The wheel to install for each requirement: ``chosen`` files (from a resolution) first,
-    then cached pins, then the indexes. ``requested`` names get a ``REQUESTED`` file (all if None)."""
+    then cached pins, then the indexes. ``requested`` names get a ``REQUESTED`` file (all if None).
+    ``before_index`` is called before an index is first asked (wheels will likely be fetched)."""
     from pyx_server.engine.wheel import parse_wheel_name
 
     sources: list[planning.WheelSource] = []
@@ -474,6 +483,8 @@ async def _choose_wheels(
         by_index = remaining
     if not by_index:
         return sources
+    if before_index is not None:
+        before_index()
     python_version = Version(".".join(map(str, interpreter.version)))
     import asyncio  # only now: a warm install of cached pins runs without an event loop (engine.loop)
 
@@ -700,8 +711,10 @@ def _cached_archive(cache: Cache, source: planning.WheelSource) -> Path | None:
 
 
 async def _fetch(
-    items: Sequence[planning.PlannedWheel], index: IndexSettings, cache: Cache, reporter: Reporter
+    items: Sequence[planning.PlannedWheel], index: IndexSettings, cache: Cache, reporter: Reporter, processes=None
 ) -> dict[NormalizedName, Path]:
+    """Download and unpack ``items`` into the cache; unpacking runs in ``processes``
+    (``forked.Workers``) when given, else on threads."""
     from concurrent.futures import ThreadPoolExecutor
 
     from pyx_server.engine.index import IndexClient
@@ -722,7 +735,7 @@ async def _fetch(
         source = item.source
         file = source.file if source.file is not None else _direct_file(source)
         size = getattr(file, "size", None)
-        if source.path is None and size is not None and size <= _IN_MEMORY_MAX:
+        if processes is None and source.path is None and size is not None and size <= _IN_MEMORY_MAX:
             # small enough: download into memory and unpack from there (no temporary file)
             async with budget.hold(size):
                 data, sha256 = await client.download_bytes(file)
@@ -740,9 +753,13 @@ async def _fetch(
                 else:
                     sha256 = await client.download(file, wheel_path)
                 _verify_user_hashes(source, wheel_path, sha256)
-                archive = await unpacker.run(
-                    wheel_path.stat().st_size, _store_and_scan, cache, sha256, lambda dest: unpack_wheel(wheel_path, dest)
-                )
+                if processes is not None:
+                    archive = Path(await unpacker.run(wheel_path.stat().st_size, processes.run, str(cache.root), sha256,
+                                                      str(wheel_path), source.filename, os.getpid()))
+                else:
+                    archive = await unpacker.run(
+                        wheel_path.stat().st_size, _store_and_scan, cache, sha256, lambda dest: unpack_wheel(wheel_path, dest)
+                    )
         _remember(cache, source, sha256)
         return source.name, archive
 
@@ -802,6 +819,51 @@ class _LargestFirst:
                 turn.set_result(None)
                 return
         self._free += 1
+
+
+class _Unpackers:
+    """Forked processes that unpack wheels (``forked.Workers``), started by ``start`` while the
+    process is still alone (before an index is asked: the HTTP stack starts threads), when it
+    is (``forked.can_fork``); else ``workers`` stays None and threads unpack.
+
+    Unpacking on threads shares the GIL with the event loop and the download threads; a cold
+    install's unpacking then ran two to twenty times slower than alone.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.workers = None
+
+    def start(self) -> None:
+        from pyx_server.engine import forked
+
+        count = min(os.cpu_count() or 1, 4)
+        if self.enabled and self.workers is None and count > 1 and forked.can_fork():
+            # imported before the fork, so that the copies start ready
+            import zipfile  # noqa: F401
+
+            from pyx_server.engine import contents, members, wheel  # noqa: F401
+
+            self.workers = forked.Workers(_unpack_in_worker, count)
+        self.enabled = False  # once: a later call finds threads running
+
+    def close(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
+            self.workers = None
+
+
+def _unpack_in_worker(root: str, sha256: str, wheel: str, label: str, parent: int) -> str:
+    """``_store_and_scan`` in a forked worker: the entry is committed only while the process
+    that asked is alive (a killed pyx leaves no entry behind, as an unpacking thread would)."""
+    from pyx_server.engine.wheel import unpack_wheel
+
+    def populate(dest: Path) -> None:
+        unpack_wheel(Path(wheel), dest, label=label)
+        if os.getppid() != parent:
+            raise InstallError(f"pyx stopped while `{label}` was being unpacked")
+
+    return str(_store_and_scan(Cache(root), sha256, populate))
 
 
 def _store_and_scan(cache: Cache, sha256: str, populate) -> Path:
