@@ -506,6 +506,39 @@ def test_a_range_that_keeps_failing_is_a_download_error(local_index: IndexFactor
     assert served.filename in info.value.message
 
 
+def fetch_to_file(index: LocalIndex, served, dest: Path, retries: int | None = None) -> str:
+    async def go():
+        async with client(**({} if retries is None else {"retries": retries})) as http:
+            return await http.download(index.file_url(served.filename), dest, name="big", version="1.0",
+                                       hashes={"sha256": served.sha256}, size=served.path.stat().st_size)
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("ranges", [True, False], ids=["ranges", "no-ranges"])
+def test_a_big_file_downloaded_to_disk_comes_in_ranges_where_served(
+    local_index: IndexFactory, small_ranges, tmp_path: Path, ranges: bool
+) -> None:
+    index = local_index()
+    index.ranges = ranges
+    served = index.build("big", "1.0", files={"big/blob.bin": os.urandom(350_000)})
+    dest = tmp_path / served.filename
+    assert fetch_to_file(index, served, dest) == served.sha256
+    assert dest.read_bytes() == served.path.read_bytes()
+    statuses = [r.status for r in index.requests_to(f"/files/{served.filename}")]
+    assert statuses == ([206] * 4 if ranges else [200])
+    assert [p.name for p in tmp_path.iterdir()] == [served.filename]  # no partial file left
+
+
+def test_a_failed_ranged_download_to_disk_leaves_no_file(local_index: IndexFactory, small_ranges, tmp_path: Path) -> None:
+    index = local_index()
+    served = index.build("big", "1.0", files={"big/blob.bin": os.urandom(350_000)})
+    index.fail(50, path=f"/files/{served.filename}")
+    with pytest.raises(DownloadError):
+        fetch_to_file(index, served, tmp_path / served.filename, retries=1)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_index_that_lists_the_wrong_size_is_named(local_index: IndexFactory, small_ranges) -> None:
     index = local_index()
     served = index.build("big", "1.0", files={"big/blob.bin": os.urandom(300_000)})
