@@ -9,7 +9,7 @@ One job per module, split by stage (parse → find → resolve → plan → fetc
 * ``errors``       the error hierarchy: stable ``code``, message, context, hints.
 * ``progress``     typed progress events and the do-nothing ``Reporter`` fronts subclass.
 * ``loop``         runs engine coroutines for synchronous fronts, on an event loop only once needed.
-* ``forked``       blocking jobs shared with forked copies of the process when nothing else runs.
+* ``forked``       jobs run by forked copies of the process (linking, unpacking) when it is alone.
 * ``cache``        the global cache: versioned buckets, atomic writes, file locks.
 * ``config``       which indexes to use: pyx's and pip's configuration, pip's default.
 * ``http``         the HTTP client: caching (ETag / Cache-Control), retries, credentials.
