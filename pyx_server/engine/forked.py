@@ -77,13 +77,13 @@ def run_forked(fn: Callable[[T], R], items: Sequence[T], processes: int,
                 failure = failure or exc
                 continue
             yield result
-        for pid, read in children:
+        while children:
+            pid, read = children.pop(0)  # from here on its records are this loop's to reap
             for kind, value in _records(pid, read):
                 if kind == "result":
                     yield value
                 else:
                     failure = failure or value
-        children = []
         if failure is not None:
             raise failure
     finally:
@@ -137,7 +137,7 @@ def _records(pid: int, read: int) -> Iterator[tuple[str, Any]]:
     finally:
         _, status = os.waitpid(pid, 0)
     if not expected or status != 0:
-        yield "error", OSError(f"a linking process ended unexpectedly (status {status})")
+        yield "error", OSError(f"a forked process ended unexpectedly (status {status})")
 
 
 class Workers:
