@@ -195,3 +195,21 @@ def test_an_unpacking_worker_commits_nothing_once_its_parent_is_gone(tmp_path):
     assert cache.archive(sha256) is None and list(cache.tmp.iterdir()) == []
     archive = _unpack_in_worker(str(cache.root), sha256, str(wheel), wheel.name, parent=os.getppid())
     assert Path(archive) == cache.archive(sha256) and (Path(archive) / "demo" / "__init__.py").is_file()
+
+
+def test_when_no_process_can_be_forked_the_work_is_done_here(monkeypatch, tmp_path):
+    from pyx_server.engine import forked
+    from pyx_server.engine.operations import _Unpackers
+
+    def refuse():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refuse)
+    results = list(run_forked(touch_and_report(tmp_path), list(range(6)), processes=3))
+    assert sorted(n for n, _ in results) == list(range(6)) and {pid for _, pid in results} == {os.getpid()}
+    with pytest.raises(OSError):
+        forked.Workers(add_and_pid, 2)
+    monkeypatch.setattr(forked, "can_fork", lambda: True)
+    unpackers = _Unpackers(enabled=True)
+    unpackers.start()  # falls back to threads rather than failing the install
+    assert unpackers.workers is None

@@ -68,7 +68,10 @@ def run_forked(fn: Callable[[T], R], items: Sequence[T], processes: int,
     try:
         for share in theirs:
             if share:
-                children.append(_fork(fn, share))
+                try:
+                    children.append(_fork(fn, share))
+                except OSError:  # no process to spare (a limit, memory): this one does the share
+                    mine += share
         failure: BaseException | None = None
         for item in mine:
             try:
@@ -156,7 +159,13 @@ class Workers:
         for _ in range(count):
             jobs_read, jobs_write = os.pipe()
             answers_read, answers_write = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:
+                for fd in (jobs_read, jobs_write, answers_read, answers_write):
+                    os.close(fd)
+                self.close()
+                raise
             if pid == 0:
                 try:
                     os.close(jobs_write)

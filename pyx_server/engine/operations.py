@@ -844,7 +844,10 @@ class _Unpackers:
 
             from pyx_server.engine import contents, members, wheel  # noqa: F401
 
-            self.workers = forked.Workers(_unpack_in_worker, count)
+            try:
+                self.workers = forked.Workers(_unpack_in_worker, count)
+            except OSError:
+                self.workers = None  # no process to spare: threads unpack
         self.enabled = False  # once: a later call finds threads running
 
     def close(self) -> None:
