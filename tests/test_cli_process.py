@@ -260,3 +260,28 @@ def test_a_warm_install_runs_without_an_event_loop_and_a_cold_one_moves_onto_one
     assert sorted(open_venv(venv).installed()) == ["alpha", "beta"]
     for name in ("alpha", "beta"):
         assert_complete(venv, name)
+
+
+def test_a_download_that_fails_while_other_wheels_unpack_in_worker_processes_leaves_all_consistent(
+    local_index, tmp_path: Path, cache_dir: Path
+) -> None:
+    # a single-threaded pyx (piped, no progress thread) unpacks cold wheels in forked workers
+    index = local_index()
+    for name in ("alpha", "beta"):
+        index.build(name, "1.0", files=many_files(300))
+    broken = index.build("gamma", "1.0", files={"gamma/__init__.py": ""})
+    index.fail(100, path=f"/files/{broken.filename}")
+    req = tmp_path / "r.txt"
+    req.write_text("alpha==1.0\nbeta==1.0\ngamma==1.0\n")
+    venv = make_venv(tmp_path / "v", cache_dir)
+    proc = pyx_process("pip", "sync", req, "-i", index.url, "-p", venv, env={"PYX_HTTP_RETRIES": "1"})
+    assert proc.returncode != 0
+    assert "gamma" in proc.stderr and "Traceback" not in proc.stderr
+    assert open_venv(venv).installed() == {}  # nothing changes until every wheel is in the cache
+    cache = Cache(cache_dir)
+    assert list(cache.tmp.iterdir()) == []
+    for entry in (cache_dir / "archive-v1").iterdir():  # the wheels that did arrive are whole
+        if not entry.name.endswith(".lock"):
+            assert any(p.name.endswith(".dist-info") for p in entry.iterdir())
+    leftover = subprocess.run(["pgrep", "-f", f"pyx_server pip sync {req}"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""  # no worker process outlives the install
