@@ -145,7 +145,7 @@ def cmd_sync(args, console, helpers) -> int:
 
     cache = helpers.cache(args)
     path = _target(args)
-    declaration = read_declaration(path)
+    declaration = read_declaration(path, cache)
     settings = helpers.index_settings(args)
     started = time.perf_counter()
     if args.torch_backend:
@@ -313,7 +313,7 @@ def cmd_run(args, console, helpers) -> int:
     target = Path(args.target)
     is_script = args.script or (target.suffix in (".py", ".pyw") and target.is_file())
     if is_script:
-        declaration = read_declaration(target)
+        declaration = read_declaration(target, cache)
         interpreter = _interpreter(args, cache)
         if not extra and not args.locked and not args.frozen:
             from pyx_server.engine.declared import check_python, existing_script_environment

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from pyx_server.engine.errors import InvalidWheel
 from pyx_server.engine.forked import run_forked, shares
+from tests.support.cli import fresh_python
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
 
@@ -116,8 +115,8 @@ def test_completed_forks_only_when_nothing_else_runs_in_the_process(tmp_path):
         "    return [r async for r in completed(lambda n: os.getpid(), range(6), workers=2, processes_ok=True)]\n"
         "print(len(set(run(main()))))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "2"
+    out = fresh_python(code)
+    assert out == "2"
 
 
 # -- Workers: forked copies that run one job at a time ----------------------------------------

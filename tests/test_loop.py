@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import threading
 
 import pytest
 
 from pyx_server.engine.loop import completed, current_loop, run, running_loop, to_thread
+from tests.support.cli import fresh_python
 
 
 def test_a_coroutine_that_needs_no_loop_runs_without_one():
@@ -148,5 +147,5 @@ def test_completed_raises_what_the_work_raised(on_loop):
 
 def test_importing_the_module_does_not_import_asyncio():
     code = "import sys, pyx_server.engine.loop as l; print('asyncio' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
+    out = fresh_python(code)
+    assert out == "False"

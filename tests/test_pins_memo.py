@@ -13,6 +13,7 @@ from pyx_server.engine.cache import Bucket, Cache
 from pyx_server.engine.config import IndexSettings
 from pyx_server.engine.declared import lock, pins, read_declaration
 from pyx_server.engine.interpreter import query_interpreter
+from tests.support.cli import fresh_python
 
 
 @pytest.fixture
@@ -74,3 +75,82 @@ def test_a_changed_lock_or_a_broken_memo_is_a_miss(locked_script) -> None:
     lock_file.write_text(lock_file.read_text() + "\n# edited\n")
     run_pins(script, cache, settings, interpreter)
     assert len(memos(cache)) == 2  # the edited lock has a memo of its own
+
+
+# -- the declaration memo: an unchanged script or notebook is not parsed again ----------------
+
+NOTEBOOK = """{
+ "cells": [
+  {
+   "cell_type": "code",
+   "execution_count": null,
+   "id": "meta",
+   "metadata": {},
+   "outputs": [],
+   "source": [
+    "# /// script\\n",
+    "# requires-python = \\">=3.10\\"\\n",
+    "# dependencies = [\\"alpha>=1\\"]\\n",
+    "# ///"
+   ]
+  }
+ ],
+ "metadata": {},
+ "nbformat": 4,
+ "nbformat_minor": 5
+}
+"""
+
+
+def test_an_unchanged_notebook_is_read_from_the_memo_and_a_changed_one_again(tmp_path, monkeypatch) -> None:
+    cache = Cache(tmp_path / "cache")
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text(NOTEBOOK)
+    first = read_declaration(notebook, cache)
+    assert [str(r.requirement) for r in first.requirements] == ["alpha>=1"]
+    parsed = []
+    real = declared_module._read_declaration
+    monkeypatch.setattr(declared_module, "_read_declaration", lambda p: parsed.append(p) or real(p))
+    assert read_declaration(notebook, cache) == first and parsed == []  # from the memo
+    notebook.write_text(NOTEBOOK.replace('alpha>=1\\"', 'alpha>=2\\", \\"beta\\"'))
+    again = read_declaration(notebook, cache)
+    assert parsed == [notebook] and [str(r.requirement) for r in again.requirements] == ["alpha>=2", "beta"]
+
+
+def test_a_malformed_notebook_is_an_error_every_time_and_never_memoized(tmp_path) -> None:
+    from pyx_server.engine.errors import PyxError
+
+    cache = Cache(tmp_path / "cache")
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text(NOTEBOOK.replace('"# ///"', '"# no closing line"'))
+    for _ in range(2):
+        with pytest.raises(PyxError):
+            read_declaration(notebook, cache)
+    assert list(cache.root.glob(f"{Bucket.LOCKS.value}/declaration-*")) == []
+
+
+def test_a_lock_rewritten_in_place_is_read_anew_even_with_the_same_size_and_mtime(tmp_path) -> None:
+    import os
+
+    from pyx_server.engine.inline.nbmeta import read_lock_text, write_lock_text
+
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text(NOTEBOOK)
+    assert write_lock_text(notebook, 'lock-version = "1.0"\n# AAAA\n')
+    stat = notebook.stat()
+    assert read_lock_text(notebook).endswith("AAAA\n")
+    assert write_lock_text(notebook, 'lock-version = "1.0"\n# BBBB\n')
+    os.utime(notebook, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # a coarse clock: same mtime, same size
+    assert notebook.stat().st_size == stat.st_size
+    assert read_lock_text(notebook).endswith("BBBB\n")
+
+
+def test_reading_a_notebooks_lock_does_not_load_the_inline_metadata_parser() -> None:
+    code = (
+        "import sys\n"
+        "import pyx_server.engine.inline.nbmeta\n"
+        "from pyx_server.engine.inline import UvIndex\n"
+        "print(sorted(m for m in sys.modules if m.startswith('pyx_server.engine.inline.')))\n"
+    )
+    out = fresh_python(code)
+    assert out == "['pyx_server.engine.inline.model', 'pyx_server.engine.inline.nbmeta']"

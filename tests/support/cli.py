@@ -56,3 +56,9 @@ def mask(text: str) -> str:
     """Timings and ports masked, so output can be compared as a snapshot."""
     text = re.sub(r"\b\d+(\.\d+)?(ms|s)\b", "[TIME]", text)
     return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]", text)
+
+
+def fresh_python(code: str) -> str:
+    """What ``code`` prints in a new interpreter: for what a test process cannot show (the
+    modules a command imports, a process with a single thread)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

@@ -13,29 +13,33 @@ written as uv's ``[[tool.uv.index]]`` / ``[tool.uv.sources]`` tables for the sam
 * ``model``     the typed results and the environment-store key.
 """
 
-from pyx_server.engine.inline.document import (
-    AddDependencies,
-    Edit,
-    RemoveDependencies,
-    SetRequiresPython,
-    SetToolTable,
-    apply_edit,
-    parse_notebook,
-    parse_script,
-    parse_text,
-    tool_value,
-)
-from pyx_server.engine.inline.files import (
-    add_dependencies,
-    edit,
-    read_metadata,
-    read_notebook,
-    read_script,
-    remove_dependencies,
-    set_requires_python,
-    set_tool_table,
-)
-from pyx_server.engine.inline.model import BlockLocation, ScriptMetadata, UvIndex, metadata_key
+# The names below are loaded on first use (PEP 562): ``nbmeta`` and ``model`` are imported on
+# every notebook sync, and the parsing and editing modules behind the other names cost
+# several milliseconds to import that a sync whose declaration is memoized never needs.
+_EXPORTS = {
+    "pyx_server.engine.inline.document": (
+        "AddDependencies", "Edit", "RemoveDependencies", "SetRequiresPython", "SetToolTable", "apply_edit",
+        "parse_notebook", "parse_script", "parse_text", "tool_value",
+    ),
+    "pyx_server.engine.inline.files": (
+        "add_dependencies", "edit", "read_metadata", "read_notebook", "read_script", "remove_dependencies",
+        "set_requires_python", "set_tool_table",
+    ),
+    "pyx_server.engine.inline.model": ("BlockLocation", "ScriptMetadata", "UvIndex", "metadata_key"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AddDependencies",

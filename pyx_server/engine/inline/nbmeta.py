@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from pyx_server.engine.errors import InlineMetadataError
-from pyx_server.engine.inline.files import write_atomic
 
 KEY = "pyx"
 LOCK_KEY = "pylock"
@@ -28,17 +27,34 @@ _LAYOUTS = [(1, True, False), (1, False, False), (2, True, False), (2, False, Fa
             (2, False, True), (4, False, False), (4, True, False)]
 
 
+#: the last notebook read: (path, size, mtime) -> its lock text (one sync asks two or three times)
+_LAST: dict[tuple[str, int, int], str | None] = {}
+
+
 def read_lock_text(path: Path) -> str | None:
     """The lock stored in the notebook at ``path``, or None."""
-    document = _load(Path(path))
+    path = Path(path)
+    try:
+        stat = path.stat()
+        key = (str(path.absolute()), stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        key = None
+    if key is not None and key in _LAST:
+        return _LAST[key]
+    document = _load(path)
     value = document.get("metadata", {}).get(KEY, {})
     text = value.get(LOCK_KEY) if isinstance(value, dict) else None
-    return text if isinstance(text, str) and text.strip() else None
+    text = text if isinstance(text, str) and text.strip() else None
+    if key is not None:
+        _LAST.clear()
+        _LAST[key] = text
+    return text
 
 
 def write_lock_text(path: Path, text: str | None) -> bool:
     """Store (or with None, remove) the lock in the notebook; False when its layout is unknown."""
     path = Path(path)
+    _LAST.clear()  # a rewrite may keep the size, and a coarse clock the mtime
     original = path.read_text(encoding="utf-8")
     layout = _layout_of(original)
     if layout is None:
@@ -56,6 +72,8 @@ def write_lock_text(path: Path, text: str | None) -> bool:
         metadata.pop(KEY, None)
     updated = _dump(document, layout)
     if updated != original:
+        from pyx_server.engine.inline.files import write_atomic  # writing only: reading stays light
+
         write_atomic(path, updated.encode("utf-8"))
     return True
 
