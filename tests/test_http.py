@@ -21,6 +21,7 @@ from pyx_server.engine.errors import (
     OfflineCacheMiss,
 )
 from pyx_server.engine.http import (
+    FILE_STREAMS,
     CachePolicy,
     HttpClient,
     concurrency_from_env,
@@ -416,6 +417,41 @@ def test_concurrency_is_bounded(local_index: IndexFactory, tmp_path: Path) -> No
     digests = asyncio.run(go())
     assert digests == [s.sha256 for s in served]
     assert index.max_in_flight == 2
+
+
+def _download_all(index, served, tmp_path: Path, concurrency: int) -> list[str]:
+    async def go():
+        async with client(concurrency=concurrency) as http:
+            return await asyncio.gather(
+                *(
+                    http.download(index.file_url(s.filename), tmp_path / s.filename, name=s.name, version="1.0",
+                                  size=s.path.stat().st_size)
+                    for s in served
+                )
+            )
+
+    return asyncio.run(go())
+
+
+def test_file_bodies_stream_a_few_at_once(local_index: IndexFactory, tmp_path: Path) -> None:
+    index = local_index()
+    served = [index.build(f"p{i}", "1.0") for i in range(10)]
+    index.delay = 0.1
+    assert _download_all(index, served, tmp_path, concurrency=16) == [s.sha256 for s in served]
+    # each body is a thread taking the GIL for every piece: more streams only cost CPU
+    assert index.max_in_flight == FILE_STREAMS
+
+
+def test_waiting_file_bodies_go_the_biggest_first(local_index: IndexFactory, tmp_path: Path) -> None:
+    index = local_index()
+    served = [index.build(f"p{i}", "1.0", files={f"p{i}/blob.bin": os.urandom(1000 * (i % 4 + 1) + i)})
+              for i in range(8)]
+    index.delay = 0.05
+    assert _download_all(index, served, tmp_path, concurrency=1) == [s.sha256 for s in served]
+    asked = [r.path.rpartition("/")[2] for r in index.requests if r.path.endswith(".whl")]
+    # the first goes at once; the others waited, and were let in by size, the biggest first
+    assert asked[0] == served[0].filename
+    assert asked[1:] == sorted((s.filename for s in served[1:]), key=lambda f: -(tmp_path / f).stat().st_size)
 
 
 def test_concurrency_setting(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from pyx_server.engine.loop import completed, current_loop, run, running_loop, to_thread
+from pyx_server.engine.loop import Slots, completed, current_loop, run, running_loop, to_thread
 from tests.support.cli import fresh_python
 
 
@@ -149,3 +149,104 @@ def test_importing_the_module_does_not_import_asyncio():
     code = "import sys, pyx_server.engine.loop as l; print('asyncio' in sys.modules)"
     out = fresh_python(code)
     assert out == "False"
+
+
+def test_slots_let_waiting_holders_in_by_priority_then_by_arrival():
+    order = []
+
+    async def holder(slots, name, priority, gate):
+        async with slots.hold(priority):
+            order.append(name)
+            await gate.wait()
+
+    async def main():
+        slots = Slots(1)
+        gate = asyncio.Event()
+        first = asyncio.create_task(holder(slots, "first", 0, gate))
+        await asyncio.sleep(0)  # holds the only slot
+        waiting = [asyncio.create_task(holder(slots, n, p, gate)) for n, p in
+                   [("small", 1), ("big", 30), ("medium", 5), ("big-later", 30)]]
+        await asyncio.sleep(0)
+        assert order == ["first"]
+        gate.set()
+        await asyncio.gather(first, *waiting)
+
+    asyncio.run(main())
+    assert order == ["first", "big", "big-later", "medium", "small"]
+
+
+def test_slots_never_hold_more_than_their_count():
+    inside, most = 0, 0
+
+    async def holder(slots, priority):
+        nonlocal inside, most
+        async with slots.hold(priority):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.001)
+            inside -= 1
+
+    async def main():
+        slots = Slots(3)
+        await asyncio.gather(*(holder(slots, i % 7) for i in range(40)))
+
+    asyncio.run(main())
+    assert most == 3
+    assert inside == 0
+
+
+def test_a_cancelled_waiter_does_not_keep_a_slot():
+    async def main():
+        slots = Slots(1)
+        release = asyncio.Event()
+        entered = []
+
+        async def holder(name):
+            async with slots.hold():
+                entered.append(name)
+                await release.wait()
+
+        first = asyncio.create_task(holder("first"))
+        await asyncio.sleep(0)
+        cancelled = asyncio.create_task(holder("cancelled"))
+        after = asyncio.create_task(holder("after"))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        release.set()
+        await asyncio.gather(first, after)
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert entered == ["first", "after"]
+        async with slots.hold():  # the slot came back
+            pass
+
+    asyncio.run(asyncio.wait_for(main(), 5))
+
+
+def test_a_waiter_cancelled_as_its_turn_comes_passes_the_slot_on():
+    async def main():
+        slots = Slots(1)
+        entered = []
+        tasks = {}
+
+        async def first():
+            async with slots.hold():
+                entered.append("first")
+                await asyncio.sleep(0.01)
+            # the slot was just handed to "second", whose task has not run since: cancel it now
+            tasks["second"].cancel()
+
+        async def holder(name):
+            async with slots.hold():
+                entered.append(name)
+
+        tasks["first"] = asyncio.create_task(first())
+        await asyncio.sleep(0)
+        tasks["second"] = asyncio.create_task(holder("second"))
+        tasks["third"] = asyncio.create_task(holder("third"))
+        await asyncio.gather(tasks["first"], tasks["third"])
+        with pytest.raises(asyncio.CancelledError):
+            await tasks["second"]
+        assert entered == ["first", "third"]
+
+    asyncio.run(asyncio.wait_for(main(), 5))

@@ -149,3 +149,64 @@ async def completed(fn: Callable[[T], R], items: Iterable[T], workers: int, *, p
 
             for future in asyncio.as_completed([loop.run_in_executor(pool, fn, item) for item in items]):
                 yield await future
+
+
+class Slots:
+    """An async limit of ``count`` holders at once whose waiting holders come in by priority:
+    the highest first, then in the order they came (a semaphore that serves the most
+    important waiter). Used under a running loop.
+
+    Wheels, say, are downloaded and unpacked largest first: the biggest takes longest to
+    unpack, so it should not be the one left for the end.
+    """
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._free = count
+        self._waiting: list[tuple[float, int, Any]] = []
+        self._arrivals = 0
+
+    def hold(self, priority: float = 0):
+        """``async with slots.hold(priority):`` holds one slot for the block."""
+        return _Held(self, priority)
+
+    async def _acquire(self, priority: float) -> None:
+        import asyncio
+        import heapq
+
+        if self._free > 0:
+            self._free -= 1
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self._arrivals += 1
+        heapq.heappush(self._waiting, (-priority, self._arrivals, turn))
+        try:
+            await turn
+        except BaseException:
+            if not turn.cancelled() and turn.done():
+                self._release()  # the slot was handed over as we were cancelled: pass it on
+            raise
+
+    def _release(self) -> None:
+        import heapq
+
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():
+                turn.set_result(None)  # the slot passes straight to the waiter
+                return
+        self._free += 1
+
+
+class _Held:
+    __slots__ = ("_slots", "_priority")
+
+    def __init__(self, slots: Slots, priority: float) -> None:
+        self._slots = slots
+        self._priority = priority
+
+    async def __aenter__(self) -> None:
+        await self._slots._acquire(self._priority)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._slots._release()

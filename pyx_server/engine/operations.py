@@ -727,7 +727,7 @@ async def _fetch(
     # Unpacking is zlib + file creation, which release the GIL: one thread per core keeps the
     # cores busy without starving the event loop that is still receiving other downloads.
     workers = max(1, os.cpu_count() or 1)
-    unpacker = _LargestFirst(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pyx-unpack"), workers)
+    unpacker = _Unpacking(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pyx-unpack"), workers)
 
     budget = _ByteBudget(_MEMORY_BUDGET)
 
@@ -773,8 +773,9 @@ async def _fetch(
     return dict(done)
 
 
-class _LargestFirst:
-    """Runs blocking jobs on ``slots`` threads of ``pool``, the largest waiting job first.
+class _Unpacking:
+    """Runs blocking jobs on the threads of ``pool``, ``slots`` at once, the largest waiting
+    job first.
 
     Wheels arrive in the order their downloads end: small ones first, the big ones (scipy,
     numpy) last. First come, first served would leave the biggest unpack for the end, alone
@@ -783,42 +784,16 @@ class _LargestFirst:
     """
 
     def __init__(self, pool, slots: int) -> None:
+        from pyx_server.engine.loop import Slots
+
         self.pool = pool
-        self._free = slots
-        self._waiting: list[tuple[int, int, object]] = []
-        self._count = 0
+        self._slots = Slots(slots)
 
     async def run(self, size: int, fn, *args):
         import asyncio
-        import heapq
 
-        loop = asyncio.get_running_loop()
-        if self._free > 0:
-            self._free -= 1
-        else:
-            turn = loop.create_future()
-            self._count += 1
-            heapq.heappush(self._waiting, (-size, self._count, turn))
-            try:
-                await turn
-            except BaseException:
-                if not turn.cancelled() and turn.done():
-                    self._release()  # the slot was handed over as we were cancelled: pass it on
-                raise
-        try:
-            return await loop.run_in_executor(self.pool, fn, *args)
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        import heapq
-
-        while self._waiting:
-            _, _, turn = heapq.heappop(self._waiting)
-            if not turn.done():
-                turn.set_result(None)
-                return
-        self._free += 1
+        async with self._slots.hold(size):
+            return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
 
 class _Unpackers:
