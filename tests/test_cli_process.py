@@ -285,3 +285,71 @@ def test_a_download_that_fails_while_other_wheels_unpack_in_worker_processes_lea
             assert any(p.name.endswith(".dist-info") for p in entry.iterdir())
     leftover = subprocess.run(["pgrep", "-f", f"pyx_server pip sync {req}"], capture_output=True, text=True)
     assert leftover.stdout.strip() == ""  # no worker process outlives the install
+
+
+def _sync_counting_worker_jobs(req: Path, index_url: str, venv: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """``pyx pip sync`` in a process of its own; also counts the jobs it gave worker processes, by kind."""
+    code = (
+        "import collections, sys\n"
+        "from pyx_server.engine import forked\n"
+        "kinds = collections.Counter()\n"
+        "run = forked.Workers.run\n"
+        "def counted(self, kind, *args):\n"
+        "    kinds[kind] += 1\n"
+        "    return run(self, kind, *args)\n"
+        "forked.Workers.run = counted\n"
+        "from pyx_server.launch import main\n"
+        "try:\n"
+        "    code = main()\n"
+        "finally:\n"
+        "    sys.stderr.write(f'\\nworker jobs: {dict(kinds)!r}\\n')\n"
+        "sys.exit(code)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "pip", "sync", str(req), "-i", index_url, "-p", str(venv), *extra],
+        capture_output=True, text=True, timeout=120,
+    )
+    jobs = proc.stderr.rpartition("worker jobs: ")[2].strip()
+    return proc, eval(jobs) if jobs.startswith("{") else {}  # noqa: S307 - our own repr
+
+
+def test_cold_wheels_are_downloaded_by_worker_processes_whose_retries_are_reported(
+    local_index, tmp_path: Path, cache_dir: Path
+) -> None:
+    # piped and single-threaded, pyx forks workers that download, check and unpack each wheel
+    # with a GIL of their own; their events (a retry here) reach the parent's output
+    index = local_index(auth=("user", "s3cret-pw"))
+    served = [index.build(name, "1.0", files=many_files(50)) for name in ("alpha", "beta", "gamma")]
+    index.fail(1, path=f"/files/{served[0].filename}")
+    req = tmp_path / "r.txt"
+    req.write_text("alpha==1.0\nbeta==1.0\ngamma==1.0\n")
+    venv = make_venv(tmp_path / "v", cache_dir)
+    proc, jobs = _sync_counting_worker_jobs(req, index.auth_url, venv, "-v")
+    assert proc.returncode == 0, proc.stderr
+    assert jobs == {"fetch": 3}
+    assert f"retrying {index.file_url(served[0].filename)}" in proc.stderr  # shown without the credentials
+    assert "s3cret-pw" not in proc.stdout + proc.stderr
+    assert sorted(open_venv(venv).installed()) == ["alpha", "beta", "gamma"]
+    for name in ("alpha", "beta", "gamma"):
+        assert_complete(venv, name)
+    assert index.count(f"/files/{served[0].filename}", status=500) == 1
+    assert list(Cache(cache_dir).tmp.iterdir()) == []
+
+
+def test_a_wheel_that_fails_its_hash_in_a_worker_is_refused_and_not_cached(
+    local_index, tmp_path: Path, cache_dir: Path
+) -> None:
+    index = local_index()
+    good = index.build("alpha", "1.0", files={"alpha/__init__.py": ""})
+    bad = index.add(build_wheel(tmp_path / "w", "beta", "1.0"), hashes={"sha256": "0" * 64})  # a wrong hash
+    req = tmp_path / "r.txt"
+    req.write_text("alpha==1.0\nbeta==1.0\n")
+    venv = make_venv(tmp_path / "v", cache_dir)
+    proc, jobs = _sync_counting_worker_jobs(req, index.url, venv)
+    assert proc.returncode != 0
+    assert jobs.get("fetch", 0) >= 1
+    assert bad.filename in proc.stderr and "hash" in proc.stderr.lower() and "Traceback" not in proc.stderr
+    assert open_venv(venv).installed() == {}
+    archives = [p for p in (cache_dir / "archive-v1").iterdir() if not p.name.endswith(".lock")]
+    assert [a.name for a in archives] in ([good.sha256], [])  # the good one may have arrived; never the bad one
+    assert list(Cache(cache_dir).tmp.iterdir()) == []

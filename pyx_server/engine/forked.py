@@ -182,6 +182,11 @@ class Workers:
             self._all.append(worker)
             self._idle.put(worker)
 
+    @property
+    def count(self) -> int:
+        """How many copies run."""
+        return len(self._all)
+
     def run(self, *args: Any) -> Any:
         worker = self._idle.get()
         if worker is None:  # a copy died: the pool is broken (and the next caller learns too)

@@ -176,6 +176,25 @@ def concurrency_from_env(env: Mapping[str, str] | None = None) -> int:
     return value
 
 
+#: TLS contexts made so far, by what they trust (see ``trust``)
+_TRUSTS: dict[tuple[str | None, str | None, str | None], ssl.SSLContext] = {}
+
+
+def trust(cert: str | None = None, env: Mapping[str, str] | None = None) -> ssl.SSLContext:
+    """The TLS context that trusts ``cert`` (pip's ``cert``, ``PIP_CERT``) when configured, else
+    httpx's default (which honours ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, then certifi).
+
+    Made once per process and shared by every client: loading a CA bundle costs 20-35 ms, and
+    an install opens several clients (pages, then files; forked workers inherit it).
+    """
+    env = os.environ if env is None else env
+    key = (cert, env.get("SSL_CERT_FILE"), env.get("SSL_CERT_DIR"))
+    context = _TRUSTS.get(key)
+    if context is None:
+        context = _TRUSTS[key] = ssl.create_default_context(cafile=cert) if cert else httpx.create_ssl_context()
+    return context
+
+
 class HttpClient:
     """Async HTTP for the engine; use as ``async with HttpClient(...) as http``.
 
@@ -290,13 +309,9 @@ class HttpClient:
     # -- the client --------------------------------------------------------------------
 
     def _trust(self) -> ssl.SSLContext:
-        """The TLS trust both clients share, made once: loading a CA bundle costs ~20 ms.
-
-        ``cert`` (pip's ``cert``, ``PIP_CERT``) when configured, else httpx's default (which
-        honours ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, then certifi).
-        """
+        """The TLS trust both clients share (``trust``)."""
         if self._tls is None:
-            self._tls = ssl.create_default_context(cafile=self.cert) if self.cert else httpx.create_ssl_context()
+            self._tls = trust(self.cert, self.env)
         return self._tls
 
     def _client_options(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
@@ -185,10 +186,12 @@ async def install(
         reporter.report(PhaseStarted("resolve", len(part.to_install)))
     interpreter = env.interpreter
     build = build or _build_support(index, cache, env, reporter)
-    unpackers = _Unpackers(enabled=not options.dry_run)
+    unpackers = _Unpackers(enabled=not options.dry_run, index=index)
+    fetcher = _Fetcher(index, cache, reporter, unpackers)
     try:
         sources = await _choose_wheels(part.to_install, interpreter, index, cache, options, chosen, requested, build,
-                                       reporter, before_index=unpackers.start)
+                                       reporter, before_index=unpackers.start,
+                                       on_chosen=None if options.dry_run else fetcher.soon)
         timings = {"resolve": time.perf_counter() - started}
         reporter.report(PhaseFinished("resolve", len(sources), timings["resolve"]))
         plan = planning.make_plan(part, sources, installed, archive_for=lambda s: _cached_archive(cache, s))
@@ -207,12 +210,15 @@ async def install(
             unpackers.start()
             t = time.perf_counter()
             reporter.report(PhaseStarted("prepare", len(plan.remote)))
-            fetched = await _fetch(plan.remote, index, cache, reporter, unpackers.workers)
+            fetched = await fetcher.fetch(plan.remote)
             archives.update(fetched)
             timings["prepare"] = time.perf_counter() - t
             reporter.report(PhaseFinished("prepare", len(fetched), timings["prepare"]))
     finally:
-        unpackers.close()
+        try:
+            await fetcher.close()
+        finally:
+            unpackers.close()
 
     # -- act: remove what is extraneous, then link the new wheels in; a replaced version is
     # swapped by ``replace_wheel`` (new files first), so a failed upgrade keeps the old one.
@@ -421,10 +427,13 @@ async def _choose_wheels(
     build=None,
     reporter: Reporter | None = None,
     before_index=None,
+    on_chosen=None,
 ) -> list[planning.WheelSource]:
     """The wheel to install for each requirement: ``chosen`` files (from a resolution) first,
     then cached pins, then the indexes. ``requested`` names get a ``REQUESTED`` file (all if None).
-    ``before_index`` is called before an index is first asked (wheels will likely be fetched)."""
+    ``before_index`` is called before an index is first asked (wheels will likely be fetched);
+    ``on_chosen(source)`` as soon as an exact pin's wheel is picked from its page, while the
+    other pages are still being read."""
     from pyx_server.engine.wheel import parse_wheel_name
 
     sources: list[planning.WheelSource] = []
@@ -495,14 +504,21 @@ async def _choose_wheels(
     async with IndexClient(index, cache, reporter) as client:
         # exact pins only need the files of their version: the rest of a page is not parsed
         filters = [PinnedVersions(spec.requirement.specifier) if spec.pinned_version else None for spec in by_index]
-        pages = await asyncio.gather(*(client.project(s.name, versions=f) for s, f in zip(by_index, filters)))
-        for i, (spec, page) in enumerate(zip(by_index, pages)):
-            if filters[i] is not None and not isinstance(page, ProjectNotFound):
-                try:
-                    _select(spec, page, python_version, interpreter, options, select_file, build is not None)
-                except NoMatchingDistribution:
-                    # explain the miss with the whole page (every version, every file)
-                    pages[i] = await client.project(spec.name)
+
+        async def page_of(spec: RequirementSpec, versions):
+            page = await client.project(spec.name, versions=versions)
+            if versions is None or isinstance(page, ProjectNotFound):
+                return page
+            try:
+                picked = _select(spec, page, python_version, interpreter, options, select_file, build is not None)
+            except NoMatchingDistribution:
+                # explain the miss with the whole page (every version, every file)
+                return await client.project(spec.name)
+            if on_chosen is not None and picked.file.is_wheel:
+                on_chosen(await _index_source(picked.file, spec, is_requested(spec.name), build))
+            return page
+
+        pages = await asyncio.gather(*(page_of(s, f) for s, f in zip(by_index, filters)))
 
     for spec, page in zip(by_index, pages):
         if isinstance(page, ProjectNotFound):
@@ -710,32 +726,97 @@ def _cached_archive(cache: Cache, source: planning.WheelSource) -> Path | None:
     return cache.archive(pointer.sha256)
 
 
-async def _fetch(
-    items: Sequence[planning.PlannedWheel], index: IndexSettings, cache: Cache, reporter: Reporter, processes=None
-) -> dict[NormalizedName, Path]:
-    """Download and unpack ``items`` into the cache; unpacking runs in ``processes``
-    (``forked.Workers``) when given, else on threads."""
-    from concurrent.futures import ThreadPoolExecutor
+class _Fetcher:
+    """Brings wheels into the cache: downloaded, checked and unpacked (in ``unpackers``' forked
+    workers when they run, else on threads).
 
-    from pyx_server.engine.index import IndexClient
-    from pyx_server.engine.loop import running_loop
-    from pyx_server.engine.wheel import unpack_wheel
+    ``soon(source)`` starts a wheel as soon as it is chosen, while the other index pages are
+    still being read: the first downloads then overlap the slowest pages (numpy's and scipy's
+    are megabytes), and their connections are open by the time the rest come. ``fetch(items)``
+    waits for those and starts the others; ``close()`` stops whatever is left (on an error,
+    or for a wheel the plan turned out not to need). The environment is not touched here,
+    only the cache, whose entries are whole or absent.
+    """
 
-    await running_loop()
-    import asyncio
+    def __init__(self, index: IndexSettings, cache: Cache, reporter: Reporter, unpackers: _Unpackers) -> None:
+        self.index = index
+        self.cache = cache
+        self.reporter = reporter
+        self.unpackers = unpackers
+        self._tasks: dict[str, Any] = {}
+        self._client = None
+        self._unpacking: _Unpacking | None = None
+        self._budget: _ByteBudget | None = None
 
-    # Unpacking is zlib + file creation, which release the GIL: one thread per core keeps the
-    # cores busy without starving the event loop that is still receiving other downloads.
-    workers = max(1, os.cpu_count() or 1)
-    unpacker = _Unpacking(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pyx-unpack"), workers)
+    def soon(self, source: planning.WheelSource) -> None:
+        """Start fetching ``source`` now, unless it is cached already (call under the running loop).
 
-    budget = _ByteBudget(_MEMORY_BUDGET)
+        Only when worker processes fetch: on threads the downloads would take the GIL from the
+        page parsing they are meant to overlap (measured: no faster)."""
+        if self.unpackers.workers is None or source.file is None or _key(source) in self._tasks:
+            return
+        if _cached_archive(self.cache, source) is not None:
+            return
+        import asyncio
 
-    async def one(client, item: planning.PlannedWheel) -> tuple[NormalizedName, Path]:
-        source = item.source
+        self._tasks[_key(source)] = asyncio.get_running_loop().create_task(self._one(source))
+
+    async def fetch(self, items: Sequence[planning.PlannedWheel]) -> dict[NormalizedName, Path]:
+        """Every wheel of ``items`` in the cache: {name: unpacked entry}."""
+        import asyncio
+
+        from pyx_server.engine.loop import running_loop
+
+        await running_loop()
+        # the largest first: their unpacking, the longest, starts while the rest still download
+        for item in sorted(items, key=lambda i: -(getattr(i.source.file, "size", None) or 0)):
+            if _key(item.source) not in self._tasks:
+                self._tasks[_key(item.source)] = asyncio.get_running_loop().create_task(self._one(item.source))
+        tasks = [self._tasks[_key(item.source)] for item in items]
+        try:
+            return dict(await asyncio.gather(*tasks))
+        finally:
+            await self._stop(tasks)
+
+    async def close(self) -> None:
+        """Stop what is still running (nothing is left half-written), close the connections."""
+        try:
+            await self._stop(list(self._tasks.values()))
+        finally:
+            if self._client is not None:
+                await self._client.aclose()
+            if self._unpacking is not None:
+                self._unpacking.pool.shutdown(wait=True)
+
+    @staticmethod
+    async def _stop(tasks) -> None:
+        if not tasks:
+            return  # nothing started: maybe no loop either (a warm install)
+        import asyncio
+
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # each cleans up after itself
+
+    async def _one(self, source: planning.WheelSource) -> tuple[NormalizedName, Path]:
+        import asyncio
+
+        from pyx_server.engine.wheel import unpack_wheel
+
+        client, unpacker, budget = self._tools()
+        cache = self.cache
+        processes = self.unpackers.workers
         file = source.file if source.file is not None else _direct_file(source)
         size = getattr(file, "size", None)
-        if processes is None and source.path is None and size is not None and size <= _IN_MEMORY_MAX:
+        if processes is not None and (source.path is None or source.file is not None):
+            # a worker process downloads it, checks it and unpacks it, with a GIL of its own
+            archive, sha256, events = await unpacker.run(
+                size or 0, processes.run, "fetch", str(cache.root), self.index, source, os.getpid()
+            )
+            for event in events:
+                self.reporter.report(event)
+            archive = Path(archive)
+        elif processes is None and source.path is None and size is not None and size <= _IN_MEMORY_MAX:
             # small enough: download into memory and unpack from there (no temporary file)
             async with budget.hold(size):
                 data, sha256 = await client.download_bytes(file)
@@ -754,8 +835,8 @@ async def _fetch(
                     sha256 = await client.download(file, wheel_path)
                 _verify_user_hashes(source, wheel_path, sha256)
                 if processes is not None:
-                    archive = Path(await unpacker.run(wheel_path.stat().st_size, processes.run, str(cache.root), sha256,
-                                                      str(wheel_path), source.filename, os.getpid()))
+                    archive = Path(await unpacker.run(wheel_path.stat().st_size, processes.run, "unpack", str(cache.root),
+                                                      sha256, str(wheel_path), source.filename, os.getpid()))
                 else:
                     archive = await unpacker.run(
                         wheel_path.stat().st_size, _store_and_scan, cache, sha256, lambda dest: unpack_wheel(wheel_path, dest)
@@ -763,14 +844,26 @@ async def _fetch(
         _remember(cache, source, sha256)
         return source.name, archive
 
-    # the largest first: their unpacking, the longest, starts while the rest still download
-    ordered = sorted(items, key=lambda i: -(getattr(i.source.file, "size", None) or 0))
-    try:
-        async with IndexClient(index, cache, reporter) as client:
-            done = await asyncio.gather(*(one(client, item) for item in ordered))
-    finally:
-        unpacker.pool.shutdown(wait=True)
-    return dict(done)
+    def _tools(self):
+        """The index client, the unpacking threads and the memory budget (made on first use)."""
+        if self._client is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            from pyx_server.engine.index import IndexClient
+
+            self._client = IndexClient(self.index, self.cache, self.reporter)
+            # Unpacking is zlib + file creation, which release the GIL: one thread per core keeps
+            # the cores busy without starving the event loop that is still receiving downloads.
+            # With worker processes, one thread waits on each.
+            processes = self.unpackers.workers
+            workers = processes.count if processes is not None else max(1, os.cpu_count() or 1)
+            self._unpacking = _Unpacking(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pyx-unpack"), workers)
+            self._budget = _ByteBudget(_MEMORY_BUDGET)
+        return self._client, self._unpacking, self._budget
+
+
+def _key(source: planning.WheelSource) -> str:
+    return source.url or str(source.path)
 
 
 class _Unpacking:
@@ -805,22 +898,32 @@ class _Unpackers:
     install's unpacking then ran two to twenty times slower than alone.
     """
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, index: IndexSettings | None = None) -> None:
         self.enabled = enabled
+        self.index = index
         self.workers = None
 
     def start(self) -> None:
         from pyx_server.engine import forked
 
-        count = min(os.cpu_count() or 1, 4)
-        if self.enabled and self.workers is None and count > 1 and forked.can_fork():
-            # imported before the fork, so that the copies start ready
+        cores = os.cpu_count() or 1
+        # one more than the cores: a worker waiting for its download's first bytes leaves its core to another
+        count = min(cores + 1, _MAX_WORKERS)
+        if self.enabled and self.workers is None and cores > 1 and forked.can_fork():
+            # What the workers use is imported (and the TLS trust loaded) before the fork, so
+            # that each copy starts ready instead of importing it again: the parent needs all
+            # of it right after anyway.
+            import email.parser  # noqa: F401  (METADATA, WHEEL)
             import zipfile  # noqa: F401
 
-            from pyx_server.engine import contents, members, wheel  # noqa: F401
+            import filelock  # noqa: F401  (the cache's locks)
 
+            from pyx_server.engine import contents, http, index, members, wheel  # noqa: F401
+
+            if self.index is not None:
+                http.trust(self.index.cert)
             try:
-                self.workers = forked.Workers(_unpack_in_worker, count)
+                self.workers = forked.Workers(_worker_job, count)
             except OSError:
                 self.workers = None  # no process to spare: threads unpack
         self.enabled = False  # once: a later call finds threads running
@@ -831,17 +934,72 @@ class _Unpackers:
             self.workers = None
 
 
+#: worker processes at most (``_Unpackers``)
+_MAX_WORKERS = 4
+
+
+def _worker_job(kind: str, *args):
+    """What a forked worker runs: ``"fetch"`` (``_fetch_in_worker``) or ``"unpack"`` (``_unpack_in_worker``)."""
+    return _fetch_in_worker(*args) if kind == "fetch" else _unpack_in_worker(*args)
+
+
 def _unpack_in_worker(root: str, sha256: str, wheel: str, label: str, parent: int) -> str:
     """``_store_and_scan`` in a forked worker: the entry is committed only while the process
     that asked is alive (a killed pyx leaves no entry behind, as an unpacking thread would)."""
+    return str(_store_and_scan(Cache(root), sha256, _populate(Path(wheel), label, parent)))
+
+
+def _populate(wheel, label: str, parent: int):
+    """Fills a cache entry with ``wheel`` (a path or the bytes), in a worker: refused when the
+    pyx that asked for it (``parent``) is gone meanwhile."""
     from pyx_server.engine.wheel import unpack_wheel
 
     def populate(dest: Path) -> None:
-        unpack_wheel(Path(wheel), dest, label=label)
+        unpack_wheel(wheel, dest, label=label)
         if os.getppid() != parent:
             raise InstallError(f"pyx stopped while `{label}` was being unpacked")
 
-    return str(_store_and_scan(Cache(root), sha256, populate))
+    return populate
+
+
+#: the worker's own event loop and index client, kept from job to job (connections stay open)
+_worker_client = None
+
+
+def _fetch_in_worker(root: str, index: IndexSettings, source: planning.WheelSource, parent: int):
+    """In a forked worker: download ``source`` from its index, check its hashes, unpack it into
+    the cache. Returns (entry, sha256, events), the progress events for the parent to report.
+
+    The worker downloads with a GIL of its own: in the parent, download threads and the page
+    parsing took it from each other (each 16 KiB piece of a body takes it).
+    """
+    global _worker_client
+    import asyncio
+
+    from pyx_server.engine.progress import CollectingReporter
+
+    cache = Cache(root)
+    if _worker_client is None:
+        from pyx_server.engine.index import IndexClient
+
+        _worker_client = (asyncio.new_event_loop(), IndexClient(index, cache))
+    loop, client = _worker_client
+    events = CollectingReporter()
+    client.reporter = client.http.reporter = events
+    file = source.file if source.file is not None else _direct_file(source)
+    size = getattr(file, "size", None)
+    if size is not None and size <= _IN_MEMORY_MAX:
+        # into memory and unpacked from there: no temporary file written, read back and deleted
+        data, sha256 = loop.run_until_complete(client.download_bytes(file))
+        _verify_user_hashes(source, data, sha256)
+        archive = _store_and_scan(cache, sha256, _populate(data, source.filename, parent))
+    else:
+        with cache.temp_dir("download-") as tmp:
+            wheel_path = tmp / source.filename
+            sha256 = loop.run_until_complete(client.download(file, wheel_path))
+            _verify_user_hashes(source, wheel_path, sha256)
+            archive = _store_and_scan(cache, sha256, _populate(wheel_path, source.filename, parent))
+    return str(archive), sha256, events.events
 
 
 def _store_and_scan(cache: Cache, sha256: str, populate) -> Path:
