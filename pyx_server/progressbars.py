@@ -88,6 +88,8 @@ class RichReporter(Reporter):
 class NoticePrinter(Reporter):
     """For piped output: no bars, but warnings (and with ``-v`` other notices) as lines."""
 
+    wants_progress = False
+
     def __init__(self, console) -> None:
         self.console = console
 

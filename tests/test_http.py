@@ -509,6 +509,25 @@ def test_a_big_file_comes_in_parallel_ranges(local_index: IndexFactory, small_ra
     assert sum(e.advance for e in events if isinstance(e, DownloadProgress)) == len(data)
 
 
+@pytest.mark.parametrize("ranged", [True, False])
+def test_a_reporter_that_wants_no_progress_gets_only_the_start_and_end(
+    local_index: IndexFactory, small_ranges, tmp_path: Path, ranged: bool
+) -> None:
+    index = local_index()
+    served = index.build("big", "1.0", files={"big/blob.bin": os.urandom(350_000)})
+    reporter = CollectingReporter()
+    reporter.wants_progress = False
+
+    async def go():
+        async with client(reporter=reporter) as http:
+            return await http.download(index.file_url(served.filename), tmp_path / served.filename, name="big",
+                                       version="1.0", size=served.path.stat().st_size if ranged else None)
+
+    assert asyncio.run(go()) == served.sha256
+    assert len(index.requests_to(f"/files/{served.filename}")) == (4 if ranged else 1)
+    assert [type(e) for e in reporter.events] == [DownloadStarted, DownloadFinished]
+
+
 def test_a_server_without_ranges_sends_the_file_once(local_index: IndexFactory, small_ranges) -> None:
     index = local_index()
     index.ranges = False

@@ -608,8 +608,12 @@ class HttpClient:
         stop = threading.Event()
         ranges_served = loop.create_future()
 
+        wants_progress = self.reporter.wants_progress
+
         def report(event) -> None:
-            loop.call_soon_threadsafe(self.reporter.report, event)
+            # each event handed over wakes the loop's thread, which takes the GIL from the bodies
+            if wants_progress or not isinstance(event, DownloadProgress):
+                loop.call_soon_threadsafe(self.reporter.report, event)
 
         def served() -> None:
             if not ranges_served.done():
@@ -711,8 +715,12 @@ class HttpClient:
         loop = asyncio.get_running_loop()
         state = {"reported": 0, "started": False}
 
+        wants_progress = self.reporter.wants_progress
+
         def report(event) -> None:
-            loop.call_soon_threadsafe(self.reporter.report, event)
+            # each event handed over wakes the loop's thread, which takes the GIL from the bodies
+            if wants_progress or not isinstance(event, DownloadProgress):
+                loop.call_soon_threadsafe(self.reporter.report, event)
 
         def one_attempt(client: httpx.Client, stop) -> tuple[str, Any]:
             """("done", (digests, length)) or ("retry", reason); raises DownloadError."""
@@ -814,7 +822,8 @@ class HttpClient:
                     for hasher in hashers.values():
                         hasher.update(chunk)
                     position += len(chunk)
-                    self.reporter.report(DownloadProgress(name=name, advance=len(chunk)))
+                    if self.reporter.wants_progress:
+                        self.reporter.report(DownloadProgress(name=name, advance=len(chunk)))
         except OSError as exc:
             raise DownloadError(
                 f"could not read `{source}`: {exc.strerror or exc}",

@@ -811,7 +811,8 @@ class _Fetcher:
         if processes is not None and (source.path is None or source.file is not None):
             # a worker process downloads it, checks it and unpacks it, with a GIL of its own
             archive, sha256, events = await unpacker.run(
-                size or 0, processes.run, "fetch", str(cache.root), self.index, source, os.getpid()
+                size or 0, processes.run, "fetch", str(cache.root), self.index, source, os.getpid(),
+                self.reporter.wants_progress,
             )
             for event in events:
                 self.reporter.report(event)
@@ -966,9 +967,11 @@ def _populate(wheel, label: str, parent: int):
 _worker_client = None
 
 
-def _fetch_in_worker(root: str, index: IndexSettings, source: planning.WheelSource, parent: int):
+def _fetch_in_worker(root: str, index: IndexSettings, source: planning.WheelSource, parent: int,
+                     wants_progress: bool = True):
     """In a forked worker: download ``source`` from its index, check its hashes, unpack it into
-    the cache. Returns (entry, sha256, events), the progress events for the parent to report.
+    the cache. Returns (entry, sha256, events), the progress events for the parent to report
+    (``DownloadProgress`` only when ``wants_progress``).
 
     The worker downloads with a GIL of its own: in the parent, download threads and the page
     parsing took it from each other (each 16 KiB piece of a body takes it).
@@ -985,6 +988,7 @@ def _fetch_in_worker(root: str, index: IndexSettings, source: planning.WheelSour
         _worker_client = (asyncio.new_event_loop(), IndexClient(index, cache))
     loop, client = _worker_client
     events = CollectingReporter()
+    events.wants_progress = wants_progress
     client.reporter = client.http.reporter = events
     file = source.file if source.file is not None else _direct_file(source)
     size = getattr(file, "size", None)

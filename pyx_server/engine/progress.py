@@ -97,6 +97,11 @@ Event = (
 class Reporter:
     """Receives progress events; does nothing unless a front overrides ``report``."""
 
+    #: whether ``DownloadProgress`` events are wanted. A front that draws no progress (piped
+    #: output) says False: downloads then report only their start and end, which spares a
+    #: hand-over to the event loop's thread every 256 KiB of every body.
+    wants_progress: bool = True
+
     def report(self, event: Event) -> None:  # noqa: B027 - deliberately empty
         pass
 
