@@ -212,3 +212,18 @@ def test_when_no_process_can_be_forked_the_work_is_done_here(monkeypatch, tmp_pa
     unpackers = _Unpackers(enabled=True)
     unpackers.start()  # falls back to threads rather than failing the install
     assert unpackers.workers is None
+
+
+def test_workers_set_the_objects_they_inherit_aside_from_collection_until_closed():
+    import gc
+
+    from pyx_server.engine.forked import Workers
+
+    before = gc.get_freeze_count()
+    workers = Workers(add_and_pid, 2)
+    try:
+        assert gc.get_freeze_count() > before  # a copy's collections do not touch (copy) them
+        assert workers.run(20, 22)[0] == 42
+    finally:
+        workers.close()
+    assert gc.get_freeze_count() == 0

@@ -15,6 +15,7 @@ must be complete in themselves (an install is one transaction) and their results
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import sys
@@ -156,6 +157,11 @@ class Workers:
 
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
         self._all: list[tuple[int, Any, Any]] = []
+        # Everything alive now is set aside from garbage collection until ``close``: a copy's
+        # collections would otherwise write to the header of every object it inherited, and
+        # so copy every page of them (cold install: 1.56 s -> 1.49 s, 0.1 s less CPU).
+        gc.freeze()
+        self._frozen = True
         for _ in range(count):
             jobs_read, jobs_write = os.pipe()
             answers_read, answers_write = os.pipe()
@@ -215,6 +221,9 @@ class Workers:
                 except OSError:
                     pass
             os.waitpid(pid, 0)  # a copy at work finishes its job first, then sees the pipe closed
+        if self._frozen:
+            gc.unfreeze()  # the copies are gone: nothing shares those pages any more
+            self._frozen = False
         self._all = []
 
 
