@@ -181,6 +181,9 @@ def run_scenario(ctx: Context, scenario_name: str, workload: Workload, tools: li
             try:
                 argv = scenario.prepare(ctx, tool, workload, i)
                 label = f"{scenario_name}-{workload.name}" if scenario.kind == "resolve" else scenario_name
+                # What earlier repeats wrote (a cold install writes ~400 MB) is flushed first,
+                # so that no timed run pays for writing back another's files
+                os.sync()
                 sample = ctx.timed(tool, argv, label, scenario.cache(ctx, tool), scenario.data(ctx, tool))
                 if not sample.ok:
                     raise failure(scenario_name, argv, sample)
