@@ -891,12 +891,14 @@ class _Unpacking:
 
 
 class _Unpackers:
-    """Forked processes that unpack wheels (``forked.Workers``), started by ``start`` while the
-    process is still alone (before an index is asked: the HTTP stack starts threads), when it
-    is (``forked.can_fork``); else ``workers`` stays None and threads unpack.
+    """Forked processes that download and unpack wheels (``forked.Workers``, jobs of
+    ``_worker_job``), started by ``start`` while the process is still alone (before an index is
+    asked: the HTTP stack starts threads), when it is (``forked.can_fork``); else ``workers``
+    stays None and threads do the work.
 
-    Unpacking on threads shares the GIL with the event loop and the download threads; a cold
-    install's unpacking then ran two to twenty times slower than alone.
+    On threads, unpacking shares the GIL with the event loop, the page parsing and the
+    download threads: a cold install's unpacking ran two to twenty times slower than alone.
+    A terminal's progress display is a thread too, so there the threads do the work.
     """
 
     def __init__(self, enabled: bool, index: IndexSettings | None = None) -> None:
