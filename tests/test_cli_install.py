@@ -160,6 +160,33 @@ def test_index_hash_mismatch_rejects_and_leaves_everything_clean(local_index, ve
     assert not list((cache_dir / "archive-v1").glob("*")) if (cache_dir / "archive-v1").exists() else True
 
 
+def test_a_pin_missing_from_the_first_index_that_has_the_package_says_how_to_ask_the_others(
+    local_index, venv: Path
+) -> None:
+    mirror, main = local_index(), local_index()
+    mirror.build("alpha", "1.0")
+    main.build("alpha", "2.0")
+    # extra indexes come first, as in uv: the mirror has alpha, so the main index is not asked
+    run = pyx("pip", "install", "--no-deps", "alpha==2.0", "-i", main.url, "--extra-index-url", mirror.url, "-p", venv)
+    assert run.code != 0
+    assert "no version of `alpha` matches `alpha==2.0`" in run.err
+    assert f"`alpha` was found on `{mirror.url}`" in run.err and f"`{main.url}`" in run.err
+    assert "--index-strategy unsafe-best-match" in run.err
+    assert installed(venv) == {}
+    run = pyx("pip", "install", "--no-deps", "alpha==2.0", "-i", main.url, "--extra-index-url", mirror.url,
+              "--index-strategy", "unsafe-best-match", "-p", venv)
+    assert run.code == 0, run.err
+    assert installed(venv) == {"alpha": "2.0"}
+
+
+def test_a_pin_missing_from_the_only_index_gets_no_strategy_hint(local_index, venv: Path) -> None:
+    index = local_index()
+    index.build("alpha", "1.0")
+    run = pyx("pip", "install", "--no-deps", "alpha==2.0", "-i", index.url, "-p", venv)
+    assert run.code != 0 and "available versions: 1.0" in run.err
+    assert "index-strategy" not in run.err
+
+
 def test_user_hash_mismatch_and_match(local_index, venv: Path, tmp_path: Path) -> None:
     index = local_index()
     served = index.build("alpha", "1.0")

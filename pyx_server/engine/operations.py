@@ -528,9 +528,28 @@ async def _choose_wheels(
                 context={"searched": searched},
                 hints=[f"searched: {searched}", "check the spelling, or add the index that hosts it with `--index-url`"],
             )
-        chosen = _select(spec, page, python_version, interpreter, options, select_file, build is not None)
+        try:
+            chosen = _select(spec, page, python_version, interpreter, options, select_file, build is not None)
+        except NoMatchingDistribution as exc:
+            exc.hints += _first_index_hints(spec.name, page, index)
+            raise
         sources.append(await _index_source(chosen.file, spec, is_requested(spec.name), build))
     return sources
+
+
+def _first_index_hints(name: str, page, index: IndexSettings) -> list[str]:
+    """When ``name`` was taken from an index that is not the last one, say that the later ones
+    were not asked (uv's first-index strategy, against dependency confusion) and how to ask them."""
+    answered = getattr(page, "index", None)
+    searched = [redact_url(u) for u in index.indexes_for(name)]
+    if index.strategy != "first-index" or answered not in searched or answered == searched[-1]:
+        return []
+    later = ", ".join(f"`{u}`" for u in searched[searched.index(answered) + 1 :])
+    return [
+        f"`{name}` was found on `{answered}`, so the later indexes ({later}) were not asked: a "
+        "package comes from the first index that has it, which keeps an index from replacing another's",
+        "if every index is trusted, `--index-strategy unsafe-best-match` considers the versions of all of them",
+    ]
 
 
 async def _index_source(file, spec: RequirementSpec, requested: bool, build) -> planning.WheelSource:
