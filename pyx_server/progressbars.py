@@ -26,7 +26,11 @@ from pyx_server.engine.progress import (
 
 
 class RichReporter(Reporter):
-    """One bar for all downloads (bytes) and one for the install phase (packages)."""
+    """One bar for all downloads (bytes) and one for the install phase (packages).
+
+    The display is redrawn by a thread of this reporter's (``_Redrawing``) rather than rich's
+    own, so that ``no_threads`` can stop it while the engine forks its worker processes.
+    """
 
     def __init__(self, progress, console) -> None:
         self.progress = progress
@@ -34,6 +38,15 @@ class RichReporter(Reporter):
         self.download_task = None
         self.phase_task = None
         self.per_file: dict[str, int | None] = {}
+        self.redrawing = _Redrawing(progress)
+
+    @contextlib.contextmanager
+    def no_threads(self) -> Iterator[None]:
+        self.redrawing.stop()
+        try:
+            yield
+        finally:
+            self.redrawing.start()
 
     def report(self, event: Event) -> None:
         p = self.progress
@@ -83,6 +96,36 @@ class RichReporter(Reporter):
             if task.id == task_id:
                 return i
         raise KeyError(task_id)
+
+
+class _Redrawing:
+    """Redraws a rich ``Progress`` ten times a second on a thread that can be stopped and
+    started again (rich's own refresh thread cannot)."""
+
+    def __init__(self, progress, per_second: float = 10) -> None:
+        self.progress = progress
+        self.interval = 1 / per_second
+        self._thread = None
+        self._stop = None
+
+    def start(self) -> None:
+        import threading
+
+        if self._thread is None:
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, args=(self._stop,), name="pyx-progress", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+            self.progress.refresh()
+
+    def _run(self, stop) -> None:
+        while not stop.wait(self.interval):
+            self.progress.refresh()
 
 
 class NoticePrinter(Reporter):
@@ -139,6 +182,12 @@ def reporter_for(console, *, enabled: bool) -> Iterator[Reporter]:
         _Speed(),
         console=RichConsole(stderr=True),
         transient=True,
+        auto_refresh=False,  # RichReporter's own thread redraws it (see ``_Redrawing``)
     )
     with progress:
-        yield RichReporter(progress, console)
+        reporter = RichReporter(progress, console)
+        reporter.redrawing.start()
+        try:
+            yield reporter
+        finally:
+            reporter.redrawing.stop()

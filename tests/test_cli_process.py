@@ -17,7 +17,7 @@ from pyx_server.engine.environment import open_venv
 from pyx_server.engine.interpreter import query_interpreter
 from pyx_server.engine.venv import create_venv
 from pyx_server.engine.wheel import read_record
-from tests.support.cli import pyx, pyx_process
+from tests.support.cli import fresh_python, pyx, pyx_process
 from tests.support.wheels import build_wheel
 
 
@@ -149,8 +149,16 @@ def test_progress_bars_only_on_a_terminal(local_index, tmp_path: Path, cache_dir
 
     assert pyx("pip", "uninstall", "alpha", "-p", venv).code == 0
     Cache(cache_dir).clean()
+    code, screen = _on_a_terminal(args)
+    assert code == 0, screen
+    assert "Downloading" in screen or "Installing" in screen
+    assert "\x1b[" in screen
+
+
+def _on_a_terminal(argv: list[str]) -> tuple[int, str]:
+    """Run ``argv`` with a pseudo-terminal as its stdout and stderr: (exit code, what it drew)."""
     primary, secondary = pty.openpty()
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary, env={**os.environ, "COLUMNS": "100"})
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary, env={**os.environ, "COLUMNS": "100"})
     os.close(secondary)
     chunks = []
     while True:
@@ -163,10 +171,7 @@ def test_progress_bars_only_on_a_terminal(local_index, tmp_path: Path, cache_dir
         chunks.append(data)
     proc.wait(timeout=60)
     os.close(primary)
-    screen = b"".join(chunks).decode(errors="replace")
-    assert proc.returncode == 0, screen
-    assert "Downloading" in screen or "Installing" in screen
-    assert "\x1b[" in screen
+    return proc.returncode, b"".join(chunks).decode(errors="replace")
 
 
 def test_uninstall_a_package_pip_installed(tmp_path: Path, cache_dir: Path) -> None:
@@ -294,9 +299,9 @@ def _sync_counting_worker_jobs(req: Path, index_url: str, venv: Path, *extra: st
         "from pyx_server.engine import forked\n"
         "kinds = collections.Counter()\n"
         "run = forked.Workers.run\n"
-        "def counted(self, kind, *args):\n"
+        "def counted(self, kind, *args, **options):\n"
         "    kinds[kind] += 1\n"
-        "    return run(self, kind, *args)\n"
+        "    return run(self, kind, *args, **options)\n"
         "forked.Workers.run = counted\n"
         "from pyx_server.launch import main\n"
         "try:\n"
@@ -327,6 +332,7 @@ def test_cold_wheels_are_downloaded_by_worker_processes_whose_retries_are_report
     proc, jobs = _sync_counting_worker_jobs(req, index.auth_url, venv, "-v")
     assert proc.returncode == 0, proc.stderr
     assert jobs == {"fetch": 3}
+    assert "Prepared 3 packages" in proc.stderr  # those fetched while pages were read count too
     assert f"retrying {index.file_url(served[0].filename)}" in proc.stderr  # shown without the credentials
     assert "s3cret-pw" not in proc.stdout + proc.stderr
     assert sorted(open_venv(venv).installed()) == ["alpha", "beta", "gamma"]
@@ -353,3 +359,53 @@ def test_a_wheel_that_fails_its_hash_in_a_worker_is_refused_and_not_cached(
     archives = [p for p in (cache_dir / "archive-v1").iterdir() if not p.name.endswith(".lock")]
     assert [a.name for a in archives] in ([good.sha256], [])  # the good one may have arrived; never the bad one
     assert list(Cache(cache_dir).tmp.iterdir()) == []
+
+
+def test_the_terminal_display_stops_its_thread_while_the_engine_forks():
+    # the engine forks its workers only from a process with one thread (engine.forked): the
+    # progress display's redrawing thread stops for that moment, and starts again after
+    out = fresh_python(
+        "import threading\n"
+        "from pyx_server.cli import Console\n"
+        "from pyx_server.progressbars import reporter_for\n"
+        "with reporter_for(Console(), enabled=True) as reporter:\n"
+        "    before = threading.active_count()\n"
+        "    with reporter.no_threads():\n"
+        "        during = threading.active_count()\n"
+        "    after = threading.active_count()\n"
+        "print(before, during, after, threading.active_count())\n"
+    )
+    assert out.split() == ["2", "1", "2", "1"]
+
+
+def test_on_a_terminal_worker_processes_download_and_the_display_shows_it(
+    local_index, tmp_path: Path, cache_dir: Path
+) -> None:
+    index = local_index()
+    for name in ("alpha", "beta"):
+        index.build(name, "1.0", files={f"{name}/__init__.py": "", f"{name}/blob.bin": os.urandom(400_000)})
+    index.delay = 0.3  # slow enough for the display to draw the downloads
+    venv = make_venv(tmp_path / "v", cache_dir)
+    req = tmp_path / "r.txt"
+    req.write_text("alpha==1.0\nbeta==1.0\n")
+    code = (
+        "import collections, sys\n"
+        "from pyx_server.engine import forked\n"
+        "kinds = collections.Counter()\n"
+        "run = forked.Workers.run\n"
+        "def counted(self, kind, *args, **options):\n"
+        "    kinds[kind] += 1\n"
+        "    return run(self, kind, *args, **options)\n"
+        "forked.Workers.run = counted\n"
+        "from pyx_server.launch import main\n"
+        "try:\n"
+        "    code = main()\n"
+        "finally:\n"
+        "    sys.stderr.write(f'\\nworker jobs: {dict(kinds)!r}\\n')\n"
+        "sys.exit(code)\n"
+    )
+    status, screen = _on_a_terminal([sys.executable, "-c", code, "pip", "sync", str(req), "-i", index.url, "-p", str(venv)])
+    assert status == 0, screen
+    assert "worker jobs: {'fetch': 2}" in screen
+    assert "Downloading" in screen  # the workers' download events reach the display as they happen
+    assert sorted(open_venv(venv).installed()) == ["alpha", "beta"]

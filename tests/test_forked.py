@@ -227,3 +227,31 @@ def test_workers_set_the_objects_they_inherit_aside_from_collection_until_closed
     finally:
         workers.close()
     assert gc.get_freeze_count() == 0
+
+
+def send_three_events_then_add(a: int, b: int) -> int:
+    from pyx_server.engine.forked import send_event
+
+    for i in range(3):
+        send_event(("step", i))
+    return a + b
+
+
+def test_a_jobs_events_reach_the_caller_in_order_before_its_result():
+    from pyx_server.engine.forked import Workers
+
+    workers = Workers(send_three_events_then_add, 1)
+    try:
+        seen = []
+        assert workers.run(2, 3, on_event=seen.append) == 5
+        assert seen == [("step", 0), ("step", 1), ("step", 2)]
+        assert workers.run(1, 1) == 2  # without on_event the events are dropped, the job still answers
+    finally:
+        workers.close()
+
+
+def test_send_event_outside_a_worker_is_an_error():
+    from pyx_server.engine.forked import send_event
+
+    with pytest.raises(RuntimeError, match="worker process"):
+        send_event("nothing listens")

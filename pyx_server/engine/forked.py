@@ -193,7 +193,9 @@ class Workers:
         """How many copies run."""
         return len(self._all)
 
-    def run(self, *args: Any) -> Any:
+    def run(self, *args: Any, on_event: Callable[[Any], None] | None = None) -> Any:
+        """``fn(*args)`` in an idle copy; what the job sends with ``send_event`` meanwhile is
+        passed to ``on_event``, in order, as it comes."""
         worker = self._idle.get()
         if worker is None:  # a copy died: the pool is broken (and the next caller learns too)
             self._idle.put(None)
@@ -204,6 +206,10 @@ class Workers:
             jobs.write(len(data).to_bytes(_HEADER, "little") + data)
             jobs.flush()
             record = _receive(answers)
+            while record[0] == "event":
+                if on_event is not None:
+                    on_event(record[1])
+                record = _receive(answers)
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
             self._idle.put(None)
             raise OSError(f"a worker process ended unexpectedly: {exc}") from None
@@ -247,8 +253,25 @@ def _receive(pipe) -> Any:
     return pickle.loads(data)
 
 
+#: in a worker copy: the pipe to the parent and the lock of its writers (``send_event``)
+_to_parent: tuple[Any, threading.Lock] | None = None
+
+
+def send_event(event: Any) -> None:
+    """From a job running in a ``Workers`` copy: hand ``event`` (picklable) to the parent now,
+    for the ``on_event`` of the ``run`` call waiting on the job. Any thread of the job may send."""
+    if _to_parent is None:
+        raise RuntimeError("send_event is for jobs running in a worker process")
+    answers, lock = _to_parent
+    with lock:
+        _send(answers, ("event", event))
+
+
 def _serve(fn: Callable[..., Any], jobs, answers) -> None:
     """A copy's loop: a job in, its result or error out, until the parent closes the pipe."""
+    global _to_parent
+    lock = threading.Lock()
+    _to_parent = (answers, lock)
     while True:
         try:
             args = _receive(jobs)
@@ -258,4 +281,5 @@ def _serve(fn: Callable[..., Any], jobs, answers) -> None:
             record: tuple[str, Any] = ("result", fn(*args))
         except Exception as exc:  # noqa: BLE001 - sent to the parent
             record = ("error", exc)
-        _send(answers, record)
+        with lock:
+            _send(answers, record)

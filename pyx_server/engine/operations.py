@@ -186,7 +186,7 @@ async def install(
         reporter.report(PhaseStarted("resolve", len(part.to_install)))
     interpreter = env.interpreter
     build = build or _build_support(index, cache, env, reporter)
-    unpackers = _Unpackers(enabled=not options.dry_run, index=index)
+    unpackers = _Unpackers(enabled=not options.dry_run, index=index, reporter=reporter)
     fetcher = _Fetcher(index, cache, reporter, unpackers)
     try:
         sources = await _choose_wheels(part.to_install, interpreter, index, cache, options, chosen, requested, build,
@@ -194,7 +194,9 @@ async def install(
                                        on_chosen=None if options.dry_run else fetcher.soon)
         timings = {"resolve": time.perf_counter() - started}
         reporter.report(PhaseFinished("resolve", len(sources), timings["resolve"]))
-        plan = planning.make_plan(part, sources, installed, archive_for=lambda s: _cached_archive(cache, s))
+        # a wheel this install already started fetching is remote, even if it has arrived
+        plan = planning.make_plan(part, sources, installed,
+                                  archive_for=lambda s: None if fetcher.started(s) else _cached_archive(cache, s))
         result = InstallResult(plan, skipped=skipped, dry_run=options.dry_run, audited=len(part.unchanged))
         result.timings = timings
         result.resolution = resolution
@@ -780,6 +782,10 @@ class _Fetcher:
 
         self._tasks[_key(source)] = asyncio.get_running_loop().create_task(self._one(source))
 
+    def started(self, source: planning.WheelSource) -> bool:
+        """Whether ``soon`` started fetching ``source``."""
+        return _key(source) in self._tasks
+
     async def fetch(self, items: Sequence[planning.PlannedWheel]) -> dict[NormalizedName, Path]:
         """Every wheel of ``items`` in the cache: {name: unpacked entry}."""
         import asyncio
@@ -828,13 +834,15 @@ class _Fetcher:
         file = source.file if source.file is not None else _direct_file(source)
         size = getattr(file, "size", None)
         if processes is not None and (source.path is None or source.file is not None):
-            # a worker process downloads it, checks it and unpacks it, with a GIL of its own
-            archive, sha256, events = await unpacker.run(
-                size or 0, processes.run, "fetch", str(cache.root), self.index, source, os.getpid(),
-                self.reporter.wants_progress,
+            # a worker process downloads it, checks it and unpacks it, with a GIL of its own;
+            # its events come back as they happen, to be reported from the loop's thread
+            import functools
+
+            loop = asyncio.get_running_loop()
+            run = functools.partial(processes.run, on_event=lambda e: loop.call_soon_threadsafe(self.reporter.report, e))
+            archive, sha256 = await unpacker.run(
+                size or 0, run, "fetch", str(cache.root), self.index, source, os.getpid(), self.reporter.wants_progress
             )
-            for event in events:
-                self.reporter.report(event)
             archive = Path(archive)
         elif processes is None and source.path is None and size is not None and size <= _IN_MEMORY_MAX:
             # small enough: download into memory and unpack from there (no temporary file)
@@ -917,21 +925,29 @@ class _Unpackers:
 
     On threads, unpacking shares the GIL with the event loop, the page parsing and the
     download threads: a cold install's unpacking ran two to twenty times slower than alone.
-    A terminal's progress display is a thread too, so there the threads do the work.
+    A terminal's progress display stops its redrawing thread while the copies are forked
+    (``Reporter.no_threads``).
     """
 
-    def __init__(self, enabled: bool, index: IndexSettings | None = None) -> None:
+    def __init__(self, enabled: bool, index: IndexSettings | None = None, reporter: Reporter | None = None) -> None:
         self.enabled = enabled
         self.index = index
+        self.reporter = reporter or Reporter()
         self.workers = None
 
     def start(self) -> None:
-        from pyx_server.engine import forked
-
         cores = os.cpu_count() or 1
         # one more than the cores: a worker waiting for its download's first bytes leaves its core to another
         count = min(cores + 1, _MAX_WORKERS)
-        if self.enabled and self.workers is None and cores > 1 and forked.can_fork():
+        if self.enabled and self.workers is None and cores > 1:
+            with self.reporter.no_threads():  # a terminal's progress display stops redrawing meanwhile
+                self._fork(count)
+        self.enabled = False  # once: a later call finds threads running
+
+    def _fork(self, count: int) -> None:
+        from pyx_server.engine import forked
+
+        if forked.can_fork():
             # What the workers use is imported (and the TLS trust loaded) before the fork, so
             # that each copy starts ready instead of importing it again: the parent needs all
             # of it right after anyway.
@@ -948,7 +964,6 @@ class _Unpackers:
                 self.workers = forked.Workers(_worker_job, count)
             except OSError:
                 self.workers = None  # no process to spare: threads unpack
-        self.enabled = False  # once: a later call finds threads running
 
     def close(self) -> None:
         if self.workers is not None:
@@ -988,10 +1003,22 @@ def _populate(wheel, label: str, parent: int):
 _worker_client = None
 
 
+class _ToParent(Reporter):
+    """A worker's reporter: every event goes to the parent as it happens (``forked.send_event``)."""
+
+    def __init__(self, wants_progress: bool) -> None:
+        self.wants_progress = wants_progress
+
+    def report(self, event) -> None:
+        from pyx_server.engine import forked
+
+        forked.send_event(event)
+
+
 def _fetch_in_worker(root: str, index: IndexSettings, source: planning.WheelSource, parent: int,
-                     wants_progress: bool = True):
+                     wants_progress: bool = True) -> tuple[str, str]:
     """In a forked worker: download ``source`` from its index, check its hashes, unpack it into
-    the cache. Returns (entry, sha256, events), the progress events for the parent to report
+    the cache. Returns (entry, sha256); its events go to the parent as they happen
     (``DownloadProgress`` only when ``wants_progress``).
 
     The worker downloads with a GIL of its own: in the parent, download threads and the page
@@ -1000,17 +1027,13 @@ def _fetch_in_worker(root: str, index: IndexSettings, source: planning.WheelSour
     global _worker_client
     import asyncio
 
-    from pyx_server.engine.progress import CollectingReporter
-
     cache = Cache(root)
     if _worker_client is None:
         from pyx_server.engine.index import IndexClient
 
         _worker_client = (asyncio.new_event_loop(), IndexClient(index, cache))
     loop, client = _worker_client
-    events = CollectingReporter()
-    events.wants_progress = wants_progress
-    client.reporter = client.http.reporter = events
+    client.reporter = client.http.reporter = _ToParent(wants_progress)
     file = source.file if source.file is not None else _direct_file(source)
     size = getattr(file, "size", None)
     if size is not None and size <= _IN_MEMORY_MAX:
@@ -1024,7 +1047,7 @@ def _fetch_in_worker(root: str, index: IndexSettings, source: planning.WheelSour
             sha256 = loop.run_until_complete(client.download(file, wheel_path))
             _verify_user_hashes(source, wheel_path, sha256)
             archive = _store_and_scan(cache, sha256, _populate(wheel_path, source.filename, parent))
-    return str(archive), sha256, events.events
+    return str(archive), sha256
 
 
 def _store_and_scan(cache: Cache, sha256: str, populate) -> Path:

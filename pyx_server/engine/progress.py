@@ -9,7 +9,9 @@ way (terminal bars in the CLI, JSON over a websocket in Jupyter, ``$/progress`` 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +103,13 @@ class Reporter:
     #: output) says False: downloads then report only their start and end, which spares a
     #: hand-over to the event loop's thread every 256 KiB of every body.
     wants_progress: bool = True
+
+    @contextlib.contextmanager
+    def no_threads(self) -> Iterator[None]:
+        """For the block, the front runs no thread of its own (a display's redrawing thread
+        stops, and starts again after): the engine forks its worker processes only from a
+        process with a single thread (``engine.forked``)."""
+        yield
 
     def report(self, event: Event) -> None:  # noqa: B027 - deliberately empty
         pass
