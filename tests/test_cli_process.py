@@ -292,26 +292,30 @@ def test_a_download_that_fails_while_other_wheels_unpack_in_worker_processes_lea
     assert leftover.stdout.strip() == ""  # no worker process outlives the install
 
 
+#: runs pyx (its arguments after the script's) and ends its stderr with the jobs it gave worker
+#: processes, by kind
+_COUNTING_WORKER_JOBS = (
+    "import collections, sys\n"
+    "from pyx_server.engine import forked\n"
+    "kinds = collections.Counter()\n"
+    "run = forked.Workers.run\n"
+    "def counted(self, kind, *args, **options):\n"
+    "    kinds[kind] += 1\n"
+    "    return run(self, kind, *args, **options)\n"
+    "forked.Workers.run = counted\n"
+    "from pyx_server.launch import main\n"
+    "try:\n"
+    "    code = main()\n"
+    "finally:\n"
+    "    sys.stderr.write(f'\\nworker jobs: {dict(kinds)!r}\\n')\n"
+    "sys.exit(code)\n"
+)
+
+
 def _sync_counting_worker_jobs(req: Path, index_url: str, venv: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
     """``pyx pip sync`` in a process of its own; also counts the jobs it gave worker processes, by kind."""
-    code = (
-        "import collections, sys\n"
-        "from pyx_server.engine import forked\n"
-        "kinds = collections.Counter()\n"
-        "run = forked.Workers.run\n"
-        "def counted(self, kind, *args, **options):\n"
-        "    kinds[kind] += 1\n"
-        "    return run(self, kind, *args, **options)\n"
-        "forked.Workers.run = counted\n"
-        "from pyx_server.launch import main\n"
-        "try:\n"
-        "    code = main()\n"
-        "finally:\n"
-        "    sys.stderr.write(f'\\nworker jobs: {dict(kinds)!r}\\n')\n"
-        "sys.exit(code)\n"
-    )
     proc = subprocess.run(
-        [sys.executable, "-c", code, "pip", "sync", str(req), "-i", index_url, "-p", str(venv), *extra],
+        [sys.executable, "-c", _COUNTING_WORKER_JOBS, "pip", "sync", str(req), "-i", index_url, "-p", str(venv), *extra],
         capture_output=True, text=True, timeout=120,
     )
     jobs = proc.stderr.rpartition("worker jobs: ")[2].strip()
@@ -388,23 +392,8 @@ def test_on_a_terminal_worker_processes_download_and_the_display_shows_it(
     venv = make_venv(tmp_path / "v", cache_dir)
     req = tmp_path / "r.txt"
     req.write_text("alpha==1.0\nbeta==1.0\n")
-    code = (
-        "import collections, sys\n"
-        "from pyx_server.engine import forked\n"
-        "kinds = collections.Counter()\n"
-        "run = forked.Workers.run\n"
-        "def counted(self, kind, *args, **options):\n"
-        "    kinds[kind] += 1\n"
-        "    return run(self, kind, *args, **options)\n"
-        "forked.Workers.run = counted\n"
-        "from pyx_server.launch import main\n"
-        "try:\n"
-        "    code = main()\n"
-        "finally:\n"
-        "    sys.stderr.write(f'\\nworker jobs: {dict(kinds)!r}\\n')\n"
-        "sys.exit(code)\n"
-    )
-    status, screen = _on_a_terminal([sys.executable, "-c", code, "pip", "sync", str(req), "-i", index.url, "-p", str(venv)])
+    status, screen = _on_a_terminal([sys.executable, "-c", _COUNTING_WORKER_JOBS, "pip", "sync", str(req), "-i", index.url,
+                                     "-p", str(venv)])
     assert status == 0, screen
     assert "worker jobs: {'fetch': 2}" in screen
     assert "Downloading" in screen  # the workers' download events reach the display as they happen
