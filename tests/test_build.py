@@ -22,7 +22,7 @@ from pyx_server.engine import build
 from pyx_server.engine.build import archive, hooks, isolation, source
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.errors import BuildError, InvalidSdist, UsageError
-from pyx_server.engine.interpreter import query_interpreter
+from pyx_server.engine.envs.interpreter import query_interpreter
 from pyx_server.engine.progress import CollectingReporter, Notice, PhaseFinished, PhaseStarted
 from tests.support.backends import (
     WHEELHOUSE,

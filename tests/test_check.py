@@ -8,7 +8,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from pyx_server.engine.check import check_environment, unsatisfied
+from pyx_server.engine.install.check import check_environment, unsatisfied
 
 MARKERS = {"python_version": "3.11", "python_full_version": "3.11.4", "sys_platform": "linux"}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pyx_server.engine.environment import open_venv
+from pyx_server.engine.envs.environment import open_venv
 from tests.support.backends import WHEELHOUSE, hatchling_project, make_sdist, mini_project, setuptools_project, wheelhouse, write_tree
 from tests.support.cli import pyx
 from tests.support.index_server import LocalIndex

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from pyx_server.engine.cache import Cache
-from pyx_server.engine.environment import open_venv
-from pyx_server.engine.interpreter import query_interpreter
-from pyx_server.engine.venv import create_venv
+from pyx_server.engine.envs.environment import open_venv
+from pyx_server.engine.envs.interpreter import query_interpreter
+from pyx_server.engine.envs.venv import create_venv
 from tests.support.cli import mask, pyx, pyx_process
 from tests.support.wheels import build_wheel
 
@@ -287,7 +287,7 @@ def test_server_error_always_is_a_readable_error(local_index, venv: Path, monkey
 
 @pytest.mark.parametrize("in_memory", [True, False], ids=["into-memory", "into-a-file"])
 def test_dropped_download_is_retried(local_index, venv: Path, monkeypatch, in_memory: bool) -> None:
-    import pyx_server.engine.operations as operations
+    import pyx_server.engine.install.operations as operations
 
     if not in_memory:  # big wheels go through a temporary file
         monkeypatch.setattr(operations, "_IN_MEMORY_MAX", 0)
@@ -402,7 +402,7 @@ def test_externally_managed_python_is_refused(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
     from pyx_server.engine.errors import PyxError
-    from pyx_server.engine.operations import _check_not_externally_managed
+    from pyx_server.engine.install.operations import _check_not_externally_managed
 
     stdlib = tmp_path / "lib" / "python3.11"
     stdlib.mkdir(parents=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pyx_server.engine.cache import Cache
-from pyx_server.engine.environment import open_venv
+from pyx_server.engine.envs.environment import open_venv
 from tests.support.cli import mask, pyx
 
 
@@ -116,6 +116,6 @@ def test_global_flags_before_or_after_the_command(tmp_path: Path) -> None:
 ])
 def test_a_parser_built_for_one_command_reads_it_as_the_full_parser_does(argv: list[str]) -> None:
     """Only the reachable sub-parsers are built (start-up time); the meaning must not change."""
-    from pyx_server.cli import build_parser
+    from pyx_server.cli.main import build_parser
 
     assert vars(build_parser(argv).parse_args(argv)) == vars(build_parser().parse_args(argv))

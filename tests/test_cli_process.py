@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from pyx_server.engine.cache import Cache
-from pyx_server.engine.environment import open_venv
-from pyx_server.engine.interpreter import query_interpreter
-from pyx_server.engine.venv import create_venv
-from pyx_server.engine.wheel import read_record
+from pyx_server.engine.envs.environment import open_venv
+from pyx_server.engine.envs.interpreter import query_interpreter
+from pyx_server.engine.envs.venv import create_venv
+from pyx_server.engine.install.wheel import read_record
 from tests.support.cli import fresh_python, pyx, pyx_process
 from tests.support.wheels import build_wheel
 
@@ -231,7 +231,7 @@ def _sync_reporting_asyncio(req: Path, index_url: str, venv: Path) -> tuple[subp
     """``pyx pip sync`` in a process of its own; also says whether it imported asyncio."""
     code = (
         "import sys\n"
-        "from pyx_server.launch import main\n"
+        "from pyx_server.cli.launch import main\n"
         "try:\n"
         "    code = main()\n"
         "finally:\n"
@@ -303,7 +303,7 @@ _COUNTING_WORKER_JOBS = (
     "    kinds[kind] += 1\n"
     "    return run(self, kind, *args, **options)\n"
     "forked.Workers.run = counted\n"
-    "from pyx_server.launch import main\n"
+    "from pyx_server.cli.launch import main\n"
     "try:\n"
     "    code = main()\n"
     "finally:\n"
@@ -370,8 +370,8 @@ def test_the_terminal_display_stops_its_thread_while_the_engine_forks():
     # progress display's redrawing thread stops for that moment, and starts again after
     out = fresh_python(
         "import threading\n"
-        "from pyx_server.cli import Console\n"
-        "from pyx_server.progressbars import reporter_for\n"
+        "from pyx_server.cli.main import Console\n"
+        "from pyx_server.cli.progressbars import reporter_for\n"
         "with reporter_for(Console(), enabled=True) as reporter:\n"
         "    before = threading.active_count()\n"
         "    with reporter.no_threads():\n"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from pyx_server.engine.cache import Cache
-from pyx_server.engine.environment import open_venv
-from pyx_server.engine.interpreter import query_interpreter
-from pyx_server.engine.venv import create_venv
+from pyx_server.engine.envs.environment import open_venv
+from pyx_server.engine.envs.interpreter import query_interpreter
+from pyx_server.engine.envs.venv import create_venv
 from tests.support.cli import mask, pyx
 
 

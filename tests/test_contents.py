@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from pyx_server.engine import contents as contents_mod
+from pyx_server.engine.install import contents as contents_mod
 from pyx_server.engine.cache import Bucket, Cache, WheelPointer
-from pyx_server.engine.contents import WheelContents, cached_contents, scan_contents
+from pyx_server.engine.install.contents import WheelContents, cached_contents, scan_contents
 from pyx_server.engine.errors import InvalidWheel
-from pyx_server.engine.installer import install_wheel
-from pyx_server.engine.linker import Linker
-from pyx_server.engine.wheel import unpack_wheel
+from pyx_server.engine.install.installer import install_wheel
+from pyx_server.engine.install.linker import Linker
+from pyx_server.engine.install.wheel import unpack_wheel
 from tests.support.wheels import build_wheel
 from tests.test_installer import RICH, make_venv, record_rows, snapshot
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from pyx_server.engine import interpreter as interpreter_module
+from pyx_server.engine.envs import interpreter as interpreter_module
 from pyx_server.engine.cache import Cache
-from pyx_server.engine.environment import (
+from pyx_server.engine.envs.environment import (
     NO_ENVIRONMENT,
     PythonEnvironment,
     find_environment,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.config import IndexSettings
-from pyx_server.engine.envstore import MARKER, ensure_environment, environment_key, gc
-from pyx_server.engine.interpreter import query_interpreter
+from pyx_server.engine.envs.store import MARKER, ensure_environment, environment_key, gc
+from pyx_server.engine.envs.interpreter import query_interpreter
 from pyx_server.engine.requirements import parse_requirement
 
 

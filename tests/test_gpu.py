@@ -705,7 +705,8 @@ def test_parse_variant_root_json_and_html() -> None:
 
 def run_gpu(*argv: str) -> tuple[int, str, str]:
     """``pyx gpu ...`` through the real parser when cli.py has the command, else through cli_gpu alone."""
-    from pyx_server import cli, cli_gpu
+    from pyx_server.cli import main as cli
+    from pyx_server.cli import gpu as cli_gpu
 
     if _wired(cli):
         from tests.support.cli import pyx
@@ -736,7 +737,7 @@ def _wired(cli) -> bool:
 
 @pytest.fixture
 def machine_for_cli(fake_machine: FakeMachine, monkeypatch: pytest.MonkeyPatch) -> FakeMachine:
-    import pyx_server.cli_gpu as cli_gpu
+    import pyx_server.cli.gpu as cli_gpu
 
     def readers() -> Readers:
         env = {k: v for k, v in os.environ.items() if k != "PATH"}  # read when pyx runs: after setenv

@@ -245,7 +245,7 @@ def test_variants_json_that_cannot_be_used_falls_back_to_names(variant_index, tm
 @pytest.fixture
 def pascal_machine(fake_machine: FakeMachine, monkeypatch: pytest.MonkeyPatch) -> FakeMachine:
     """A Linux machine with a GeForce GTX 1080 (compute capability 6.1) on a 575 driver, seen by pyx."""
-    import pyx_server.cli_gpu as cli_gpu
+    import pyx_server.cli.gpu as cli_gpu
 
     fake_machine.nvidia_sys("575.51.03")
     fake_machine.tool("nvidia-smi", stdout="575.51.03, NVIDIA GeForce GTX 1080, 8192 MiB, 6.1\n")

@@ -20,7 +20,7 @@ from pyx_server.engine.errors import (
     IndexUnavailable,
     OfflineCacheMiss,
 )
-from pyx_server.engine.http import (
+from pyx_server.engine.index.http import (
     FILE_STREAMS,
     CachePolicy,
     HttpClient,
@@ -481,7 +481,7 @@ def test_parse_cache_control() -> None:
 @pytest.fixture
 def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
     """Files of 100 kB and more come in ranges of about 100 kB (the real threshold is 8 MiB)."""
-    from pyx_server.engine import http as http_module
+    from pyx_server.engine.index import http as http_module
 
     monkeypatch.setattr(http_module, "RANGED_MIN", 100_000)
 

@@ -20,7 +20,7 @@ from pyx_server.engine.errors import (
     InvalidWheel,
     OfflineCacheMiss,
 )
-from pyx_server.engine.index import IndexClient, ProjectFiles, ProjectNotFound
+from pyx_server.engine.index.client import IndexClient, ProjectFiles, ProjectNotFound
 from pyx_server.engine.progress import CollectingReporter, Retrying
 from tests.support.index_server import LocalIndex, build_sdist, make_file_index, make_find_links_dir
 from tests.support.wheels import build_wheel
@@ -443,7 +443,7 @@ def test_broken_page_is_reported(local_index: IndexFactory, cache_dir: Path, tmp
 def test_project_can_keep_only_some_versions(local_index, cache_dir) -> None:
     from packaging.specifiers import SpecifierSet
 
-    from pyx_server.engine.selector import PinnedVersions
+    from pyx_server.engine.install.selector import PinnedVersions
 
     index = local_index()
     index.build("demo", "1.0")
@@ -514,7 +514,7 @@ def test_metadata_by_ranges_with_a_central_directory_beyond_the_tail(local_index
 def test_parsed_page_is_reused_while_the_body_is_the_same(
     local_index: IndexFactory, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pyx_server.engine.index as index_module
+    import pyx_server.engine.index.client as index_module
 
     parses: list[str] = []
     real_parse = index_module.parse_project_page
@@ -555,7 +555,7 @@ def test_parsed_page_is_reused_while_the_body_is_the_same(
     # a lookup of some versions only uses the stored page, but never stores a filtered one
     from packaging.specifiers import SpecifierSet
 
-    from pyx_server.engine.selector import PinnedVersions
+    from pyx_server.engine.install.selector import PinnedVersions
 
     only = run(config, cache_dir, lambda c: c.project("demo", versions=PinnedVersions(SpecifierSet("==2.0"))))
     assert filenames(only) == ["demo-2.0-py3-none-any.whl"] and parses == ["demo", "demo", "demo"]
@@ -566,8 +566,8 @@ def test_parsed_page_is_reused_while_the_body_is_the_same(
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
 def test_metadata_fields_come_from_the_headers_only(newline: str) -> None:
-    from pyx_server.engine.index import _parse_metadata
-    from pyx_server.engine.simple import DistFile
+    from pyx_server.engine.index.client import _parse_metadata
+    from pyx_server.engine.index.simple import DistFile
 
     text = newline.join([
         "Metadata-Version: 2.1",
@@ -591,7 +591,7 @@ def test_metadata_fields_come_from_the_headers_only(newline: str) -> None:
 def test_dependency_fields_are_derived_once_per_metadata_file(
     local_index: IndexFactory, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pyx_server.engine.index as index_module
+    import pyx_server.engine.index.client as index_module
 
     parses: list[str] = []
     real_parse = index_module._parse_metadata

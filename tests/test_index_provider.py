@@ -9,9 +9,9 @@ import pytest
 
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.config import IndexSettings
-from pyx_server.engine.interpreter import query_interpreter
+from pyx_server.engine.envs.interpreter import query_interpreter
 from pyx_server.engine.requirements import parse_requirement
-from pyx_server.engine.resolve import resolve_requirements
+from pyx_server.engine.index.resolve import resolve_requirements
 from pyx_server.engine.resolver import ResolutionImpossible
 
 
@@ -71,7 +71,7 @@ def test_missing_package_and_invalid_metadata(local_index, cache_dir) -> None:
 def test_exclude_newer_reads_upload_times_from_the_index(local_index, cache_dir) -> None:
     from datetime import datetime, timezone
 
-    from pyx_server.engine.resolve import ResolveOptions
+    from pyx_server.engine.index.resolve import ResolveOptions
 
     index = local_index(cache_control=None, etag=False)
     index.build("demo", "1.0", index_options={"upload_time": "2024-01-01T00:00:00Z"})

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from pyx_server.engine import installer as installer_mod
+from pyx_server.engine.install import installer as installer_mod
 from pyx_server.engine.errors import InstallError, InvalidWheel, UninstallError, UnsafeWheel
-from pyx_server.engine.installer import (
+from pyx_server.engine.install.installer import (
     MAX_SHEBANG,
     environment_root,
     install_wheel,
@@ -28,10 +28,10 @@ from pyx_server.engine.installer import (
     script_shebang,
     uninstall,
 )
-from pyx_server.engine.linker import Linker, LinkMode
+from pyx_server.engine.install.linker import Linker, LinkMode
 from pyx_server.engine.progress import CollectingReporter, Notice
-from pyx_server.engine.scheme import Scheme
-from pyx_server.engine.wheel import unpack_wheel
+from pyx_server.engine.install.scheme import Scheme
+from pyx_server.engine.install.wheel import unpack_wheel
 from tests.support.wheels import build_wheel
 
 PYVER = f"python{sys.version_info.major}.{sys.version_info.minor}"

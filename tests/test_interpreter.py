@@ -14,10 +14,10 @@ import pytest
 from packaging.markers import default_environment
 from packaging.tags import Tag, parse_tag, sys_tags
 
-from pyx_server.engine import interpreter as interpreter_module
+from pyx_server.engine.envs import interpreter as interpreter_module
 from pyx_server.engine.cache import Bucket, Cache
 from pyx_server.engine.errors import InterpreterError
-from pyx_server.engine.interpreter import (
+from pyx_server.engine.envs.interpreter import (
     Interpreter,
     find_python_on_path,
     parse_version_request,
@@ -355,7 +355,7 @@ def test_find_by_name_and_by_path(tmp_path: Path) -> None:
 
 
 def test_pyenv_shims_are_followed_through_version_files(tmp_path) -> None:
-    from pyx_server.engine.interpreter import _through_pyenv_shim
+    from pyx_server.engine.envs.interpreter import _through_pyenv_shim
 
     root = tmp_path / "pyenv"
     (root / "shims").mkdir(parents=True)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pyx_server.engine import linker as linker_mod
+from pyx_server.engine.install import linker as linker_mod
 from pyx_server.engine.errors import ConfigError
-from pyx_server.engine.linker import (
+from pyx_server.engine.install.linker import (
     Linker,
     LinkMode,
     copy_file,

@@ -36,9 +36,9 @@ from pyx_server.engine.lock import (
     to_dist_file,
     write_lock,
 )
-from pyx_server.engine.resolve import ResolveResult
+from pyx_server.engine.index.resolve import ResolveResult
 from pyx_server.engine.resolver import Candidate, Resolution, ResolvedPackage, Via
-from pyx_server.engine.simple import DistFile
+from pyx_server.engine.index.simple import DistFile
 
 DATA = Path(__file__).parent / "data" / "lock"
 PEP_EXAMPLE = DATA / "pylock.pep751-example.toml"

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pyx_server.engine.http import HttpClient
-from pyx_server.engine.lookups import Lookups, install
+from pyx_server.engine.index.http import HttpClient
+from pyx_server.engine.index.lookups import Lookups, install
 from tests.support.index_server import LocalIndex
 
 IndexFactory = Callable[..., LocalIndex]
@@ -98,7 +98,7 @@ def test_an_address_that_does_not_answer_gives_way_to_the_next(monkeypatch: pyte
     not the whole timeout; the last address gets the whole timeout."""
     import httpcore
 
-    from pyx_server.engine import lookups as lookups_module
+    from pyx_server.engine.index import lookups as lookups_module
 
     attempts: list[tuple[str, float | None]] = []
 

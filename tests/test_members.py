@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pyx_server.engine import members
-from pyx_server.engine.members import PIECE, MemberReader, ViewFile
+from pyx_server.engine.install import members
+from pyx_server.engine.install.members import PIECE, MemberReader, ViewFile
 
 
 def read(reader: MemberReader, info: zipfile.ZipInfo, **kw) -> bytes:
@@ -176,7 +176,7 @@ def test_a_view_file_reads_and_seeks_like_a_file_without_copying(tmp_path):
 
 
 def test_a_wheel_in_memory_unpacks_as_the_same_wheel_on_disk(tmp_path):
-    from pyx_server.engine.wheel import unpack_wheel
+    from pyx_server.engine.install.wheel import unpack_wheel
     from tests.support.wheels import build_wheel
 
     wheel = build_wheel(tmp_path / "dist", "demo", "1.0", files={"demo/__init__.py": "X = 1\n", "demo/data.bin": os.urandom(70_000)})

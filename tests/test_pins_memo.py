@@ -12,7 +12,7 @@ from pyx_server.engine import declared as declared_module
 from pyx_server.engine.cache import Bucket, Cache
 from pyx_server.engine.config import IndexSettings
 from pyx_server.engine.declared import lock, pins, read_declaration
-from pyx_server.engine.interpreter import query_interpreter
+from pyx_server.engine.envs.interpreter import query_interpreter
 from tests.support.cli import fresh_python
 
 

@@ -9,7 +9,7 @@ import pytest
 from packaging.version import Version
 
 from pyx_server.engine.errors import InvalidRequirement
-from pyx_server.engine.plan import WheelSource, make_plan, partition
+from pyx_server.engine.install.plan import WheelSource, make_plan, partition
 from pyx_server.engine.requirements import parse_requirement
 
 MARKERS = {"sys_platform": "linux", "python_version": "3.11", "python_full_version": "3.11.4"}

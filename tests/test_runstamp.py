@@ -1,7 +1,7 @@
 """Run stamps: `pyx run` of an unchanged script skips pyx entirely, and every change is noticed.
 
 The end-to-end tests run the real entry point (``python -X importtime -m pyx_server run …``):
-the import log on stderr tells whether the full command line (``pyx_server.cli``) was loaded
+the import log on stderr tells whether the full command line (``pyx_server.cli.main``) was loaded
 or the stamp let pyx exec the script's interpreter straight away.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pyx_server.engine import runstamp
-from pyx_server.engine.envstore import gc
+from pyx_server.engine.envs import runstamp
+from pyx_server.engine.envs.store import gc
 
 SCRIPT = """\
 # /// script
@@ -44,7 +44,7 @@ def run(*args, cwd: Path, env: dict | None = None) -> tuple[subprocess.Completed
     """Run ``pyx run …``; returns the process and whether it went through the full command line."""
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "pyx_server", "run", *map(str, args)],
                           cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120)
-    full = any(line.rstrip().endswith("| pyx_server.cli") for line in done.stderr.splitlines())
+    full = any(line.rstrip().endswith("| pyx_server.cli.main") for line in done.stderr.splitlines())
     return done, full
 
 
@@ -179,7 +179,7 @@ def test_fast_data_dir_matches_platformdirs(monkeypatch, tmp_path: Path) -> None
     """Where the fast path looks is where platformdirs puts pyx's data (when it can say)."""
     import platformdirs
 
-    from pyx_server.engine.envstore import data_dir
+    from pyx_server.engine.envs.store import data_dir
 
     monkeypatch.delenv("PYX_DATA_DIR", raising=False)
     for xdg in (None, str(tmp_path / "xdg")):

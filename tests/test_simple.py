@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from packaging.tags import Tag
 from packaging.version import Version
 
-from pyx_server.engine.simple import (
+from pyx_server.engine.index.simple import (
     ACCEPT,
     FILENAME,
     TAGS,
@@ -354,7 +354,7 @@ def test_damaged_stored_page_is_a_miss() -> None:
     import marshal
     import zlib
 
-    from pyx_server.engine import simple
+    from pyx_server.engine.index import simple
 
     payload = marshal.dumps((simple.PAGE_FORMAT + 1, "body-sha", PAGE, "demo", INDEX, (), (), ()))
     other = simple._PAGE_MAGIC + zlib.crc32(payload).to_bytes(4, "big") + payload

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from pyx_server.engine import interpreter as interpreter_module
+from pyx_server.engine.envs import interpreter as interpreter_module
 from pyx_server.engine.cache import Cache
-from pyx_server.engine.environment import find_environment
+from pyx_server.engine.envs.environment import find_environment
 from pyx_server.engine.errors import VenvError
-from pyx_server.engine.interpreter import Interpreter, query_interpreter
-from pyx_server.engine.venv import create_venv
+from pyx_server.engine.envs.interpreter import Interpreter, query_interpreter
+from pyx_server.engine.envs.venv import create_venv
 
 SHORT = f"{sys.version_info[0]}.{sys.version_info[1]}"
 BASE = Path(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))

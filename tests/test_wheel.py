@@ -13,7 +13,7 @@ from packaging.tags import Tag
 from packaging.version import Version
 
 from pyx_server.engine.errors import InvalidWheel, UnsafeWheel
-from pyx_server.engine.wheel import (
+from pyx_server.engine.install.wheel import (
     RecordEntry,
     find_dist_info,
     parse_record,
@@ -391,7 +391,7 @@ def test_a_big_wheel_is_extracted_by_two_threads_to_the_same_result(
 ) -> None:
     import io
 
-    from pyx_server.engine import wheel as wheel_module
+    from pyx_server.engine.install import wheel as wheel_module
 
     monkeypatch.setattr(wheel_module, "_SPLIT_ABOVE", 1)  # every wheel counts as big
     files = {f"demo/m{i}.py": f"value = {i}\n" * (i + 1) for i in range(40)}
@@ -406,7 +406,7 @@ def test_a_big_wheel_is_extracted_by_two_threads_to_the_same_result(
 
 
 def test_a_corrupt_member_in_either_half_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pyx_server.engine import wheel as wheel_module
+    from pyx_server.engine.install import wheel as wheel_module
 
     monkeypatch.setattr(wheel_module, "_SPLIT_ABOVE", 1)
     files = {f"demo/m{i}.py": f"good = {i:04}\n" for i in range(20)}

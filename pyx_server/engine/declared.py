@@ -95,7 +95,7 @@ def _read_declaration(path: Path) -> Declaration:
             {name: [s] if isinstance(s, dict) else list(s) for name, s in meta.uv_sources.items()}, named, path
         )
         return Declaration(kind, path, reqs, meta.requires_python, lock_path_for(path), indexes, pinned=pinned)
-    from pyx_server.engine.project import find_project, requirements_of
+    from pyx_server.engine.project.pyproject import find_project, requirements_of
 
     project = find_project(path if path.is_dir() else path.parent)
     if project is None:
@@ -212,9 +212,9 @@ async def lock(
     upgrade: bool = False,
 ):
     """Resolve the declaration and write its lock; returns ``(Lock, path)``."""
-    from pyx_server.engine.building import BuildSupport
+    from pyx_server.engine.install.builds import BuildSupport
     from pyx_server.engine.lock import lock_from_resolution
-    from pyx_server.engine.resolve import ResolveOptions, resolve_requirements
+    from pyx_server.engine.index.resolve import ResolveOptions, resolve_requirements
 
     check_python(declaration, interpreter)
     preferences = {}
@@ -403,7 +403,9 @@ def _code_digest() -> str:
     if not _CODE:
         import hashlib
 
-        from pyx_server.engine import requirements, simple
+        from pyx_server.engine import requirements
+
+        from pyx_server.engine.index import simple
 
         digest = hashlib.sha256()
         engine = Path(__file__).parent
@@ -432,7 +434,7 @@ def existing_script_environment(
 ) -> Path | None:
     """The complete stored environment of an unlocked script, if there is one: no resolution,
     no event loop, no network (what makes ``pyx run`` instant when nothing changed)."""
-    from pyx_server.engine.envstore import MARKER, environment_root
+    from pyx_server.engine.envs.store import MARKER, environment_root
 
     if has_lock(declaration):
         return None
@@ -457,7 +459,7 @@ def run_inputs(declaration: Declaration, interpreter, cwd: Path | None = None) -
     its lock, pip's configuration, pyenv's version files and the interpreter. The script's
     own metadata is compared separately; see ``runstamp``."""
     from pyx_server.engine.config import pip_config_candidates
-    from pyx_server.engine.interpreter import discovery_files
+    from pyx_server.engine.envs.interpreter import discovery_files
 
     interpreters = {Path(interpreter.sys_executable), Path(interpreter.executable)}
     return [declaration.lock_path, *pip_config_candidates(), *discovery_files(cwd), *sorted(interpreters)]
@@ -475,7 +477,7 @@ async def script_environment(
     reporter: Reporter | None = None,
 ):
     """The stored environment for a script or notebook (``envstore.StoredEnvironment``)."""
-    from pyx_server.engine.envstore import ensure_environment
+    from pyx_server.engine.envs.store import ensure_environment
 
     check_python(declaration, interpreter)
     settings = index_for(declaration, index)
@@ -509,7 +511,7 @@ async def project_sync(
     reporter: Reporter | None = None,
 ):
     """Make the project's environment match its lock exactly (locking first when needed)."""
-    from pyx_server.engine.operations import InstallOptions, install
+    from pyx_server.engine.install.operations import InstallOptions, install
 
     check_python(declaration, env.interpreter)
     settings = index_for(declaration, index)
@@ -602,7 +604,7 @@ async def route_gpu_packages(
         return choice
     index_entry = routing["index"][0]
     if declaration.kind == "project":
-        from pyx_server.engine.project import UvIndex, UvSource, add_uv_index, set_uv_source
+        from pyx_server.engine.project.pyproject import UvIndex, UvSource, add_uv_index, set_uv_source
 
         add_uv_index(declaration.path, UvIndex(url=index_entry["url"], name=index_entry["name"], explicit=True))
         for name, source in routing["sources"].items():

@@ -329,7 +329,7 @@ class WheelhouseInstaller:
 
     async def __call__(self, env, requirements: Sequence[str]) -> None:
         from pyx_server.engine.config import IndexSettings
-        from pyx_server.engine.operations import install
+        from pyx_server.engine.install.operations import install
         from pyx_server.engine.requirements import parse_requirement
 
         self.calls.append((Path(env.root), list(requirements)))

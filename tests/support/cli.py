@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyx_server.cli import main
+from pyx_server.cli.main import main
 
 
 @dataclass

@@ -87,10 +87,10 @@ from pyx_server.engine.build.store import (
 )
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.errors import BuildError, InvalidSdist, InvalidWheel, PyxError, UsageError
-from pyx_server.engine.interpreter import Interpreter
+from pyx_server.engine.envs.interpreter import Interpreter
 from pyx_server.engine.loop import running_loop
 from pyx_server.engine.progress import Notice, PhaseFinished, PhaseStarted, Reporter
-from pyx_server.engine.wheel import parse_wheel_name
+from pyx_server.engine.install.wheel import parse_wheel_name
 
 __all__ = ["BuildEnvInstaller", "BuiltWheel", "build_wheel", "sdist_metadata"]
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from pyproject_hooks import BackendUnavailable, BuildBackendHookCaller, HookMissing
 
-from pyx_server.engine.environment import PythonEnvironment
+from pyx_server.engine.envs.environment import PythonEnvironment
 from pyx_server.engine.errors import BuildError
 from pyx_server.engine.build.source import BuildSystem, SourceLabel
 

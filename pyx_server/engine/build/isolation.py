@@ -32,9 +32,9 @@ from packaging.utils import canonicalize_name
 
 from pyx_server import __version__
 from pyx_server.engine.cache import Bucket, Cache, atomic_write_json, digest, read_json
-from pyx_server.engine.environment import PythonEnvironment
+from pyx_server.engine.envs.environment import PythonEnvironment
 from pyx_server.engine.errors import BuildError, PyxError
-from pyx_server.engine.interpreter import Interpreter
+from pyx_server.engine.envs.interpreter import Interpreter
 from pyx_server.engine.progress import Notice, Reporter
 from pyx_server.engine.build.source import SourceLabel
 
@@ -121,7 +121,7 @@ async def build_environment(
     """The complete build environment holding ``requirements``: reused if made before, else made now."""
     from filelock import FileLock
 
-    from pyx_server.engine.venv import create_venv
+    from pyx_server.engine.envs.venv import create_venv
 
     wanted = normalized_requirements(requirements)
     root = envs_dir(cache) / env_key(wanted, interpreter)

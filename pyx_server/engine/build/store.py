@@ -26,8 +26,8 @@ from pathlib import Path
 
 from pyx_server.engine.cache import Bucket, Cache, atomic_write_bytes, digest
 from pyx_server.engine.errors import InvalidWheel
-from pyx_server.engine.interpreter import Interpreter
-from pyx_server.engine.wheel import parse_wheel_name
+from pyx_server.engine.envs.interpreter import Interpreter
+from pyx_server.engine.install.wheel import parse_wheel_name
 from pyx_server.engine.build.isolation import interpreter_identity
 
 

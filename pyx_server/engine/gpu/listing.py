@@ -49,12 +49,12 @@ from pyx_server.engine.gpu.variants import (
     variant_index_url,
     variant_sort_key,
 )
-from pyx_server.engine.http import HttpClient, file_url_to_path
-from pyx_server.engine.index import IndexClient, ProjectNotFound
+from pyx_server.engine.index.http import HttpClient, file_url_to_path
+from pyx_server.engine.index.client import IndexClient, ProjectNotFound
 from pyx_server.engine.loop import running_loop
 from pyx_server.engine.progress import Notice, Reporter
 from pyx_server.engine.gpu.wheel_variants import VariantsJson, judge, parse_variants_json, property_strings
-from pyx_server.engine.simple import DistFile
+from pyx_server.engine.index.simple import DistFile
 
 #: ``VariantInfo.judged_by`` values
 BY_METADATA, BY_TABLES = "variant metadata", "tables"

@@ -28,7 +28,7 @@ from functools import cached_property
 from pathlib import Path
 
 from pyx_server.engine.errors import InvalidWheel, UnsafeWheel
-from pyx_server.engine.wheel import find_dist_info, parse_record, read_wheel_info
+from pyx_server.engine.install.wheel import find_dist_info, parse_record, read_wheel_info
 
 #: the scheme keys a wheel's ``<name>.data/`` may use (the binary distribution format's list)
 DATA_KEYS = ("purelib", "platlib", "scripts", "data", "headers")

@@ -41,7 +41,7 @@ from packaging.version import InvalidVersion, Version
 
 from pyx_server.engine.cache import Bucket, Cache, atomic_write_json, digest, read_json
 from pyx_server.engine.errors import InterpreterError
-from pyx_server.engine.scheme import Scheme
+from pyx_server.engine.install.scheme import Scheme
 
 #: bump when the shape of a cached answer changes (the bucket itself is ``interpreter-v1``)
 _FORMAT = 1

@@ -26,7 +26,7 @@ from typing import Any
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from pyx_server.engine import plan as planning
+from pyx_server.engine.install import plan as planning
 from pyx_server.engine.cache import Bucket, Cache, WheelPointer, digest
 from pyx_server.engine.config import IndexSettings, redact_url
 from pyx_server.engine.errors import (
@@ -233,7 +233,7 @@ async def install(
 
 def _broken_by(result: InstallResult, env) -> list[str]:
     """Requirements of other installed packages that this install left unmet (pip warns too)."""
-    from pyx_server.engine.check import check_environment
+    from pyx_server.engine.install.check import check_environment
 
     changed = {c.name for c in result.installed} | {c.name for c in result.uninstalled}
     problems = check_environment(env.installed(), env.interpreter.markers)
@@ -258,9 +258,9 @@ def environment_lock(env, cache: Cache | None = None):
 
 async def _act(plan: planning.Plan, archives, env, interpreter, options: InstallOptions, result: InstallResult,
                reporter: Reporter, cache: Cache) -> None:
-    from pyx_server.engine.contents import cached_contents
-    from pyx_server.engine.installer import install_wheel, replace_wheel, uninstall
-    from pyx_server.engine.linker import Linker, link_mode_from_env
+    from pyx_server.engine.install.contents import cached_contents
+    from pyx_server.engine.install.installer import install_wheel, replace_wheel, uninstall
+    from pyx_server.engine.install.linker import Linker, link_mode_from_env
     from pyx_server.engine.loop import completed
 
     timings = result.timings
@@ -368,7 +368,7 @@ def _already_satisfied(requirements, env, installed, options: InstallOptions, st
     ropts = options.resolve_options
     if options.reinstall or getattr(ropts, "upgrade", False) or getattr(ropts, "upgrade_packages", None):
         return None
-    from pyx_server.engine.check import unsatisfied
+    from pyx_server.engine.install.check import unsatisfied
 
     markers = env.interpreter.markers
     if unsatisfied([(None, s.requirement) for s in requirements], installed, markers):
@@ -380,13 +380,13 @@ def _already_satisfied(requirements, env, installed, options: InstallOptions, st
 
 
 def _build_support(index: IndexSettings, cache: Cache, env, reporter: Reporter):
-    from pyx_server.engine.building import BuildSupport
+    from pyx_server.engine.install.builds import BuildSupport
 
     return BuildSupport(index, cache, env.interpreter, reporter)
 
 
 async def _resolve(requirements, env, installed, index, cache, options: InstallOptions, reporter, build):
-    from pyx_server.engine.resolve import ResolveOptions, resolve_requirements
+    from pyx_server.engine.index.resolve import ResolveOptions, resolve_requirements
 
     ropts = options.resolve_options or ResolveOptions()
     preferences = {} if ropts.upgrade else {name: d.version for name, d in installed.items()}
@@ -436,7 +436,7 @@ async def _choose_wheels(
     ``before_index`` is called before an index is first asked (wheels will likely be fetched);
     ``on_chosen(source)`` as soon as an exact pin's wheel is picked from its page, while the
     other pages are still being read."""
-    from pyx_server.engine.wheel import parse_wheel_name
+    from pyx_server.engine.install.wheel import parse_wheel_name
 
     sources: list[planning.WheelSource] = []
     chosen = chosen or {}
@@ -500,8 +500,8 @@ async def _choose_wheels(
     import asyncio  # only now: a warm install of cached pins runs without an event loop (engine.loop)
 
     from pyx_server.engine.errors import NoMatchingDistribution
-    from pyx_server.engine.index import IndexClient, ProjectNotFound  # httpx: only when an index is asked
-    from pyx_server.engine.selector import PinnedVersions, select_file
+    from pyx_server.engine.index.client import IndexClient, ProjectNotFound  # httpx: only when an index is asked
+    from pyx_server.engine.install.selector import PinnedVersions, select_file
 
     async with IndexClient(index, cache, reporter) as client:
         # exact pins only need the files of their version: the rest of a page is not parsed
@@ -604,7 +604,7 @@ async def _built_source(build, source, spec: RequirementSpec, requested: bool, *
     ``direct`` installs (URL, path, ``-e``) record where they came from (PEP 610): the tree
     (``dir_info``, editable or not) or the sdist's URL (``archive_info``), not the built wheel.
     """
-    from pyx_server.engine.wheel import parse_wheel_name
+    from pyx_server.engine.install.wheel import parse_wheel_name
 
     if build is None:
         raise PyxError(f"`{spec}` needs a build from source, and building is turned off")
@@ -640,8 +640,8 @@ def _cached_pin(spec: RequirementSpec, interpreter, index: IndexSettings, cache:
     version = spec.pinned_version
     if version is None:
         return None
-    from pyx_server.engine.simple import DistFile
-    from pyx_server.engine.wheel import parse_wheel_name
+    from pyx_server.engine.index.simple import DistFile
+    from pyx_server.engine.install.wheel import parse_wheel_name
 
     for location in (*index.find_links, *index.indexes):
         shown = redact_url(location)
@@ -826,7 +826,7 @@ class _Fetcher:
     async def _one(self, source: planning.WheelSource) -> tuple[NormalizedName, Path]:
         import asyncio
 
-        from pyx_server.engine.wheel import unpack_wheel
+        from pyx_server.engine.install.wheel import unpack_wheel
 
         client, unpacker, budget = self._tools()
         cache = self.cache
@@ -877,7 +877,7 @@ class _Fetcher:
         if self._client is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            from pyx_server.engine.index import IndexClient
+            from pyx_server.engine.index.client import IndexClient
 
             self._client = IndexClient(self.index, self.cache, self.reporter)
             # Unpacking is zlib + file creation, which release the GIL: one thread per core keeps
@@ -956,7 +956,9 @@ class _Unpackers:
 
             import filelock  # noqa: F401  (the cache's locks)
 
-            from pyx_server.engine import contents, http, index, members, wheel  # noqa: F401
+            from pyx_server.engine.index import client as index  # noqa: F401
+            from pyx_server.engine.index import http
+            from pyx_server.engine.install import contents, members, wheel  # noqa: F401
 
             if self.index is not None:
                 http.trust(self.index.cert)
@@ -989,7 +991,7 @@ def _unpack_in_worker(root: str, sha256: str, wheel: str, label: str, parent: in
 def _populate(wheel, label: str, parent: int):
     """Fills a cache entry with ``wheel`` (a path or the bytes), in a worker: refused when the
     pyx that asked for it (``parent``) is gone meanwhile."""
-    from pyx_server.engine.wheel import unpack_wheel
+    from pyx_server.engine.install.wheel import unpack_wheel
 
     def populate(dest: Path) -> None:
         unpack_wheel(wheel, dest, label=label)
@@ -1029,7 +1031,7 @@ def _fetch_in_worker(root: str, index: IndexSettings, source: planning.WheelSour
 
     cache = Cache(root)
     if _worker_client is None:
-        from pyx_server.engine.index import IndexClient
+        from pyx_server.engine.index.client import IndexClient
 
         _worker_client = (asyncio.new_event_loop(), IndexClient(index, cache))
     loop, client = _worker_client
@@ -1053,7 +1055,7 @@ def _fetch_in_worker(root: str, index: IndexSettings, source: planning.WheelSour
 def _store_and_scan(cache: Cache, sha256: str, populate) -> Path:
     """Unpack into the cache and read what the entry holds (``contents``), in the unpacking
     thread: the install that follows then finds both ready."""
-    from pyx_server.engine.contents import cached_contents
+    from pyx_server.engine.install.contents import cached_contents
 
     archive = cache.store_archive(sha256, populate)
     cached_contents(archive, cache.bucket(Bucket.CONTENTS))
@@ -1091,7 +1093,7 @@ class _ByteBudget:
 
 
 def _direct_file(source: planning.WheelSource):
-    from pyx_server.engine.simple import DistFile
+    from pyx_server.engine.index.simple import DistFile
 
     hashes = {algo: digests[0] for algo, digests in source.allowed_hashes.items() if len(digests) == 1}
     return DistFile(
@@ -1153,7 +1155,7 @@ class UninstallResult:
 
 def uninstall(names: Sequence[str], env, *, dry_run: bool = False, reporter: Reporter | None = None) -> UninstallResult:
     """Remove the named distributions (by their RECORD); names not installed are reported."""
-    from pyx_server.engine.installer import uninstall as remove
+    from pyx_server.engine.install.installer import uninstall as remove
 
     reporter = reporter or Reporter()
     with environment_lock(env):

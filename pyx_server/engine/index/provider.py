@@ -34,7 +34,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from pyx_server.engine.errors import InvalidMetadata, PyxError
-from pyx_server.engine.index import DependencyFields, IndexClient, ProjectNotFound
+from pyx_server.engine.index.client import DependencyFields, IndexClient, ProjectNotFound
 from pyx_server.engine.resolver.provider import (
     Candidate,
     Dependencies,
@@ -45,7 +45,7 @@ from pyx_server.engine.resolver.provider import (
     Unavailable,
     VersionsResult,
 )
-from pyx_server.engine.simple import (
+from pyx_server.engine.index.simple import (
     FILENAME,
     REQUIRES_PYTHON,
     TAGS,

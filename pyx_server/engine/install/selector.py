@@ -24,7 +24,7 @@ from pyx_server.engine.errors import NoMatchingDistribution
 class Candidate:
     """A file chosen for a requirement, with the rank of its best tag (lower is better)."""
 
-    file: object  # pyx_server.engine.simple.DistFile (kept structural: selection is pure)
+    file: object  # pyx_server.engine.index.simple.DistFile (kept structural: selection is pure)
     version: Version
     tag_rank: int
 

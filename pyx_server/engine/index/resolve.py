@@ -21,7 +21,7 @@ from pyx_server.engine.loop import running_loop
 from pyx_server.engine.progress import Reporter
 from pyx_server.engine.requirements import RequirementSpec
 from pyx_server.engine.resolver import PrereleaseMode, Resolution, ResolutionMode, ResolverOptions, resolve
-from pyx_server.engine.simple import DistFile
+from pyx_server.engine.index.simple import DistFile
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,8 @@ async def resolve_requirements(
     ``python_version`` resolves for another Python version than the interpreter's. Raises
     ``ResolutionImpossible`` with the explanation when there is no solution.
     """
-    from pyx_server.engine.index import IndexClient
-    from pyx_server.engine.index_provider import IndexMetadataProvider, direct_file
+    from pyx_server.engine.index.client import IndexClient
+    from pyx_server.engine.index.provider import IndexMetadataProvider, direct_file
 
     loop = await running_loop()
     direct, trees = {}, {}

@@ -4,7 +4,7 @@
 that its environment is still right must cost next to nothing. Here, before argparse or any
 other part of pyx is imported, a run stamp (``engine.runstamp``) is consulted; when it holds,
 pyx replaces itself with the environment's interpreter. Every other command, and every run
-the stamp cannot vouch for, goes to the full command line (``pyx_server.cli``).
+the stamp cannot vouch for, goes to the full command line (``pyx_server.cli.main``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def main() -> int:
     argv = sys.argv[1:]
     if argv[:1] == ["run"]:
         from pyx_server import __version__
-        from pyx_server.engine.runstamp import ready_python
+        from pyx_server.engine.envs.runstamp import ready_python
 
         try:
             found = ready_python(argv[1:], os.environ, os.getcwd(), __version__)
@@ -36,7 +36,7 @@ def main() -> int:
     # exit anyway. Young collections still come, every 50,000 objects, so the short-lived
     # cycles of a long resolve or download are reclaimed.
     gc.set_threshold(50_000, 20, 100)
-    from pyx_server.cli import main as cli_main
+    from pyx_server.cli.main import main as cli_main
 
     return cli_main()
 

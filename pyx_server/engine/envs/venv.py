@@ -27,9 +27,9 @@ from pathlib import Path
 
 from pyx_server import __version__
 from pyx_server.engine.cache import Cache
-from pyx_server.engine.environment import PythonEnvironment
+from pyx_server.engine.envs.environment import PythonEnvironment
 from pyx_server.engine.errors import VenvError
-from pyx_server.engine.interpreter import Interpreter, seed_interpreter_cache
+from pyx_server.engine.envs.interpreter import Interpreter, seed_interpreter_cache
 
 _IMPLEMENTATION_NAMES = {"cpython": "CPython", "pypy": "PyPy", "graalpy": "GraalPy"}
 

@@ -104,7 +104,7 @@ class DistFile:
         """The PEP 825 variant label of a variant wheel (``cu128``, ``null``); None for other files."""
         if not self.is_wheel:
             return None
-        from pyx_server.engine.wheel import split_variant_label
+        from pyx_server.engine.install.wheel import split_variant_label
 
         return split_variant_label(self.filename)[1]
 
@@ -761,7 +761,7 @@ def _variant_file_parts(filename: str) -> tuple[NormalizedName, Version, frozens
         canonical = _name_part(name) if sep else None
         parsed_version = _version_part(version) if canonical is not None else None
         return (canonical, parsed_version, frozenset()) if parsed_version is not None else None
-    from pyx_server.engine.wheel import split_variant_label
+    from pyx_server.engine.install.wheel import split_variant_label
 
     plain, label = split_variant_label(filename)
     return parse_dist_filename(plain) if label is not None else None

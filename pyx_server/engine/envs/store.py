@@ -118,8 +118,8 @@ async def ensure_environment(
     complete environment is returned without resolving or touching the network: its key
     already says what it holds.
     """
-    from pyx_server.engine.environment import open_venv
-    from pyx_server.engine.venv import create_venv
+    from pyx_server.engine.envs.environment import open_venv
+    from pyx_server.engine.envs.venv import create_venv
 
     root = environment_root(
         list(pins) if pins is not None else requirements,
@@ -157,7 +157,7 @@ async def ensure_environment(
 
 
 async def _fill(environment, requirements, pins, *, index, cache, reporter):
-    from pyx_server.engine.operations import InstallOptions, install
+    from pyx_server.engine.install.operations import InstallOptions, install
 
     if pins is not None:
         options = InstallOptions(exact=True)
@@ -192,7 +192,7 @@ def gc(store: Path | None = None, *, max_age: float = DEFAULT_MAX_AGE, now: floa
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     if removed:
-        from pyx_server.engine import runstamp
+        from pyx_server.engine.envs import runstamp
 
         runstamp.prune(str(store or data_dir()))  # stamps of `pyx run` naming those environments
     return removed

@@ -35,13 +35,13 @@ from packaging.version import InvalidVersion, Version
 
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.errors import EnvironmentNotFound, InterpreterError, InvalidEnvironment
-from pyx_server.engine.interpreter import (
+from pyx_server.engine.envs.interpreter import (
     Interpreter,
     find_python_on_path,
     parse_version_request,
     query_interpreter,
 )
-from pyx_server.engine.scheme import Scheme
+from pyx_server.engine.install.scheme import Scheme
 
 _WINDOWS = sys.platform == "win32"
 _BIN = "Scripts" if _WINDOWS else "bin"

@@ -277,11 +277,11 @@ def _build(wanted: str | None, pip_wanted: str | None):
     _global_options(show)
 
     if wanted is None or wanted in _DECLARED:
-        from pyx_server import cli_declared
+        from pyx_server.cli import declared as cli_declared
 
         cli_declared.add_parsers(commands, _global_options, _index_options, _python_options)
     if wanted is None or wanted == "gpu":
-        from pyx_server import cli_gpu
+        from pyx_server.cli import gpu as cli_gpu
 
         cli_gpu.add_parsers(commands, _global_options, _index_options)
 
@@ -311,7 +311,7 @@ def _cache(args):
 
 
 def _environment(args, cache):
-    from pyx_server.engine.environment import find_environment
+    from pyx_server.engine.envs.environment import find_environment
 
     return find_environment(python=args.python, system=args.system, cache=cache)
 
@@ -354,7 +354,7 @@ def _read_requirements(args, names: list[str], files: list[str]):
 
 
 def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
-    from pyx_server.engine.operations import InstallOptions, audit, install, unpinned
+    from pyx_server.engine.install.operations import InstallOptions, audit, install, unpinned
 
     from packaging.utils import canonicalize_name
 
@@ -400,7 +400,7 @@ def cmd_pip_install(args, console: Console, *, exact: bool) -> int:
         return 0
     from pyx_server.engine.loop import run as run_engine
 
-    from pyx_server.progressbars import reporter_for
+    from pyx_server.cli.progressbars import reporter_for
 
     settings = _index_settings(args, reqs)
     if console.verbose:
@@ -431,7 +431,7 @@ def _resolve_settings(args, reqs):
     from packaging.utils import canonicalize_name
 
     from pyx_server.engine.requirements import parse_requirements_file
-    from pyx_server.engine.resolve import ResolveOptions
+    from pyx_server.engine.index.resolve import ResolveOptions
     from pyx_server.engine.resolver import PrereleaseMode, ResolutionMode
 
     prerelease = PrereleaseMode(args.prerelease) if args.prerelease else (
@@ -478,9 +478,9 @@ def cmd_compile(args, console: Console) -> int:
     # ~0.45 s warm resolve. Young collections still run: they reclaim the short-lived cycles
     # (HTTP responses) that would otherwise double the peak memory of a cold resolve.
     gc.set_threshold(1000, 1000, 1000)
-    from pyx_server.engine.environment import find_environment
+    from pyx_server.engine.envs.environment import find_environment
     from pyx_server.engine.errors import EnvironmentNotFound
-    from pyx_server.engine.resolve import resolve_requirements
+    from pyx_server.engine.index.resolve import resolve_requirements
 
     reqs = _read_requirements(args, [], list(args.src) + [f"-c{c}" for c in args.constraint])
     cache = _cache(args)
@@ -491,7 +491,7 @@ def cmd_compile(args, console: Console) -> int:
     settings = _index_settings(args, reqs)
     options = _resolve_settings(args, reqs)
     started = time.perf_counter()
-    from pyx_server.progressbars import reporter_for
+    from pyx_server.cli.progressbars import reporter_for
 
     python_version = None
     if args.python_version:
@@ -501,7 +501,7 @@ def cmd_compile(args, console: Console) -> int:
             python_version = Version(args.python_version)
         except InvalidVersion:
             raise UsageError(f"`{args.python_version}` is not a Python version", hints=["write `--python-version 3.12`"]) from None
-    from pyx_server.engine.building import BuildSupport
+    from pyx_server.engine.install.builds import BuildSupport
 
     with reporter_for(console, enabled=console.progress and not args.no_progress) as reporter:
         build = BuildSupport(settings, cache, env.interpreter, reporter)
@@ -565,7 +565,7 @@ def _format_pins(args, result, reqs) -> str:
 
 
 def cmd_check(args, console: Console) -> int:
-    from pyx_server.engine.check import check_environment
+    from pyx_server.engine.install.check import check_environment
 
     cache = _cache(args)
     env = _environment(args, cache)
@@ -638,8 +638,8 @@ def _render_install(result, console: Console, total: float) -> None:
 
 
 def cmd_venv(args, console: Console) -> int:
-    from pyx_server.engine.interpreter import find_python_on_path, query_interpreter
-    from pyx_server.engine.venv import create_venv
+    from pyx_server.engine.envs.interpreter import find_python_on_path, query_interpreter
+    from pyx_server.engine.envs.venv import create_venv
 
     started = time.perf_counter()
     cache = _cache(args)
@@ -660,7 +660,7 @@ def cmd_venv(args, console: Console) -> int:
     if args.seed:
         from pyx_server.engine.loop import run as run_engine
 
-        from pyx_server.engine.operations import seed
+        from pyx_server.engine.install.operations import seed
 
         result = run_engine(seed(env, index=_index_settings(args), cache=cache))
         for change in result.installed:
@@ -670,7 +670,7 @@ def cmd_venv(args, console: Console) -> int:
 
 
 def cmd_uninstall(args, console: Console) -> int:
-    from pyx_server.engine.operations import uninstall
+    from pyx_server.engine.install.operations import uninstall
 
     reqs = _read_requirements(args, args.packages, args.requirement)
     names = [spec.name for spec in reqs.requirements]
@@ -797,7 +797,7 @@ def cmd_cache(args, console: Console) -> int:
                 console.status(f"No cache entries found for `{name}`")
         return 0
     if args.cache_command == "prune":
-        from pyx_server.engine.envstore import gc
+        from pyx_server.engine.envs.store import gc
 
         removed = cache.prune()
         environments = gc()
@@ -820,13 +820,13 @@ class _Helpers:
 
 def dispatch(args, console: Console) -> int:
     if args.command in _DECLARED:
-        from pyx_server import cli_declared
+        from pyx_server.cli import declared as cli_declared
 
         if args.command == "remove":
             return cli_declared.cmd_add(args, console, _Helpers, removing=True)
         return getattr(cli_declared, f"cmd_{args.command}")(args, console, _Helpers)
     if args.command == "gpu":
-        from pyx_server import cli_gpu
+        from pyx_server.cli import gpu as cli_gpu
 
         return cli_gpu.cmd_gpu(args, console, _Helpers)
     if args.command == "venv":

@@ -40,7 +40,7 @@ class BuildSupport:
 
     async def install_build_requirements(self, env, requirements: Sequence[str]) -> None:
         """The ``BuildEnvInstaller``: resolve and install ``requirements`` into a build env."""
-        from pyx_server.engine.operations import InstallOptions, install
+        from pyx_server.engine.install.operations import InstallOptions, install
         from pyx_server.engine.requirements import parse_requirement
 
         if self.depth >= MAX_DEPTH:
@@ -74,7 +74,7 @@ class BuildSupport:
             if not target.is_file():
                 part = target.with_name(f".{target.name}.{os.getpid()}.part")
                 if client is None:
-                    from pyx_server.engine.index import IndexClient
+                    from pyx_server.engine.index.client import IndexClient
 
                     async with IndexClient(self.index, self.cache, self.reporter) as own:
                         await own.download(file, part)

@@ -39,7 +39,7 @@ from packaging.version import Version
 from pyx_server.engine.cache import Bucket, Cache, atomic_write_bytes, atomic_write_json, digest, read_json
 from pyx_server.engine.config import IndexSettings, redact_url
 from pyx_server.engine.errors import HashMismatch, IndexUnavailable, InvalidMetadata, InvalidWheel
-from pyx_server.engine.http import (
+from pyx_server.engine.index.http import (
     DEFAULT_BACKOFF,
     HttpClient,
     HttpResponse,
@@ -47,7 +47,7 @@ from pyx_server.engine.http import (
 )
 from pyx_server.engine.loop import running_loop
 from pyx_server.engine.progress import Notice, Reporter
-from pyx_server.engine.simple import (
+from pyx_server.engine.index.simple import (
     ACCEPT,
     DistFile,
     ProjectPage,
@@ -473,7 +473,7 @@ class IndexClient:
 
         None when the server or the archive does not allow it (the caller downloads the wheel).
         """
-        from pyx_server.engine.zipranges import RangeUnsupported, find_member, member_span, read_member
+        from pyx_server.engine.index.zipranges import RangeUnsupported, find_member, member_span, read_member
 
         try:
             status, tail, total = await self.http.get_range(file.url, None, _TAIL)

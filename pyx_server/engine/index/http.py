@@ -54,8 +54,8 @@ from pyx_server.engine.errors import (
     OfflineCacheMiss,
 )
 from pyx_server.engine.loop import Slots, running_loop
-from pyx_server.engine.lookups import Lookups
-from pyx_server.engine.lookups import install as install_lookups
+from pyx_server.engine.index.lookups import Lookups
+from pyx_server.engine.index.lookups import install as install_lookups
 from pyx_server.engine.progress import (
     DownloadFinished,
     DownloadProgress,

@@ -96,15 +96,15 @@ def _target(args) -> Path:
 
 
 def _interpreter(args, cache):
-    from pyx_server.engine.interpreter import find_python_on_path, query_interpreter
+    from pyx_server.engine.envs.interpreter import find_python_on_path, query_interpreter
 
     return query_interpreter(find_python_on_path(args.python), cache)
 
 
 def _project_env(args, cache, declaration):
     """The project's ``.venv`` (created when missing)."""
-    from pyx_server.engine.environment import open_venv
-    from pyx_server.engine.venv import create_venv
+    from pyx_server.engine.envs.environment import open_venv
+    from pyx_server.engine.envs.venv import create_venv
 
     root = declaration.path.parent / ".venv"
     if (root / "pyvenv.cfg").is_file():
@@ -113,7 +113,7 @@ def _project_env(args, cache, declaration):
 
 
 def cmd_init(args, console, helpers) -> int:
-    from pyx_server.engine.project import init_project
+    from pyx_server.engine.project.pyproject import init_project
 
     path = init_project(Path(args.path), name=args.name, requires_python=args.requires_python)
     console.status(f"Initialized project at `{path}`")
@@ -191,7 +191,7 @@ def cmd_add(args, console, helpers, *, removing: bool = False) -> int:
     if removing:
         names = list(args.names)
         if declaration.kind == "project":
-            from pyx_server.engine.project import remove_dependencies
+            from pyx_server.engine.project.pyproject import remove_dependencies
 
             remove_dependencies(declaration.path, names, group=args.group, optional=args.optional)
         else:
@@ -204,7 +204,7 @@ def cmd_add(args, console, helpers, *, removing: bool = False) -> int:
         declaration = read_declaration(path)
         requirements = run_engine(_with_lower_bounds(args, cache, declaration, helpers))
         if declaration.kind == "project":
-            from pyx_server.engine.project import add_dependencies
+            from pyx_server.engine.project.pyproject import add_dependencies
 
             add_dependencies(declaration.path, requirements, group=args.group, optional=args.optional)
         else:
@@ -234,7 +234,7 @@ def _route_torch(args, cache, declaration, requirements, console) -> None:
     """``pyx add torch``: record the variant index this machine needs, or say why not; show the warnings."""
     from pyx_server.engine.loop import run as run_engine
 
-    from pyx_server import cli_gpu
+    from pyx_server.cli import gpu as cli_gpu
     from pyx_server.engine.declared import route_gpu_packages
     from pyx_server.engine.errors import TorchIndexNotConfigured
     from pyx_server.engine.gpu import is_torch_family
@@ -280,7 +280,7 @@ async def _with_lower_bounds(args, cache, declaration, helpers) -> list[str]:
     """``add`` of a bare name writes ``name>=<resolved version>``, as uv does."""
     from pyx_server.engine.declared import index_for
     from pyx_server.engine.requirements import parse_requirement
-    from pyx_server.engine.resolve import resolve_requirements
+    from pyx_server.engine.index.resolve import resolve_requirements
 
     specs = [parse_requirement(r) for r in args.requirements]
     bare = [s for s in specs if not s.url and not s.requirement.specifier]
@@ -365,9 +365,9 @@ def _stamp_run(args, declaration, interpreter, environment: Path) -> None:
     """Remember that this run's environment is ready, so the next identical ``pyx run``
     starts the script without loading pyx (``engine.runstamp``; a stamp is only a shortcut)."""
     from pyx_server import __version__
-    from pyx_server.engine import runstamp
+    from pyx_server.engine.envs import runstamp
     from pyx_server.engine.declared import run_inputs
-    from pyx_server.engine.envstore import MARKER, data_dir
+    from pyx_server.engine.envs.store import MARKER, data_dir
 
     argv = list(getattr(args, "argv", None) or [])
     if argv[:1] != ["run"]:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyx_server.engine.contents import (
+from pyx_server.engine.install.contents import (
     ScriptEntryPoint,
     WheelContents,
     read_script_entry_points,
@@ -43,10 +43,10 @@ from pyx_server.engine.contents import (
     walk_files,
 )
 from pyx_server.engine.errors import InstallError, InvalidWheel, PyxError, UninstallError
-from pyx_server.engine.linker import Linker
+from pyx_server.engine.install.linker import Linker
 from pyx_server.engine.progress import Notice, Reporter
-from pyx_server.engine.scheme import Scheme
-from pyx_server.engine.wheel import RecordEntry, parse_record, record_hash
+from pyx_server.engine.install.scheme import Scheme
+from pyx_server.engine.install.wheel import RecordEntry, parse_record, record_hash
 
 #: the longest ``#!`` line the kernel is trusted to honour (distlib / pip use the same limit)
 MAX_SHEBANG = 127

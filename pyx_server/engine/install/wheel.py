@@ -343,7 +343,7 @@ def unpack_wheel(wheel: Path | BinaryIO | bytes | bytearray, dest: Path, *, labe
     """
     import zipfile  # only unpacking needs it: imported here to keep start-up short
 
-    from pyx_server.engine.members import ViewFile
+    from pyx_server.engine.install.members import ViewFile
 
     if isinstance(wheel, (str, os.PathLike)):
         wheel = Path(wheel)
@@ -424,7 +424,7 @@ def _extract(
 ) -> None:
     """Write validated members under ``dest``, checking each against its RECORD hash (members
     RECORD cannot hash, RECORD itself, are checked against their CRC-32 instead)."""
-    from pyx_server.engine.members import MemberReader
+    from pyx_server.engine.install.members import MemberReader
 
     _make_dirs(dirs, dest)
     constructors = {name: getattr(hashlib, name) for name in STRONG_HASHES}

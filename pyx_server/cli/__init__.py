@@ -1,0 +1,1 @@
+"""The ``pyx`` command: argparse, rendering, progress bars, and the fast ``run`` launcher."""

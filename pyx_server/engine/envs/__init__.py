@@ -1,0 +1,1 @@
+"""Environments: interpreters, venvs, discovery, the environment store, run stamps."""

@@ -1,0 +1,1 @@
+"""Installing: plan, wheel choice, fetch and unpack, linking, RECORD, uninstall."""

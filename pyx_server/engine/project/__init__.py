@@ -1,0 +1,1 @@
+"""Projects: ``pyproject.toml`` discovery, dependencies and groups, edits with tomlkit."""
