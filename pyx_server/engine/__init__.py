@@ -20,3 +20,6 @@ Folders by stage (parse → find → resolve → plan → fetch/build → instal
 * ``inline/``    PEP 723 blocks in scripts and notebooks; ``project/`` ``pyproject.toml``;
   ``lock/`` PEP 751 locks; ``gpu/`` accelerators and PyTorch variants.
 * ``declared``   lock / sync / run for what a script, notebook or project declares.
+* ``api/``       the use cases every front calls (add, remove, lock, sync, status, pip_*, gpu_*).
+* ``locks`` one lock for environments, declarations and cache entries; ``edits`` file edits as data.
+"""

@@ -10,7 +10,62 @@ means the operation as asked cannot be done.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where in a file an error or warning is: what an editor underlines and a panel links to.
+
+    Lines and columns count from 1 (as people read them); ``cell`` is the index of a notebook
+    cell (from 0, as nbformat lists them), and then ``line`` counts within that cell. The
+    message of the error never repeats the location: each front places it its own way.
+    """
+
+    path: str
+    line: int | None = None
+    column: int | None = None
+    end_line: int | None = None
+    end_column: int | None = None
+    cell: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "line": self.line, "column": self.column, "end_line": self.end_line,
+                "end_column": self.end_column, "cell": self.cell}
+
+
+class Hint(str):
+    """A hint's text, which may carry an ``action`` id (``lock``, ``sync``, ``restart-kernel``,
+    ``set-torch-index`` …) that a panel shows as a button and an editor as a code action.
+
+    A ``str``, so every front that renders hints as text keeps working unchanged.
+    """
+
+    action: str | None
+
+    def __new__(cls, text: str, action: str | None = None) -> Hint:
+        hint = super().__new__(cls, text)
+        hint.action = action if action is not None else getattr(text, "action", None)
+        return hint
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": str(self), "action": self.action}
+
+
+@dataclass(frozen=True)
+class PyxWarning:
+    """A warning as a value (not raised): a stable ``code``, a message, hints and, for a file,
+    where. Results carry these, and the reporter's ``Notice`` events carry the same fields."""
+
+    code: str
+    message: str
+    hints: tuple[Hint, ...] = ()
+    location: Location | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "hints": [Hint(h).to_dict() for h in self.hints],
+                "location": self.location.to_dict() if self.location else None}
 
 
 class PyxError(Exception):
@@ -25,13 +80,17 @@ class PyxError(Exception):
         context: Mapping[str, Any] | None = None,
         hints: Sequence[str] = (),
         detail: str | None = None,
+        location: Location | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.context: dict[str, Any] = dict(context or {})
-        self.hints: list[str] = list(hints)
+        #: ``Hint`` values (plain strings become hints without an action)
+        self.hints: list[Hint] = [Hint(h) for h in hints]
         #: longer diagnostic text (a backend's output tail, a traceback) shown with ``-v``
         self.detail = detail
+        #: the file position the error is about, when it is about one
+        self.location = location
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form for the REST API and ``--format json``."""
@@ -39,7 +98,8 @@ class PyxError(Exception):
             "code": self.code,
             "message": self.message,
             "context": {k: str(v) for k, v in self.context.items()},
-            "hints": list(self.hints),
+            "hints": [h.to_dict() for h in self.hints],
+            "location": self.location.to_dict() if self.location else None,
             "detail": self.detail,
         }
 
@@ -132,6 +192,13 @@ class VenvError(PyxError):
     """A virtual environment cannot be created at the asked path."""
 
     code = "venv-failed"
+
+
+class Busy(PyxError):
+    """Another operation holds the lock of an environment, a declaration or a cache entry, and
+    the caller asked not to wait (or waited its timeout out)."""
+
+    code = "environment-busy"
 
 
 class InstallError(PyxError):
