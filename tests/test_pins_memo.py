@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pyx_server.engine import declared as declared_module
+from pyx_server.engine.errors import StaleLock
 from pyx_server.engine.cache import Bucket, Cache
 from pyx_server.engine.config import IndexSettings
 from pyx_server.engine.declared import lock, pins, read_declaration
@@ -58,7 +59,7 @@ def test_a_changed_declaration_is_not_answered_from_the_memo(locked_script) -> N
     script, cache, settings, interpreter = locked_script
     run_pins(script, cache, settings, interpreter)
     script.write_text(script.read_text().replace('["greet"]', '["greet", "other"]'))
-    with pytest.raises(declared_module.StaleLock):
+    with pytest.raises(StaleLock):
         run_pins(script, cache, settings, interpreter, locked=True)  # stale: refused, not remembered
     specs, _ = run_pins(script, cache, settings, interpreter)  # relocked
     assert "other" in {s.name for s in specs}

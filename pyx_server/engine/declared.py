@@ -26,13 +26,9 @@ from packaging.specifiers import SpecifierSet
 
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.config import IndexSettings
-from pyx_server.engine.errors import PyxError
+from pyx_server.engine.errors import PyxError, StaleLock
 from pyx_server.engine.progress import Reporter
 from pyx_server.engine.requirements import RequirementSpec, parse_requirement
-
-
-class StaleLock(PyxError):
-    code = "stale-lock"
 
 
 @dataclass(frozen=True)

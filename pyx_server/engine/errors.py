@@ -246,6 +246,12 @@ class LockFileError(PyxError):
     code = "invalid-lock"
 
 
+class StaleLock(LockFileError):
+    """``--locked`` was asked and the lock no longer matches what is declared."""
+
+    code = "stale-lock"
+
+
 class LockNotApplicable(LockFileError):
     """A valid lock that does not cover the target: its ``requires-python`` or ``environments``
     exclude it, or a package entry's ``requires-python`` does."""

@@ -5,6 +5,10 @@ frozen dataclasses below; the default ``Reporter`` ignores them, so engine code 
 report without checking. Each front subclasses ``Reporter`` once and renders events its own
 way (terminal bars in the CLI, JSON over a websocket in Jupyter, ``$/progress`` in LSP).
 ``event_to_dict`` gives the JSON form the fronts send over the wire.
+
+Every event carries ``operation``: the id of the use-case call it belongs to (a server runs
+many at once). Engine code never fills it in; the use case wraps the context's reporter in
+``for_operation``, which stamps each event on its way out.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -22,6 +26,7 @@ class PhaseStarted:
 
     phase: str
     total: int | None = None
+    operation: str = field(default="", kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class PhaseFinished:
     phase: str
     count: int
     seconds: float
+    operation: str = field(default="", kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class DownloadStarted:
     name: str
     version: str
     total_bytes: int | None
+    operation: str = field(default="", kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class DownloadProgress:
 
     name: str
     advance: int
+    operation: str = field(default="", kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -51,18 +59,21 @@ class DownloadFinished:
     name: str
     version: str
     bytes: int
+    operation: str = field(default="", kw_only=True)
 
 
 @dataclass(frozen=True)
 class Installed:
     name: str
     version: str
+    operation: str = field(default="", kw_only=True)
 
 
 @dataclass(frozen=True)
 class Uninstalled:
     name: str
     version: str
+    operation: str = field(default="", kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,7 @@ class Retrying:
     attempt: int
     delay: float
     reason: str
+    operation: str = field(default="", kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,37 @@ class Notice:
 
     message: str
     level: str = "info"
+    #: a stable code for warnings a front may act on (empty for plain information)
+    code: str = ""
+    hints: tuple[str, ...] = ()
+    operation: str = field(default="", kw_only=True)
+
+
+@dataclass(frozen=True)
+class DeclarationEdited:
+    """A script, notebook or ``pyproject.toml`` was given new content (written, or handed to
+    the front that owns the document)."""
+
+    path: str
+    operation: str = field(default="", kw_only=True)
+
+
+@dataclass(frozen=True)
+class LockWritten:
+    """A lock was written: ``path`` is the ``pylock.toml``, or the notebook that holds it."""
+
+    path: str
+    packages: int
+    operation: str = field(default="", kw_only=True)
+
+
+@dataclass(frozen=True)
+class EnvironmentReady:
+    """The environment of a declaration is ready at ``path``: ``created`` new, or reused."""
+
+    path: str
+    created: bool
+    operation: str = field(default="", kw_only=True)
 
 
 Event = (
@@ -93,6 +136,9 @@ Event = (
     | Uninstalled
     | Retrying
     | Notice
+    | DeclarationEdited
+    | LockWritten
+    | EnvironmentReady
 )
 
 
@@ -123,6 +169,28 @@ class CollectingReporter(Reporter):
 
     def report(self, event: Event) -> None:
         self.events.append(event)
+
+
+class _OperationReporter(Reporter):
+    """Passes each event on to ``inner`` stamped with the operation id (see the module docs)."""
+
+    def __init__(self, inner: Reporter, operation: str) -> None:
+        self.inner = inner
+        self.operation = operation
+        self.wants_progress = inner.wants_progress
+
+    def no_threads(self):
+        return self.inner.no_threads()
+
+    def report(self, event: Event) -> None:
+        self.inner.report(event if event.operation else dataclasses.replace(event, operation=self.operation))
+
+
+def for_operation(reporter: Reporter, operation: str) -> Reporter:
+    """``reporter`` with every event stamped with ``operation`` (a no-op without an id)."""
+    if not operation:
+        return reporter
+    return _OperationReporter(reporter, operation)
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
