@@ -20,13 +20,9 @@ from pyx_server.engine.errors import (
     IndexUnavailable,
     OfflineCacheMiss,
 )
-from pyx_server.engine.index.http import (
-    FILE_STREAMS,
-    CachePolicy,
-    HttpClient,
-    concurrency_from_env,
-    parse_cache_control,
-)
+from pyx_server.engine.index.http import HttpClient
+from pyx_server.engine.index.httpcache import CachePolicy, parse_cache_control
+from pyx_server.engine.index.httpsettings import FILE_STREAMS, concurrency_from_env
 from pyx_server.engine.progress import (
     CollectingReporter,
     DownloadFinished,
@@ -481,9 +477,9 @@ def test_parse_cache_control() -> None:
 @pytest.fixture
 def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
     """Files of 100 kB and more come in ranges of about 100 kB (the real threshold is 8 MiB)."""
-    from pyx_server.engine.index import http as http_module
+    from pyx_server.engine.index import bodies
 
-    monkeypatch.setattr(http_module, "RANGED_MIN", 100_000)
+    monkeypatch.setattr(bodies, "RANGED_MIN", 100_000)
 
 
 def fetch_bytes(index: LocalIndex, served, reporter=None, retries: int | None = None):
