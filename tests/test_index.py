@@ -567,7 +567,7 @@ def test_parsed_page_is_reused_while_the_body_is_the_same(
 @pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
 def test_metadata_fields_come_from_the_headers_only(newline: str) -> None:
     from pyx_server.engine.index.client import _parse_metadata
-    from pyx_server.engine.index.simple import DistFile
+    from pyx_server.engine.index.distfile import DistFile
 
     text = newline.join([
         "Metadata-Version: 2.1",

@@ -38,7 +38,7 @@ from pyx_server.engine.lock import (
 )
 from pyx_server.engine.index.resolve import ResolveResult
 from pyx_server.engine.resolver import Candidate, Resolution, ResolvedPackage, Via
-from pyx_server.engine.index.simple import DistFile
+from pyx_server.engine.index.distfile import DistFile
 
 DATA = Path(__file__).parent / "data" / "lock"
 PEP_EXAMPLE = DATA / "pylock.pep751-example.toml"

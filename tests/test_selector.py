@@ -9,7 +9,7 @@ from packaging.version import Version
 
 from pyx_server.engine.errors import NoMatchingDistribution
 from pyx_server.engine.install.selector import select_file
-from pyx_server.engine.index.simple import DistFile
+from pyx_server.engine.index.distfile import DistFile
 
 PY = Version("3.11.4")
 SUPPORTED = {Tag("cp311", "cp311", "manylinux_2_17_x86_64"): 0, Tag("py3", "none", "any"): 10}

@@ -8,15 +8,11 @@ from datetime import datetime, timezone
 from packaging.tags import Tag
 from packaging.version import Version
 
+from pyx_server.engine.index.distfile import DistFile
+from pyx_server.engine.index.page import FILENAME, TAGS, dump_page, load_page, merge_releases
 from pyx_server.engine.index.simple import (
     ACCEPT,
-    FILENAME,
-    TAGS,
-    DistFile,
-    dump_page,
     is_json_content_type,
-    load_page,
-    merge_releases,
     parse_directory_listing,
     parse_html_page,
     parse_json_page,
@@ -354,8 +350,8 @@ def test_damaged_stored_page_is_a_miss() -> None:
     import marshal
     import zlib
 
-    from pyx_server.engine.index import simple
+    from pyx_server.engine.index import page as page_module
 
-    payload = marshal.dumps((simple.PAGE_FORMAT + 1, "body-sha", PAGE, "demo", INDEX, (), (), ()))
-    other = simple._PAGE_MAGIC + zlib.crc32(payload).to_bytes(4, "big") + payload
+    payload = marshal.dumps((page_module.PAGE_FORMAT + 1, "body-sha", PAGE, "demo", INDEX, (), (), ()))
+    other = page_module._PAGE_MAGIC + zlib.crc32(payload).to_bytes(4, "big") + payload
     assert load_page(other, "body-sha", PAGE, INDEX) is None

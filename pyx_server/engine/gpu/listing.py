@@ -54,7 +54,7 @@ from pyx_server.engine.index.client import IndexClient, ProjectNotFound
 from pyx_server.engine.loop import running_loop
 from pyx_server.engine.progress import Notice, Reporter
 from pyx_server.engine.gpu.wheel_variants import VariantsJson, judge, parse_variants_json, property_strings
-from pyx_server.engine.index.simple import DistFile
+from pyx_server.engine.index.distfile import DistFile
 
 #: ``VariantInfo.judged_by`` values
 BY_METADATA, BY_TABLES = "variant metadata", "tables"

@@ -47,15 +47,11 @@ from pyx_server.engine.index.http import (
 )
 from pyx_server.engine.loop import running_loop
 from pyx_server.engine.progress import Notice, Reporter
+from pyx_server.engine.index.distfile import DistFile
+from pyx_server.engine.index.page import ProjectPage, Release, dump_page, load_page, merge_releases
 from pyx_server.engine.index.simple import (
     ACCEPT,
-    DistFile,
-    ProjectPage,
-    Release,
-    dump_page,
     links_variants,
-    load_page,
-    merge_releases,
     parse_directory_listing,
     parse_links,
     parse_project_page,

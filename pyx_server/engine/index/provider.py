@@ -45,17 +45,8 @@ from pyx_server.engine.resolver.provider import (
     Unavailable,
     VersionsResult,
 )
-from pyx_server.engine.index.simple import (
-    FILENAME,
-    REQUIRES_PYTHON,
-    TAGS,
-    YANKED,
-    YANKED_REASON,
-    Brief,
-    DistFile,
-    Release,
-    wheel_tags,
-)
+from pyx_server.engine.index.distfile import DistFile, wheel_tags
+from pyx_server.engine.index.page import FILENAME, REQUIRES_PYTHON, TAGS, YANKED, YANKED_REASON, Brief, Release
 
 if TYPE_CHECKING:
     from packaging.metadata import Metadata

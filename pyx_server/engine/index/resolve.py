@@ -21,7 +21,7 @@ from pyx_server.engine.loop import running_loop
 from pyx_server.engine.progress import Reporter
 from pyx_server.engine.requirements import RequirementSpec
 from pyx_server.engine.resolver import PrereleaseMode, Resolution, ResolutionMode, ResolverOptions, resolve
-from pyx_server.engine.index.simple import DistFile
+from pyx_server.engine.index.distfile import DistFile
 
 
 @dataclass(frozen=True)

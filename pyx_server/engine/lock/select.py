@@ -195,7 +195,7 @@ def is_stale(
 def to_dist_file(package: LockedPackage, file: LockedFile, lock_dir: Path | str) -> Any:
     """The ``simple.DistFile`` to fetch for a selected lock file (a ``path`` wins over a
     ``url``, relative to ``lock_dir``), so downloads and hash checks reuse the index client."""
-    from pyx_server.engine.index.simple import DistFile
+    from pyx_server.engine.index.distfile import DistFile
 
     if file.path is not None:
         location = Path(file.path)
