@@ -566,7 +566,7 @@ def test_parsed_page_is_reused_while_the_body_is_the_same(
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
 def test_metadata_fields_come_from_the_headers_only(newline: str) -> None:
-    from pyx_server.engine.index.client import _parse_metadata
+    from pyx_server.engine.index.coremetadata import parse_metadata
     from pyx_server.engine.index.distfile import DistFile
 
     text = newline.join([
@@ -581,26 +581,26 @@ def test_metadata_fields_come_from_the_headers_only(newline: str) -> None:
         "Provides-Extra: nor-this",
     ])
     file = DistFile("demo-1.0-py3-none-any.whl", "https://files.example/demo-1.0-py3-none-any.whl", "https://index.example/")
-    meta = _parse_metadata(text.encode(), file)
+    meta = parse_metadata(text.encode(), file)
     assert [str(r) for r in meta.requires_dist] == ["dep>=1"]
     assert str(meta.requires_python) == ">=3.9" and not meta.provides_extra
     # a file with no body parses whole
-    assert [str(r) for r in _parse_metadata(text.split(newline * 2)[0].encode(), file).requires_dist] == ["dep>=1"]
+    assert [str(r) for r in parse_metadata(text.split(newline * 2)[0].encode(), file).requires_dist] == ["dep>=1"]
 
 
 def test_dependency_fields_are_derived_once_per_metadata_file(
     local_index: IndexFactory, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pyx_server.engine.index.client as index_module
+    import pyx_server.engine.index.coremetadata as metadata_module
 
     parses: list[str] = []
-    real_parse = index_module._parse_metadata
+    real_parse = metadata_module.parse_metadata
 
     def counting_parse(data, file):
         parses.append(file.filename)
         return real_parse(data, file)
 
-    monkeypatch.setattr(index_module, "_parse_metadata", counting_parse)
+    monkeypatch.setattr(metadata_module, "parse_metadata", counting_parse)
     index = local_index()
     index.build("demo", "1.0", requires_dist=["dep>=2", 'extra-dep; extra == "fast"'], requires_python=">=3.8", extras=["Fast"])
     config = settings(index.url)

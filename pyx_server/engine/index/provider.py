@@ -34,7 +34,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from pyx_server.engine.errors import InvalidMetadata, PyxError
-from pyx_server.engine.index.client import DependencyFields, IndexClient, ProjectNotFound
+from pyx_server.engine.index.client import IndexClient, ProjectNotFound
+from pyx_server.engine.index.coremetadata import DependencyFields
 from pyx_server.engine.resolver.provider import (
     Candidate,
     Dependencies,
