@@ -34,13 +34,13 @@ from pyx_server.engine.gpu import (
     torch_index_base,
     torch_routing,
 )
-from pyx_server.engine.gpu.detect import (
+from pyx_server.engine.gpu.driverinfo import (
     parse_nvidia_smi,
     parse_proc_driver_version,
     parse_rocm_agent_enumerator,
     parse_rocminfo,
-    run_command,
 )
+from pyx_server.engine.gpu.readers import run_command
 from pyx_server.engine.gpu.listing import discover_variants, parse_variant_root
 from pyx_server.engine.gpu.variants import unsupported_capability
 from pyx_server.engine.progress import CollectingReporter, Notice

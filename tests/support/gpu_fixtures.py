@@ -45,7 +45,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from packaging.utils import canonicalize_name
 
-from pyx_server.engine.gpu.detect import NvmlReading, Readers
+from pyx_server.engine.gpu.readers import NvmlReading, Readers
 from tests.support.index_server import (
     ServedFile,
     _served,

@@ -20,15 +20,9 @@ Typical use (an install of ``torch``)::
     routing = torch_routing(accelerator, choice, ["torch>=2.6", "numpy"])
 """
 
-from pyx_server.engine.gpu.detect import (
-    Accelerator,
-    GpuDevice,
-    NvmlReading,
-    Probe,
-    Readers,
-    detect,
-    run_command,
-)
+from pyx_server.engine.gpu.accelerator import Accelerator, GpuDevice, Probe
+from pyx_server.engine.gpu.detect import detect
+from pyx_server.engine.gpu.readers import NvmlReading, Readers, run_command
 from pyx_server.engine.gpu.variants import (
     DEFAULT,
     DEFAULT_PROBE_VARIANTS,

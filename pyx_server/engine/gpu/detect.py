@@ -21,261 +21,49 @@ unreadable, failing, slow or unparsable is skipped and recorded as a ``Probe`` s
 can show where each fact came from and what was tried. Only an invalid *override* (a value the
 user set) raises ``ConfigError``: silently ignoring an explicit choice would install the wrong
 build.
+
+What detection returns is in ``accelerator``, how it reads the machine in ``readers`` (the
+only I/O), and the parsers of what drivers and tools print in ``driverinfo`` (pure).
 """
 
 from __future__ import annotations
 
-import csv
-import os
-import platform as _platform
-import re
-import shutil
-import signal
-import subprocess
-import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
 from pyx_server.engine.errors import ConfigError
+from pyx_server.engine.gpu.accelerator import (
+    ABSENT,
+    FAILED,
+    FOUND,
+    SKIPPED,
+    TIMED_OUT,
+    UNPARSABLE,
+    Accelerator,
+    GpuDevice,
+    Probe,
+)
+from pyx_server.engine.gpu.driverinfo import (
+    GFX_ARCHITECTURE,
+    NVIDIA_SMI_FIELDS,
+    is_driver_version,
+    parse_nvidia_smi,
+    parse_proc_driver_version,
+    parse_rocm_agent_enumerator,
+    parse_rocm_version,
+    parse_rocminfo,
+    parse_sys_module_version,
+)
+from pyx_server.engine.gpu.readers import NvmlReading, Readers, run_command
 from pyx_server.engine.gpu.variants import parse_torch_backend
 
-DEFAULT_TIMEOUT = 3.0
-
-#: what kind of accelerator was found: the vendor a person recognises
-KINDS = ("nvidia", "amd", "intel", "apple", "none")
-
-#: outcomes a ``Probe`` can record
-FOUND, ABSENT, FAILED, TIMED_OUT, UNPARSABLE, SKIPPED = (
-    "found", "absent", "failed", "timed-out", "unparsable", "skipped",
-)
+#: the names other modules take from here: ``detect`` and what it reads and returns
+__all__ = ["Accelerator", "GpuDevice", "NvmlReading", "Probe", "Readers", "detect", "run_command"]
 
 _PCI_DISPLAY_CLASS = 0x03
 _PCI_VENDORS = {0x8086: "intel", 0x10DE: "nvidia", 0x1002: "amd"}
-_GFX = re.compile(r"^gfx[0-9a-f]{3,5}$")
-_NUMERIC_VERSION = re.compile(r"^\d+(?:\.\d+)+$")
-NVIDIA_SMI_FIELDS = "driver_version,name,memory.total,compute_cap"
-
-
-# -- the report ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GpuDevice:
-    """One GPU as a source described it (fields a source did not give are None)."""
-
-    vendor: str
-    name: str | None = None
-    memory_mib: int | None = None
-    #: NVIDIA compute capability, e.g. ``"8.6"``
-    compute_capability: str | None = None
-    #: AMD gfx architecture, e.g. ``"gfx90a"``
-    architecture: str | None = None
-    #: PCI address under ``/sys/bus/pci/devices`` when found there
-    pci_address: str | None = None
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One source consulted and what came of it, for ``pyx gpu -v``."""
-
-    source: str
-    outcome: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Accelerator:
-    """What detection found: the kind, its driver, the devices, and every source consulted."""
-
-    kind: str
-    platform: str
-    machine: str
-    driver_version: str | None = None
-    rocm_version: str | None = None
-    devices: tuple[GpuDevice, ...] = ()
-    sources: tuple[Probe, ...] = ()
-    #: the source that decided ``kind`` (e.g. ``/sys/module/nvidia/version``)
-    found_by: str | None = None
-    #: an explicit variant (``cpu``, ``cu126``, ``rocm6.3``, ``xpu``), which beats detection
-    backend: str | None = None
-    #: where the explicit variant came from (``PYX_TORCH_BACKEND``, ``--torch-backend``)
-    backend_source: str | None = None
-    #: things a person should know (a GPU on the PCI bus without its driver…)
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def architectures(self) -> tuple[str, ...]:
-        """The distinct AMD gfx architectures of the devices, in device order."""
-        return tuple(dict.fromkeys(d.architecture for d in self.devices if d.architecture))
-
-    @property
-    def compute_capabilities(self) -> tuple[str, ...]:
-        """The distinct NVIDIA compute capabilities of the devices, in device order."""
-        return tuple(dict.fromkeys(d.compute_capability for d in self.devices if d.compute_capability))
-
-    @property
-    def summary(self) -> str:
-        """One line for people: ``NVIDIA driver 550.144.03 (NVIDIA A100, 81920 MiB, sm 8.0)``."""
-        if self.kind == "nvidia":
-            text = f"NVIDIA driver {self.driver_version}" if self.driver_version else "NVIDIA GPU"
-        elif self.kind == "amd":
-            archs = ", ".join(self.architectures) or "unknown architecture"
-            text = f"AMD GPU ({archs})" + (f", ROCm {self.rocm_version}" if self.rocm_version else "")
-        elif self.kind == "intel":
-            text = "Intel GPU (XPU)"
-        elif self.kind == "apple":
-            text = "Apple silicon (Metal / MPS)"
-        else:
-            text = "no GPU"
-        return text
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form for ``pyx gpu --format json`` and the REST API."""
-        data = asdict(self)
-        data["architectures"] = list(self.architectures)
-        data["compute_capabilities"] = list(self.compute_capabilities)
-        data["summary"] = self.summary
-        return data
-
-
-# -- the sources ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NvmlReading:
-    """What NVML (``nvidia-ml-py``) reports: the driver and the devices."""
-
-    driver_version: str
-    devices: tuple[GpuDevice, ...]
-
-
-def read_text_file(path: str) -> str | None:
-    """The text of ``path``; None when it does not exist (other errors propagate, to be recorded)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-
-
-def list_directory(path: str) -> list[str] | None:
-    """The entry names of ``path``, sorted; None when it does not exist."""
-    try:
-        return sorted(os.listdir(path))
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-
-
-def run_command(argv: Sequence[str], timeout: float, env: Mapping[str, str] | None = None) -> tuple[int, str] | None:
-    """Run ``argv`` with a hard deadline: ``(exit code, stdout)``, or None when it is not installed.
-
-    The command runs in its own process group (POSIX) so that on timeout the whole group is
-    killed, grandchildren included, and ``TimeoutError`` is raised: a wedged driver tool
-    cannot keep pyx waiting on a pipe.
-    """
-    env = os.environ if env is None else env
-    executable = shutil.which(argv[0], path=env.get("PATH", os.defpath))
-    if executable is None:
-        return None
-    options: dict[str, Any] = {}
-    if os.name == "posix":
-        options["start_new_session"] = True
-    elif sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-        options["creationflags"] = getattr(subprocess, "CREATE_NO_WINDOW", 0)
-    process = subprocess.Popen(
-        [executable, *argv[1:]],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(env),
-        **options,
-    )
-    try:
-        out, _err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        try:
-            process.communicate(timeout=1)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a process that escaped its group
-            pass
-        raise TimeoutError(f"`{argv[0]}` did not answer within {timeout:g} s") from None
-    return process.returncode, out.decode("utf-8", errors="replace")
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    try:
-        if os.name == "posix":
-            os.killpg(process.pid, signal.SIGKILL)
-        else:  # pragma: no cover - Windows
-            process.kill()
-    except (ProcessLookupError, PermissionError, OSError):
-        process.kill()
-
-
-def read_nvml() -> NvmlReading | None:
-    """The driver and devices through NVML, or None when ``nvidia-ml-py`` is not installed."""
-    try:
-        import pynvml  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    pynvml.nvmlInit()
-    try:
-        driver = pynvml.nvmlSystemGetDriverVersion()
-        driver = driver.decode() if isinstance(driver, bytes) else str(driver)
-        devices = []
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            name = pynvml.nvmlDeviceGetName(handle)
-            name = name.decode() if isinstance(name, bytes) else str(name)
-            memory = pynvml.nvmlDeviceGetMemoryInfo(handle).total // (1024 * 1024)
-            try:
-                major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
-                capability: str | None = f"{major}.{minor}"
-            except Exception:  # older drivers lack the call
-                capability = None
-            devices.append(GpuDevice("nvidia", name=name, memory_mib=int(memory), compute_capability=capability))
-        return NvmlReading(driver_version=driver, devices=tuple(devices))
-    finally:
-        try:
-            pynvml.nvmlShutdown()
-        except Exception:
-            pass
-
-
-@dataclass(frozen=True)
-class Readers:
-    """Every way detection touches the machine, injectable for tests.
-
-    Paths handed to ``read_file`` / ``list_dir`` are already placed under ``sys_root``;
-    ``run(argv, timeout)`` returns ``(exit code, stdout)``, None when the tool is missing, and
-    raises ``TimeoutError`` when it overruns; ``nvml()`` returns None when NVML is unavailable.
-    """
-
-    read_file: Callable[[str], str | None] = read_text_file
-    run: Callable[[Sequence[str], float], tuple[int, str] | None] | None = None
-    list_dir: Callable[[str], list[str] | None] = list_directory
-    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    platform: str = sys.platform
-    machine: str = field(default_factory=_platform.machine)
-    sys_root: str = "/"
-    nvml: Callable[[], NvmlReading | None] | None = read_nvml
-    timeout: float = DEFAULT_TIMEOUT
-
-    def path(self, logical: str) -> str:
-        """Where ``logical`` (an absolute path such as ``/sys/...``) is under ``sys_root``."""
-        if self.sys_root in ("", "/"):
-            return logical
-        return str(Path(self.sys_root) / logical.lstrip("/"))
-
-    def execute(self, argv: Sequence[str]) -> tuple[int, str] | None:
-        """Run a tool with this reader's timeout (and ``env``'s ``PATH``)."""
-        if self.run is not None:
-            return self.run(argv, self.timeout)
-        return run_command(argv, self.timeout, self.env)
 
 
 # -- detection --------------------------------------------------------------------------------------
@@ -343,7 +131,7 @@ def _from_overrides(readers: Readers, trail: _Trail) -> dict[str, Any] | None:
     arch = readers.env.get("PYX_AMD_GPU_ARCHITECTURE")
     if arch:
         value = arch.strip().lower()
-        if not _GFX.match(value):
+        if not GFX_ARCHITECTURE.match(value):
             raise ConfigError(
                 f"`PYX_AMD_GPU_ARCHITECTURE` is `{arch}`, which is not a gfx architecture",
                 hints=["use the name `rocm_agent_enumerator` prints, e.g. `gfx90a` or `gfx1100`"],
@@ -359,71 +147,6 @@ def _from_overrides(readers: Readers, trail: _Trail) -> dict[str, Any] | None:
 
 
 # -- NVIDIA --
-
-
-def parse_sys_module_version(text: str) -> str | None:
-    """``/sys/module/nvidia/version`` holds just the driver version (``550.144.03``)."""
-    value = text.strip()
-    return value if _is_driver_version(value) else None
-
-
-def parse_proc_driver_version(text: str) -> str | None:
-    """The driver version on the ``NVRM version:`` line of ``/proc/driver/nvidia/version``.
-
-    The line reads ``NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  550.144.03
-    Release Build …``; the first whole token shaped like a dotted number is the version.
-    """
-    for line in text.splitlines():
-        if line.startswith("NVRM version:"):
-            for token in line.split():
-                if _NUMERIC_VERSION.match(token) and _is_driver_version(token):
-                    return token
-    return None
-
-
-def parse_nvidia_smi(text: str) -> tuple[str | None, tuple[GpuDevice, ...]]:
-    """The driver and devices from ``nvidia-smi --query-gpu=driver_version,name,memory.total[,compute_cap]
-    --format=csv,noheader`` (one CSV line per GPU; ``[N/A]`` fields become None)."""
-    driver: str | None = None
-    devices: list[GpuDevice] = []
-    for row in csv.reader(text.splitlines(), skipinitialspace=True):
-        cells = [c.strip() for c in row]
-        if not cells or not cells[0]:
-            continue
-        if not _is_driver_version(cells[0]):
-            continue
-        driver = driver or cells[0]
-        name = _cell(cells, 1)
-        memory = _memory_mib(_cell(cells, 2))
-        capability = _cell(cells, 3)
-        if capability is not None and not re.match(r"^\d+\.\d+$", capability):
-            capability = None
-        devices.append(GpuDevice("nvidia", name=name, memory_mib=memory, compute_capability=capability))
-    return driver, tuple(devices)
-
-
-def _cell(cells: list[str], index: int) -> str | None:
-    if index >= len(cells):
-        return None
-    value = cells[index]
-    return None if not value or value.startswith("[") else value
-
-
-def _memory_mib(value: str | None) -> int | None:
-    if value is None:
-        return None
-    match = re.match(r"^(\d+)\s*(MiB)?$", value)
-    return int(match.group(1)) if match else None
-
-
-def _is_driver_version(value: str) -> bool:
-    if not _NUMERIC_VERSION.match(value):
-        return False
-    try:
-        Version(value)
-    except InvalidVersion:  # pragma: no cover - the pattern already excludes these
-        return False
-    return True
 
 
 def _read(readers: Readers, trail: _Trail, logical: str) -> str | None:
@@ -507,7 +230,7 @@ def _nvml(readers: Readers, trail: _Trail) -> NvmlReading | None:
     if reading is None:
         trail.add("NVML", SKIPPED, "nvidia-ml-py is not installed")
         return None
-    if not _is_driver_version(reading.driver_version):
+    if not is_driver_version(reading.driver_version):
         trail.add("NVML", UNPARSABLE, reading.driver_version)
         return None
     trail.add("NVML", FOUND, f"driver {reading.driver_version}, {len(reading.devices)} device(s)")
@@ -535,43 +258,6 @@ def _nvidia_smi(readers: Readers, trail: _Trail) -> tuple[str | None, tuple[GpuD
 
 
 # -- AMD --
-
-
-def parse_rocm_agent_enumerator(text: str) -> tuple[str, ...]:
-    """The GPU architectures ``rocm_agent_enumerator`` lists (``gfx000`` is the CPU agent)."""
-    found: list[str] = []
-    for line in text.splitlines():
-        value = line.strip().lower()
-        if _GFX.match(value) and value != "gfx000":
-            found.append(value)
-    return tuple(found)
-
-
-def parse_rocminfo(text: str) -> tuple[GpuDevice, ...]:
-    """The GPU agents of ``rocminfo``: each ``Agent N`` block's ``Name`` (gfx…) and marketing name."""
-    devices: list[GpuDevice] = []
-    blocks = re.split(r"^\*+\s*\n\s*Agent \d+\s*\n\*+\s*$", text, flags=re.MULTILINE)
-    for block in blocks[1:] if len(blocks) > 1 else blocks:
-        fields: dict[str, str] = {}
-        for line in block.splitlines():
-            key, sep, value = line.strip().partition(":")
-            if sep and key.strip() not in fields:
-                fields[key.strip()] = value.strip()
-        arch = fields.get("Name", "").lower()
-        if not _GFX.match(arch) or arch == "gfx000":
-            continue
-        if fields.get("Device Type", "GPU").upper() != "GPU":
-            continue
-        devices.append(GpuDevice("amd", name=fields.get("Marketing Name") or None, architecture=arch))
-    return tuple(devices)
-
-
-def parse_rocm_version(text: str) -> str | None:
-    """``/opt/rocm/.info/version`` holds e.g. ``6.3.1-48``: the release before the build suffix."""
-    value = text.strip().split("-", 1)[0]
-    if not _NUMERIC_VERSION.match(value):
-        return None
-    return value
 
 
 def _amd(readers: Readers, trail: _Trail, details: bool) -> dict[str, Any] | None:

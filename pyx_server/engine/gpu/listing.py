@@ -38,7 +38,7 @@ from pyx_server.engine.cache import Bucket, Cache, digest
 from pyx_server.engine.config import IndexSettings, redact_url
 from pyx_server.engine.errors import IndexUnavailable, NoMatchingDistribution, OfflineCacheMiss, PackageNotFound
 from pyx_server.engine.errors import PyxError
-from pyx_server.engine.gpu.detect import Accelerator
+from pyx_server.engine.gpu.accelerator import Accelerator
 from pyx_server.engine.gpu.variants import (
     DEFAULT_PROBE_VARIANTS,
     Choice,

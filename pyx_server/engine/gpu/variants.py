@@ -37,7 +37,7 @@ from packaging.version import Version
 from pyx_server.engine.errors import ConfigError, TorchIndexNotConfigured
 
 if TYPE_CHECKING:  # detect imports this module; the type is only needed for annotations
-    from pyx_server.engine.gpu.detect import Accelerator
+    from pyx_server.engine.gpu.accelerator import Accelerator
 
 #: the choice that routes nothing: the default index's build (Apple silicon, or no CPU build offered)
 DEFAULT = "default"

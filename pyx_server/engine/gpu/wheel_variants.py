@@ -41,7 +41,7 @@ from pyx_server.engine.errors import InvalidMetadata
 from pyx_server.engine.gpu.variants import min_driver, parse_variant
 
 if TYPE_CHECKING:
-    from pyx_server.engine.gpu.detect import Accelerator
+    from pyx_server.engine.gpu.accelerator import Accelerator
 
 #: namespace → feature → values, as ``variants.json`` writes one label's properties
 Properties = Mapping[str, Mapping[str, tuple[str, ...]]]
