@@ -42,7 +42,7 @@ from pyx_server.engine.gpu.driverinfo import (
 )
 from pyx_server.engine.gpu.readers import run_command
 from pyx_server.engine.gpu.listing import discover_variants, parse_variant_root
-from pyx_server.engine.gpu.variants import unsupported_capability
+from pyx_server.engine.gpu.tables import unsupported_capability
 from pyx_server.engine.progress import CollectingReporter, Notice
 from tests.support.gpu_fixtures import FakeMachine, fake_machine, rocminfo_output, variant_index  # noqa: F401
 

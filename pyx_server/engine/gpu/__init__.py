@@ -1,10 +1,13 @@
 """GPU-aware PyTorch installs: detect the accelerator, choose the variant, list what an index offers.
 
-* ``detect``    reads the machine through injectable ``Readers`` into an ``Accelerator``
-                report (kind, driver, devices, every source consulted and its outcome).
-* ``variants``  pure: the minimum-driver / gfx tables, ``compatible_variants``,
-                ``choose_variant`` (always with a reason; an explicit choice wins), the
-                PyTorch family, the variant index URL and the ``[tool.uv]`` routing.
+* ``detect``    reads the machine into an ``Accelerator`` report (kind, driver, devices,
+                every source consulted and its outcome), built of
+  ``accelerator`` (the report's types, pure), ``readers`` (the injectable ``Readers``: the
+                only I/O) and ``driverinfo`` (parsers of what drivers and tools print, pure).
+* ``tables``    pure: variant names, the minimum-driver / gfx / compute-capability tables,
+                the PyTorch family.
+* ``variants``  pure: ``compatible_variants``, ``choose_variant`` (always with a reason; an
+                explicit choice wins), the variant index URL and the ``[tool.uv]`` routing.
 * ``wheel_variants``  pure: PEP 825 variant metadata (``variants.json``): what a build
                 declares (CUDA driver, GPU architectures) and whether this machine runs it.
 * ``listing``   async: the variants a PyTorch-style index offers for a package version,
@@ -23,19 +26,21 @@ Typical use (an install of ``torch``)::
 from pyx_server.engine.gpu.accelerator import Accelerator, GpuDevice, Probe
 from pyx_server.engine.gpu.detect import detect
 from pyx_server.engine.gpu.readers import NvmlReading, Readers, run_command
-from pyx_server.engine.gpu.variants import (
-    DEFAULT,
-    DEFAULT_PROBE_VARIANTS,
+from pyx_server.engine.gpu.tables import (
     TORCH_FAMILY,
-    Choice,
-    check_variant,
-    choose_variant,
-    compatible_variants,
     has_system_dependency,
     is_torch_family,
     min_driver,
     parse_torch_backend,
     parse_variant,
+)
+from pyx_server.engine.gpu.variants import (
+    DEFAULT,
+    DEFAULT_PROBE_VARIANTS,
+    Choice,
+    check_variant,
+    choose_variant,
+    compatible_variants,
     recorded_torch_index_base,
     torch_index_base,
     torch_routing,

@@ -57,7 +57,7 @@ from pyx_server.engine.gpu.driverinfo import (
     parse_sys_module_version,
 )
 from pyx_server.engine.gpu.readers import NvmlReading, Readers, run_command
-from pyx_server.engine.gpu.variants import parse_torch_backend
+from pyx_server.engine.gpu.tables import parse_torch_backend
 
 #: the names other modules take from here: ``detect`` and what it reads and returns
 __all__ = ["Accelerator", "GpuDevice", "NvmlReading", "Probe", "Readers", "detect", "run_command"]

@@ -39,15 +39,13 @@ from pyx_server.engine.config import IndexSettings, redact_url
 from pyx_server.engine.errors import IndexUnavailable, NoMatchingDistribution, OfflineCacheMiss, PackageNotFound
 from pyx_server.engine.errors import PyxError
 from pyx_server.engine.gpu.accelerator import Accelerator
+from pyx_server.engine.gpu.tables import has_system_dependency, is_variant_name, variant_sort_key
 from pyx_server.engine.gpu.variants import (
     DEFAULT_PROBE_VARIANTS,
     Choice,
     check_variant,
     choose_variant,
-    has_system_dependency,
-    is_variant_name,
     variant_index_url,
-    variant_sort_key,
 )
 from pyx_server.engine.index.http import HttpClient, file_url_to_path
 from pyx_server.engine.index.client import IndexClient, ProjectNotFound

@@ -1,11 +1,7 @@
 """Pure: which PyTorch variant (``cpu``, ``cuXYZ``, ``rocmX.Y``, ``xpu``) a detected accelerator can run.
 
-The CUDA tables are the minimum-driver tables light-the-torch and uv (``crates/uv-torch``)
-use, taken from NVIDIA's CUDA toolkit release notes (Linux and Windows differ). A variant not
-in the table (a future ``cu131``) is judged by its CUDA major version, since within a major
-version the driver requirement is shared (CUDA minor-version compatibility). The ROCm table
-maps gfx architectures to the ROCm builds whose ``torch.cuda.get_arch_list()`` include them,
-as uv's does.
+The facts it judges by (variant names, the minimum-driver tables, the ROCm architectures,
+what each CUDA toolkit can target) are in ``tables``.
 
 Beyond uv: when the GPUs' compute capabilities are known, a CUDA build whose toolkit cannot
 target them is not chosen (CUDA 13 dropped Maxwell, Pascal and Volta; Blackwell needs CUDA
@@ -25,7 +21,6 @@ offered build can use is a warning too: the install works, but the GPU would sit
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,10 +29,51 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from pyx_server.engine.errors import ConfigError, TorchIndexNotConfigured
+from pyx_server.engine.errors import TorchIndexNotConfigured
+from pyx_server.engine.gpu.tables import (
+    LINUX_ROCM_ARCHITECTURES,
+    TORCH_FAMILY,
+    Variant,
+    cuda_variants_for_driver,
+    driver_table,
+    has_system_dependency,
+    is_torch_family,
+    is_variant_name,
+    min_driver,
+    os_family,
+    parse_torch_backend,
+    parse_variant,
+    unsupported_capability,
+    variant_sort_key,
+)
 
-if TYPE_CHECKING:  # detect imports this module; the type is only needed for annotations
+if TYPE_CHECKING:
     from pyx_server.engine.gpu.accelerator import Accelerator
+
+#: the choice and the routing are defined here; the names and tables they read live in
+#: ``tables`` and are named here too, since stages and fronts import them from this module
+__all__ = [
+    "DEFAULT",
+    "DEFAULT_PROBE_VARIANTS",
+    "TORCH_FAMILY",
+    "Choice",
+    "check_variant",
+    "choose_variant",
+    "compatible_variants",
+    "has_system_dependency",
+    "is_torch_family",
+    "is_variant_name",
+    "min_driver",
+    "parse_torch_backend",
+    "parse_variant",
+    "recorded_torch_index_base",
+    "recorded_variant",
+    "torch_index_base",
+    "torch_routing",
+    "unsupported_capability",
+    "variant_index_url",
+    "variant_sort_key",
+]
 
 #: the choice that routes nothing: the default index's build (Apple silicon, or no CPU build offered)
 DEFAULT = "default"
@@ -48,217 +84,6 @@ DEFAULT_PROBE_VARIANTS = (
     "rocm6.2", "rocm6.3", "rocm6.4", "xpu",
 )
 
-# Minimum NVIDIA driver per CUDA variant, newest first. Table 2 of the CUDA toolkit release notes
-# (12.x, 11.8), table 1 of the 10.2 notes; the same values as light-the-torch and uv.
-LINUX_CUDA_DRIVERS: tuple[tuple[str, str], ...] = (
-    ("cu132", "580"), ("cu130", "580"),
-    ("cu129", "525.60.13"), ("cu128", "525.60.13"), ("cu126", "525.60.13"), ("cu125", "525.60.13"),
-    ("cu124", "525.60.13"), ("cu123", "525.60.13"), ("cu122", "525.60.13"), ("cu121", "525.60.13"),
-    ("cu120", "525.60.13"),
-    ("cu118", "450.80.02"), ("cu117", "450.80.02"), ("cu116", "450.80.02"), ("cu115", "450.80.02"),
-    ("cu114", "450.80.02"), ("cu113", "450.80.02"), ("cu112", "450.80.02"), ("cu111", "450.80.02"),
-    ("cu110", "450.36.06"),
-    ("cu102", "440.33"), ("cu101", "418.39"), ("cu100", "410.48"),
-    ("cu92", "396.26"), ("cu91", "390.46"), ("cu90", "384.81"), ("cu80", "375.26"),
-)
-WINDOWS_CUDA_DRIVERS: tuple[tuple[str, str], ...] = (
-    ("cu132", "580"), ("cu130", "580"),
-    ("cu129", "528.33"), ("cu128", "528.33"), ("cu126", "528.33"), ("cu125", "528.33"),
-    ("cu124", "528.33"), ("cu123", "528.33"), ("cu122", "528.33"), ("cu121", "528.33"),
-    ("cu120", "528.33"),
-    ("cu118", "452.39"), ("cu117", "452.39"), ("cu116", "452.39"), ("cu115", "452.39"),
-    ("cu114", "452.39"), ("cu113", "452.39"), ("cu112", "452.39"), ("cu111", "452.39"),
-    ("cu110", "451.22"),
-    ("cu102", "441.22"), ("cu101", "418.96"), ("cu100", "411.31"),
-    ("cu92", "398.26"), ("cu91", "391.29"), ("cu90", "385.54"), ("cu80", "376.51"),
-)
-# For a cu variant missing from the table: the driver its CUDA major version needs.
-_MAJOR_DRIVERS = {
-    "linux": {13: "580", 12: "525.60.13", 11: "450.80.02"},
-    "win32": {13: "580", 12: "528.33", 11: "452.39"},
-}
-
-_ROCM_COMMON = ("gfx900", "gfx906", "gfx908", "gfx90a", "gfx942", "gfx1030", "gfx1100", "gfx1101", "gfx1102")
-# gfx architectures each ROCm build of PyTorch targets (Linux only), newest ROCm first (uv's table).
-LINUX_ROCM_ARCHITECTURES: tuple[tuple[str, frozenset[str]], ...] = (
-    ("rocm7.2", frozenset(_ROCM_COMMON + ("gfx950", "gfx1150", "gfx1151", "gfx1200", "gfx1201"))),
-    ("rocm7.1", frozenset(_ROCM_COMMON + ("gfx950", "gfx1200", "gfx1201"))),
-    ("rocm7.0", frozenset(_ROCM_COMMON + ("gfx950", "gfx1200", "gfx1201"))),
-    ("rocm6.4", frozenset(_ROCM_COMMON + ("gfx1200", "gfx1201"))),
-    ("rocm6.3", frozenset(_ROCM_COMMON + ("gfx1200", "gfx1201"))),
-    ("rocm6.2.4", frozenset(_ROCM_COMMON + ("gfx1200", "gfx1201"))),
-    ("rocm6.2", frozenset(("gfx900", "gfx906", "gfx908", "gfx90a", "gfx1030", "gfx1100", "gfx942"))),
-    ("rocm6.1", frozenset(("gfx900", "gfx906", "gfx908", "gfx90a", "gfx942", "gfx1030", "gfx1100", "gfx1101"))),
-    ("rocm6.0", frozenset(("gfx900", "gfx906", "gfx908", "gfx90a", "gfx1030", "gfx1100", "gfx942"))),
-)
-
-# Compute capabilities a CUDA toolkit can target: the first CUDA release supporting each
-# architecture, and the oldest architecture each major release still supports.
-_CC_NEEDS_CUDA: tuple[tuple[Version, Version, str], ...] = (
-    (Version("10.0"), Version("12.8"), "Blackwell"),
-    (Version("9.0"), Version("11.8"), "Hopper"),
-    (Version("8.9"), Version("11.8"), "Ada"),
-    (Version("8.7"), Version("11.4"), "Orin"),
-    (Version("8.6"), Version("11.1"), "Ampere"),
-    (Version("8.0"), Version("11.0"), "Ampere"),
-    (Version("7.5"), Version("10.0"), "Turing"),
-)
-_CUDA_MIN_CC = {13: Version("7.5"), 12: Version("5.0"), 11: Version("3.5"), 10: Version("3.0")}
-
-# Packages the PyTorch index publishes per variant (uv's list for that index, plus torchdata).
-TORCH_FAMILY = frozenset(
-    canonicalize_name(n)
-    for n in (
-        "torch", "torchvision", "torchaudio", "torchao", "torchcodec", "torchrec", "torchtune",
-        "torchtext", "torchdata", "torcharrow", "torchcsprng", "torchdistx", "torchserve",
-        "torch-tensorrt", "fbgemm-gpu", "fbgemm-gpu-genai", "xformers",
-        "triton", "triton-rocm", "triton-xpu", "pytorch-triton", "pytorch-triton-rocm", "pytorch-triton-xpu",
-    )
-)
-# Family members whose builds do not depend on the variant's CUDA / ROCm (uv's distinction).
-_NO_SYSTEM_DEPENDENCY = frozenset(
-    canonicalize_name(n)
-    for n in ("triton", "triton-rocm", "triton-xpu", "pytorch-triton", "pytorch-triton-rocm", "pytorch-triton-xpu", "torchserve", "xformers")
-)
-
-_ROCM = re.compile(r"^rocm(\d+(?:\.\d+)+)$")
-_VARIANT_FORMS = "`auto`, `cpu`, `cuXYZ` (e.g. `cu128`), `rocmX.Y` (e.g. `rocm6.3`) or `xpu`"
-
-
-# -- names ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A variant name taken apart: its family and the CUDA / ROCm version it is built against."""
-
-    family: str  # cpu | cuda | rocm | xpu
-    version: Version | None
-    name: str
-
-
-def parse_variant(name: str) -> Variant | None:
-    """``cu128`` → CUDA 12.8, ``cu92`` → 9.2, ``rocm6.2.4`` → ROCm 6.2.4; None for other names.
-
-    A cu name is the CUDA version without its dot, the last digit being the minor version.
-    """
-    text = name.strip().lower()
-    if text in ("cpu", "xpu"):
-        return Variant(text, None, text)
-    match = re.match(r"^cu(\d+)$", text)
-    if match and len(match.group(1)) >= 2:
-        digits = match.group(1)
-        return Variant("cuda", Version(f"{int(digits[:-1])}.{digits[-1]}"), text)
-    match = _ROCM.match(text)
-    if match:
-        return Variant("rocm", Version(match.group(1)), text)
-    return None
-
-
-def is_variant_name(name: str) -> bool:
-    """Whether ``name`` reads as a PyTorch variant (used to spot variants on an index's root page)."""
-    return parse_variant(name) is not None
-
-
-def parse_torch_backend(value: str, source: str = "--torch-backend") -> str | None:
-    """The explicit variant in a ``--torch-backend`` / ``PYX_TORCH_BACKEND`` value (None for ``auto``)."""
-    text = value.strip().lower()
-    if text == "auto":
-        return None
-    if parse_variant(text) is None:
-        raise ConfigError(
-            f"`{source}` is `{value}`, which is not a PyTorch variant",
-            context={"source": source},
-            hints=[f"use {_VARIANT_FORMS}"],
-        )
-    return text
-
-
-def variant_sort_key(name: str) -> tuple:
-    """Best first when sorted: newer CUDA / ROCm first within a family, unknown names last."""
-    variant = parse_variant(name)
-    if variant is None:
-        return (9, name)
-    family_rank = {"cuda": 0, "rocm": 1, "xpu": 2, "cpu": 3}[variant.family]
-    version = variant.version or Version("0")
-    # negate each release part so newer sorts first
-    return (family_rank, tuple(-part for part in version.release), name)
-
-
-# -- the PyTorch family ----------------------------------------------------------------------------
-
-
-def is_torch_family(name: str) -> bool:
-    """Whether ``name`` is published per variant on the PyTorch index (and so is routed there)."""
-    return canonicalize_name(name) in TORCH_FAMILY
-
-
-def has_system_dependency(name: str) -> bool:
-    """Whether the package's build depends on the variant's CUDA / ROCm (``triton`` does not)."""
-    return is_torch_family(name) and canonicalize_name(name) not in _NO_SYSTEM_DEPENDENCY
-
-
-# -- CUDA drivers -----------------------------------------------------------------------------------
-
-
-def _os(platform: str) -> str:
-    if platform.startswith("linux"):
-        return "linux"
-    if platform in ("win32", "cygwin"):
-        return "win32"
-    return platform
-
-
-def _driver_table(platform: str) -> tuple[tuple[str, str], ...] | None:
-    return {"linux": LINUX_CUDA_DRIVERS, "win32": WINDOWS_CUDA_DRIVERS}.get(_os(platform))
-
-
-def min_driver(variant: str, platform: str) -> str | None:
-    """The oldest NVIDIA driver that runs ``variant`` on ``platform``; None if unknown / not CUDA."""
-    table = _driver_table(platform)
-    if table is None:
-        return None
-    for name, minimum in table:
-        if name == variant:
-            return minimum
-    parsed = parse_variant(variant)
-    if parsed is None or parsed.family != "cuda" or parsed.version is None:
-        return None
-    return _MAJOR_DRIVERS[_os(platform)].get(parsed.version.major)
-
-
-def cuda_variants_for_driver(driver_version: str, platform: str) -> list[str]:
-    """The table's CUDA variants this driver runs on ``platform``, newest first."""
-    table = _driver_table(platform)
-    if table is None:
-        return []
-    driver = Version(driver_version)
-    return [name for name, minimum in table if driver >= Version(minimum)]
-
-
-def unsupported_capability(variant: str, capability: str) -> str | None:
-    """Why a CUDA ``variant`` cannot run on a GPU of compute ``capability``; None when it can.
-
-    Uses what the CUDA toolkits support (a wheel may target fewer architectures still).
-    """
-    parsed = parse_variant(variant)
-    if parsed is None or parsed.family != "cuda" or parsed.version is None:
-        return None
-    try:
-        cc = Version(capability)
-    except Exception:
-        return None
-    cuda = parsed.version
-    for first_cc, needs, family in _CC_NEEDS_CUDA:
-        if cc >= first_cc:
-            if cuda < needs:
-                return f"compute capability {capability} ({family}) needs a CUDA {needs} or newer build"
-            break
-    floor = _CUDA_MIN_CC.get(cuda.major)
-    if floor is not None and cc < floor:
-        return f"CUDA {cuda.major} builds do not support compute capability {capability} (they need ≥ {floor})"
-    return None
-
 
 # -- compatibility ------------------------------------------------------------------------------------
 
@@ -266,7 +91,7 @@ def unsupported_capability(variant: str, capability: str) -> str | None:
 def compatible_variants(accelerator: Accelerator) -> list[str]:
     """The table's variants this machine can run, best (newest) first, always ending in ``cpu``."""
     found: list[str] = []
-    os_name = _os(accelerator.platform)
+    os_name = os_family(accelerator.platform)
     if accelerator.kind == "nvidia" and accelerator.driver_version:
         found = [v for v in cuda_variants_for_driver(accelerator.driver_version, accelerator.platform)
                  if _capability_problem(accelerator, v) is None]
@@ -282,7 +107,7 @@ def check_variant(accelerator: Accelerator, variant: str) -> tuple[bool, str | N
     parsed = parse_variant(variant)
     if parsed is None:
         return False, f"`{variant}` is not a variant pyx knows"
-    os_name = _os(accelerator.platform)
+    os_name = os_family(accelerator.platform)
     if parsed.family == "cpu":
         return True, None
     if parsed.family == "cuda":
@@ -494,13 +319,13 @@ def _offered_reason(accelerator: Accelerator, chosen: str) -> str:
 
 def _why_cpu(accelerator: Accelerator, offered: Sequence[str] | None = None,
              verdicts: Mapping[str, Verdict] | None = None) -> str:
-    os_name = _os(accelerator.platform)
+    os_name = os_family(accelerator.platform)
     if accelerator.kind == "nvidia":
         if os_name not in ("linux", "win32"):
             return f"PyTorch publishes no CUDA builds for {accelerator.platform}"
         table = cuda_variants_for_driver(accelerator.driver_version or "0", accelerator.platform)
         if not table:
-            oldest, minimum = (_driver_table(accelerator.platform) or (("cu80", "?"),))[-1]
+            oldest, minimum = (driver_table(accelerator.platform) or (("cu80", "?"),))[-1]
             return (f"NVIDIA driver {accelerator.driver_version} is older than any CUDA build needs "
                     f"({oldest} needs ≥ {minimum})")
         supported = [v for v in table if _capability_problem(accelerator, v) is None]

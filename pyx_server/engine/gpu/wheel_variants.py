@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.version import InvalidVersion, Version
 
 from pyx_server.engine.errors import InvalidMetadata
-from pyx_server.engine.gpu.variants import min_driver, parse_variant
+from pyx_server.engine.gpu.tables import min_driver, parse_variant
 
 if TYPE_CHECKING:
     from pyx_server.engine.gpu.accelerator import Accelerator
