@@ -169,7 +169,7 @@ def test_between_is_the_open_gap() -> None:
 
 
 def test_index_ranges_slices_a_sorted_list() -> None:
-    from pyx_server.engine.resolver.ranges import version_position
+    from pyx_server.engine.resolver.cuts import version_position
 
     versions = [Version(v) for v in ["0.9", "1.0", "1.0+cpu", "1.5", "2.0", "3.0"]]
     positions = [version_position(v) for v in versions]

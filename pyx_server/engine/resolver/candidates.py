@@ -28,7 +28,8 @@ from packaging.version import Version
 from pyx_server.engine.resolver.options import PrereleaseMode, ResolutionMode, ResolverOptions
 from pyx_server.engine.resolver.provider import Candidate
 from pyx_server.engine.resolver.python import python_floor
-from pyx_server.engine.resolver.ranges import Key, VersionSet, version_position
+from pyx_server.engine.resolver.cuts import Key, version_position
+from pyx_server.engine.resolver.ranges import VersionSet
 
 __all__ = ["CandidateSelector", "PackageVersions", "Skipped"]
 

@@ -5,20 +5,8 @@ so it needs intersection, union, complement and subset tests that are exact. A `
 can only answer "does this version match", so this module turns specifiers into sorted,
 disjoint intervals and does the set algebra on those.
 
-Intervals are bounded by *cuts*: points that sit between versions. A version ``v`` lies at
-position ``(key(v), 1)``; the cut just below it is ``(key(v), 0)`` and the cut just above it is
-``(key(v), 2)``. Three more cuts express PEP 440's special cases exactly, the same way
-``packaging`` (26+) does internally:
-
-* *after the locals of* ``V``: above ``V`` and every ``V+local`` (``==1.0`` matches ``1.0+cpu``);
-* *after the post-releases of* ``V``: above ``V``, ``V+local`` and every ``V.postN``
-  (``>1.0`` matches neither ``1.0.post1`` nor ``1.0+cpu``);
-* ``<V`` for a final ``V`` ends before ``V.dev0`` (``<2.0`` does not match ``2.0rc1``).
-
-``key(v)`` is PEP 440's ordering written with public attributes only (epoch, release without
-trailing zeros, pre, post, dev, local), so comparisons are plain tuple comparisons. A cut is a
-tuple ``(key, side, kind, version)``; ``key`` and ``side`` alone decide its position, ``kind``
-and ``version`` are kept to print it back as a specifier.
+The points that bound the intervals (*cuts*, with PEP 440's special cases: local versions,
+post-releases, pre-releases of an upper bound) and their text are in ``cuts``.
 
 Arbitrary equality (``===``) is treated as an exact match of the parsed version (no local
 versions); a ``===`` string that is not a PEP 440 version matches nothing.
@@ -34,120 +22,35 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from pyx_server.engine.resolver.cuts import (
+    MAX_CUT,
+    MIN_CUT,
+    Cut,
+    Key,
+    Segment,
+    cut_after,
+    cut_after_locals,
+    cut_after_posts,
+    cut_before,
+    exactly,
+    hole_text,
+    lower_bound,
+    lower_text,
+    make_version,
+    segment_text,
+    upper_bound,
+    upper_text,
+    version_key,
+    version_position,
+)
+
 __all__ = [
     "VersionSet",
     "version_key",
     "version_position",
 ]
 
-_INF = float("inf")
 _UNSET = object()
-_PRE_RANK = {"a": 0, "b": 1, "rc": 2}
-_LOCAL_MAX = (2,)
-
-Key = tuple[Any, ...]
-Cut = tuple[Key, int, str, "Version | None"]
-Segment = tuple[Cut, Cut]
-
-
-@lru_cache(maxsize=65536)
-def version_key(version: Version) -> Key:
-    """PEP 440's sort key from public attributes; equal versions (``1.0``, ``1.0.0``) get equal keys."""
-    release = version.release
-    end = len(release)
-    while end > 1 and release[end - 1] == 0:
-        end -= 1
-    pre, post, dev, local = version.pre, version.post, version.dev, version.local
-    if pre is None and post is None and dev is not None:
-        pre_key: tuple[int, ...] = (-1, 0)  # 1.0.dev0 sorts before 1.0a0
-    elif pre is None:
-        pre_key = (3, 0)
-    else:
-        pre_key = (_PRE_RANK[pre[0]], pre[1])
-    post_key = -1 if post is None else post
-    dev_key: float = _INF if dev is None else dev
-    if local is None:
-        local_key: tuple[Any, ...] = (0,)
-    else:
-        parts = tuple((1, int(p)) if p.isdigit() else (0, p) for p in local.lower().split("."))
-        local_key = (1, *parts)
-    return (version.epoch, release[:end], pre_key, post_key, dev_key, local_key)
-
-
-def version_position(version: Version) -> tuple[Key, int]:
-    """Where a version sits among cuts: strictly between the cut below and the cut above it."""
-    return (version_key(version), 1)
-
-
-# -- cuts ------------------------------------------------------------------------------------
-
-# Every position has exactly one cut: a cut that can be written as "just below the least version
-# above X" is always written that way, so equal sets have equal segments (``<=1.0`` and
-# ``<1.0.post0.dev0`` are one set). Only "after the post-releases of a final release" has no
-# least version above it (1.0.0.1, 1.0.0.0.1, … get ever closer), and "after exactly V".
-_MIN_VERSION = Version("0.dev0")  # the least version there is
-MIN_CUT: Cut = (version_key(_MIN_VERSION), 0, "min", None)
-MAX_CUT: Cut = ((_INF,), 0, "max", None)
-
-
-def _before(v: Version) -> Cut:
-    key = version_key(v)
-    if key == MIN_CUT[0]:
-        return MIN_CUT
-    return (key, 0, "before", v)
-
-
-def _after(v: Version) -> Cut:
-    return (version_key(v), 2, "after", v)
-
-
-def _above_locals(v: Version) -> Version:
-    """The least version above ``v`` and every ``v+local`` (``v`` has no local part)."""
-    # cached by spelling, not by value: ``1`` and ``1.0`` are equal but print differently
-    return _above_locals_of(str(v))
-
-
-@lru_cache(maxsize=65536)
-def _above_locals_of(text: str) -> Version:
-    v = Version(text)
-    if v.dev is not None:
-        return _make_version(v.epoch, v.release, v.pre, v.post, v.dev + 1)
-    return _make_version(v.epoch, v.release, v.pre, 0 if v.post is None else v.post + 1, 0)
-
-
-def _after_locals(v: Version) -> Cut:
-    return _before(_above_locals(v))
-
-
-def _after_posts(v: Version) -> Cut:
-    """Above ``v``, its locals and its post-releases (``v`` has no dev or post part)."""
-    if v.pre is not None:
-        kind, number = v.pre
-        return _before(_make_version(v.epoch, v.release, (kind, number + 1), dev=0))
-    return (version_key(v)[:3] + (_INF,), 0, "after_posts", v)
-
-
-def _make_version(
-    epoch: int,
-    release: Sequence[int],
-    pre: tuple[str, int] | None = None,
-    post: int | None = None,
-    dev: int | None = None,
-) -> Version:
-    text = f"{epoch}!" if epoch else ""
-    text += ".".join(str(part) for part in release)
-    if pre is not None:
-        text += f"{pre[0]}{pre[1]}"
-    if post is not None:
-        text += f".post{post}"
-    if dev is not None:
-        text += f".dev{dev}"
-    return Version(text)
-
-
-def _is_bare_dev0(v: Version) -> bool:
-    """``X.dev0`` with nothing else: the first version of release ``X``."""
-    return v.dev == 0 and v.pre is None and v.post is None and v.local is None
 
 
 class VersionSet:
@@ -176,13 +79,13 @@ class VersionSet:
     @staticmethod
     def exact(version: Version) -> VersionSet:
         """Exactly this version (its local variants excluded): what a decision pins."""
-        return VersionSet(((_before(version), _after(version)),))
+        return VersionSet(((cut_before(version), cut_after(version)),))
 
     @staticmethod
     def between(lower: Version | None, upper: Version | None) -> VersionSet:
         """The open gap strictly between two versions (``None`` = unbounded on that side)."""
-        lo = MIN_CUT if lower is None else _after(lower)
-        hi = MAX_CUT if upper is None else _before(upper)
+        lo = MIN_CUT if lower is None else cut_after(lower)
+        hi = MAX_CUT if upper is None else cut_before(upper)
         return VersionSet(((lo, hi),)) if lo < hi else _EMPTY
 
     @staticmethod
@@ -201,7 +104,7 @@ class VersionSet:
     @staticmethod
     def from_versions(versions: Iterable[Version]) -> VersionSet:
         """Exactly the given versions."""
-        return VersionSet._normalized([(_before(v), _after(v)) for v in versions])
+        return VersionSet._normalized([(cut_before(v), cut_after(v)) for v in versions])
 
     @staticmethod
     def _normalized(segments: Iterable[Segment]) -> VersionSet:
@@ -264,7 +167,7 @@ class VersionSet:
     def singleton(self) -> Version | None:
         """The version if the set is one version (optionally with its local variants)."""
         if self._singleton is _UNSET:
-            self._singleton = _exactly(*self._segments[0]) if len(self._segments) == 1 else None
+            self._singleton = exactly(*self._segments[0]) if len(self._segments) == 1 else None
         return self._singleton
 
     # -- algebra ----------------------------------------------------------------------------
@@ -316,8 +219,8 @@ class VersionSet:
             # a few intervals into a long list: splice each in (the list copy runs in C)
             merged = a
             for lo, hi in b:
-                i = bisect_left(merged, lo, key=_upper)  # first interval reaching lo
-                j = bisect_right(merged, hi, key=_lower)  # first interval starting after hi
+                i = bisect_left(merged, lo, key=upper_bound)  # first interval reaching lo
+                j = bisect_right(merged, hi, key=lower_bound)  # first interval starting after hi
                 if i < j:
                     lo = lo if lo < merged[i][0] else merged[i][0]
                     hi = hi if hi > merged[j - 1][1] else merged[j - 1][1]
@@ -372,7 +275,7 @@ class VersionSet:
             return False
         if len(a) <= 2 and len(b) > 8:
             for lo, hi in a:
-                k = bisect_left(b, hi, key=_upper)  # the interval that must hold [lo, hi)
+                k = bisect_left(b, hi, key=upper_bound)  # the interval that must hold [lo, hi)
                 if k == len(b) or not (b[k][0] <= lo):
                     return False
             return True
@@ -396,7 +299,7 @@ class VersionSet:
             a, b = b, a
         if len(b) <= 2 and len(a) > 8:
             for lo, hi in b:
-                k = bisect_right(a, lo, key=_upper)  # first interval ending after lo
+                k = bisect_right(a, lo, key=upper_bound)  # first interval ending after lo
                 if k < len(a) and a[k][0] < hi:
                     return False
             return True
@@ -456,129 +359,27 @@ class VersionSet:
             return []
         groups: list[list[Segment]] = [[segments[0]]]
         for segment in segments[1:]:
-            if _hole(groups[-1][-1][1], segment[0]) is None:
+            if hole_text(groups[-1][-1][1], segment[0]) is None:
                 groups.append([segment])
             else:
                 groups[-1].append(segment)
         out = []
         for group in groups:
-            single = _segment_text(group[0][0], group[-1][1]) if len(group) == 1 else None
+            single = segment_text(group[0][0], group[-1][1]) if len(group) == 1 else None
             if single is not None:
                 out.append(single)
                 continue
             clauses = []
-            lower = _lower_text(group[0][0])
-            upper = _upper_text(group[-1][1])
+            lower = lower_text(group[0][0])
+            upper = upper_text(group[-1][1])
             if lower:
                 clauses.append(lower)
             if upper:
                 clauses.append(upper)
             for left, right in zip(group, group[1:]):
-                clauses.append(_hole(left[1], right[0]) or "")
+                clauses.append(hole_text(left[1], right[0]) or "")
             out.append(",".join(clauses))
         return out
-
-
-def _exactly(lo: Cut, hi: Cut) -> Version | None:
-    """``V`` when ``[lo, hi)`` is ``==V``: exactly V, or V and its local variants."""
-    if lo[2] != "before":
-        return None
-    version = lo[3]
-    assert version is not None
-    if hi[2] == "after" and hi[3] == version:
-        return version
-    if hi[2] == "before" and version.local is None and hi[0] == version_key(_above_locals(version)):
-        return version
-    return None
-
-
-def _lower(segment: Segment) -> Cut:
-    return segment[0]
-
-
-def _upper(segment: Segment) -> Cut:
-    return segment[1]
-
-
-def _segment_text(lo: Cut, hi: Cut) -> str | None:
-    """One interval as a specifier (``==1.0``, ``==1.*``, ``>=1,<2``, ``""`` for everything)."""
-    exact = _exactly(lo, hi)
-    if exact is not None:
-        return f"=={exact}"
-    if lo[2] == "before" and hi[2] == "before":
-        prefix = _wildcard_prefix(lo[3], hi[3])  # type: ignore[arg-type]
-        if prefix is not None:
-            return f"=={prefix}.*"
-    clauses = [text for text in (_lower_text(lo), _upper_text(hi)) if text]
-    return ",".join(clauses)
-
-
-def _wildcard_prefix(lo: Version, hi: Version) -> str | None:
-    """``1.2`` when ``[lo, hi)`` is ``[1.2.dev0, 1.3.dev0)``, the range of ``==1.2.*``."""
-    if not (_is_bare_dev0(lo) and _is_bare_dev0(hi)) or lo.epoch != hi.epoch:
-        return None
-    a, b = lo.release, hi.release
-    if len(a) != len(b) or a[:-1] != b[:-1] or b[-1] != a[-1] + 1:
-        return None
-    prefix = ".".join(str(part) for part in a)
-    return f"{lo.epoch}!{prefix}" if lo.epoch else prefix
-
-
-def _below(version: Version) -> Version | None:
-    """``X`` when ``version`` is the least version above ``X`` and its locals/post-releases,
-    i.e. when a cut before ``version`` reads best as "above X": ``1.0.post3.dev0`` → ``1.0.post2``,
-    ``1.0.post0.dev0`` → ``1.0``, ``1.0a2.dev0`` → ``1.0a1``."""
-    if version.dev != 0 or version.local is not None:
-        return None
-    if version.post is not None:
-        post = None if version.post == 0 else version.post - 1
-        return _make_version(version.epoch, version.release, version.pre, post)
-    if version.pre is not None and version.pre[1] > 0:
-        return _make_version(version.epoch, version.release, (version.pre[0], version.pre[1] - 1))
-    return None
-
-
-def _lower_text(cut: Cut) -> str:
-    kind, version = cut[2], cut[3]
-    if kind == "min":
-        return ""
-    if kind == "before":
-        assert version is not None
-        below = _below(version)
-        if below is not None and version.post != 0:
-            # >1.0.post2, >1.0a1 (">1.0" for 1.0.post0.dev0 would wrongly exclude 1.0.post1)
-            return f">{below}"
-        return f">={version}"
-    return f">{version}"  # after, after_posts
-
-
-def _upper_text(cut: Cut) -> str:
-    kind, version = cut[2], cut[3]
-    if kind == "max":
-        return ""
-    if kind == "before":
-        assert version is not None
-        if _is_bare_dev0(version):
-            # ``<2.0`` is stored as ``<2.0.dev0`` (PEP 440 excludes 2.0's pre-releases)
-            release = ".".join(str(part) for part in version.release)
-            return f"<{version.epoch}!{release}" if version.epoch else f"<{release}"
-        below = _below(version)
-        if below is not None and version.post is not None:
-            return f"<={below}"  # <=1.0 (with its locals), <=1.0.post2
-        return f"<{version}"
-    return f"<={version}"
-
-
-def _hole(left_hi: Cut, right_lo: Cut) -> str | None:
-    """``!=V`` (or ``!=V.*``) when the gap between two intervals is exactly that, else None."""
-    exact = _exactly(left_hi, right_lo)
-    if exact is not None:
-        return f"!={exact}"
-    if left_hi[2] == "before" and right_lo[2] == "before":
-        prefix = _wildcard_prefix(left_hi[3], right_lo[3])  # type: ignore[arg-type]
-        if prefix is not None:
-            return f"!={prefix}.*"
-    return None
 
 
 # -- specifiers -> sets --------------------------------------------------------------------
@@ -592,10 +393,10 @@ def _from_specifier(operator: str, text: str) -> VersionSet:
             return _EMPTY
     if text.endswith(".*"):
         base = Version(text[:-2])
-        lower = _make_version(base.epoch, base.release, dev=0)
+        lower = make_version(base.epoch, base.release, dev=0)
         upper_release = (*base.release[:-1], base.release[-1] + 1)
-        upper = _make_version(base.epoch, upper_release, dev=0)
-        inside = VersionSet(((_before(lower), _before(upper)),))
+        upper = make_version(base.epoch, upper_release, dev=0)
+        inside = VersionSet(((cut_before(lower), cut_before(upper)),))
         if operator == "==":
             return inside
         if operator == "!=":
@@ -603,32 +404,32 @@ def _from_specifier(operator: str, text: str) -> VersionSet:
         raise InvalidSpecifier(f"{operator}{text}")
     version = Version(text)
     if operator in ("==", "!="):
-        hi = _after(version) if version.local is not None else _after_locals(version)
-        inside = VersionSet(((_before(version), hi),))
+        hi = cut_after(version) if version.local is not None else cut_after_locals(version)
+        inside = VersionSet(((cut_before(version), hi),))
         return inside if operator == "==" else inside.complement()
     if operator == ">=":
-        return VersionSet(((_before(version), MAX_CUT),))
+        return VersionSet(((cut_before(version), MAX_CUT),))
     if operator == "<=":
-        hi = _after(version) if version.local is not None else _after_locals(version)
+        hi = cut_after(version) if version.local is not None else cut_after_locals(version)
         return VersionSet(((MIN_CUT, hi),))
     if operator == ">":
         if version.dev is not None:
-            nxt = _make_version(version.epoch, version.release, version.pre, version.post, version.dev + 1)
-            return VersionSet(((_before(nxt), MAX_CUT),))
+            nxt = make_version(version.epoch, version.release, version.pre, version.post, version.dev + 1)
+            return VersionSet(((cut_before(nxt), MAX_CUT),))
         if version.post is not None:
-            nxt = _make_version(version.epoch, version.release, version.pre, version.post + 1, 0)
-            return VersionSet(((_before(nxt), MAX_CUT),))
-        return VersionSet(((_after_posts(version), MAX_CUT),))
+            nxt = make_version(version.epoch, version.release, version.pre, version.post + 1, 0)
+            return VersionSet(((cut_before(nxt), MAX_CUT),))
+        return VersionSet(((cut_after_posts(version), MAX_CUT),))
     if operator == "<":
         bound = version
         if not version.is_prerelease:
-            bound = _make_version(version.epoch, version.release, version.pre, version.post, 0)
-        hi = _before(bound)
+            bound = make_version(version.epoch, version.release, version.pre, version.post, 0)
+        hi = cut_before(bound)
         return VersionSet(((MIN_CUT, hi),)) if MIN_CUT < hi else _EMPTY
     if operator == "~=":
         prefix = version.release[:-1]
-        upper = _make_version(version.epoch, (*prefix[:-1], prefix[-1] + 1), dev=0)
-        return VersionSet(((_before(version), _before(upper)),))
+        upper = make_version(version.epoch, (*prefix[:-1], prefix[-1] + 1), dev=0)
+        return VersionSet(((cut_before(version), cut_before(upper)),))
     raise InvalidSpecifier(f"{operator}{text}")
 
 
