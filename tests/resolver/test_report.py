@@ -12,7 +12,7 @@ from pyx_server.engine.resolver.candidates import CandidateSelector
 from pyx_server.engine.resolver.dependencies import PYTHON_PKG, Pkg
 from pyx_server.engine.resolver.provider import Candidate
 from pyx_server.engine.resolver.ranges import VersionSet
-from pyx_server.engine.resolver.report import ReportContext, _available, _Range
+from pyx_server.engine.resolver.phrases import RangeText, ReportContext, available_text
 
 OPTIONS = ResolverOptions(python=Version("3.11.4"))
 
@@ -45,7 +45,7 @@ def _context(name: str, versions: list[str]) -> ReportContext:
 )
 def test_versions_of_a_package_print_against_the_versions_that_exist(specifier: str, text: str, plural: bool) -> None:
     context = _context("a", ["1.0", "1.5", "2.0", "3.0"])
-    rendered = _Range(context, Pkg("a"), VersionSet.from_specifier_set(specifier))
+    rendered = RangeText(context, Pkg("a"), VersionSet.from_specifier_set(specifier))
     assert rendered.text() == text
     assert rendered.plural == plural
 
@@ -53,14 +53,14 @@ def test_versions_of_a_package_print_against_the_versions_that_exist(specifier: 
 def test_separate_runs_are_listed() -> None:
     context = _context("a", ["1.0", "1.5", "2.0", "3.0"])
     versions = VersionSet.from_specifier_set("<1.2").union(VersionSet.from_specifier_set(">=3"))
-    rendered = _Range(context, Pkg("a"), versions)
+    rendered = RangeText(context, Pkg("a"), versions)
     assert rendered.text() == "a==1.0 and a==3.0"
     assert rendered.plural
 
 
 def test_a_package_with_one_version_is_named_by_it() -> None:
     context = _context("a", ["1.0"])
-    assert _Range(context, Pkg("a"), VersionSet.full()).text() == "a==1.0"
+    assert RangeText(context, Pkg("a"), VersionSet.full()).text() == "a==1.0"
 
 
 @pytest.mark.parametrize(
@@ -75,15 +75,15 @@ def test_a_package_with_one_version_is_named_by_it() -> None:
     ],
 )
 def test_missing_versions_are_told_as_what_is_available(known: list[str], missing: str, text: str) -> None:
-    assert _available(_context("a", known), Pkg("a"), VersionSet.from_specifier_set(missing)) == text
+    assert available_text(_context("a", known), Pkg("a"), VersionSet.from_specifier_set(missing)) == text
 
 
 def test_python_is_the_current_python() -> None:
     context = ReportContext(python=Version("3.9.1"))
     only_current = VersionSet.exact(Version("3.9.1")).complement()
-    assert _available(context, PYTHON_PKG, only_current) == "the current Python version is 3.9.1"
+    assert available_text(context, PYTHON_PKG, only_current) == "the current Python version is 3.9.1"
     assert (
-        _available(context, PYTHON_PKG, only_current, VersionSet.from_specifier_set(">=3.10"))
+        available_text(context, PYTHON_PKG, only_current, VersionSet.from_specifier_set(">=3.10"))
         == "the current Python version (3.9.1) does not satisfy Python>=3.10"
     )
 
@@ -110,16 +110,16 @@ def test_a_walk_through_many_releases_is_one_sentence() -> None:
 
 
 def test_a_long_derived_union_is_stated_over_existing_versions() -> None:
-    from pyx_server.engine.resolver.report import _Formatter
+    from pyx_server.engine.resolver.phrases import Formatter
 
     pins = VersionSet.empty()
     for minor in range(8):
         pins = pins.union(VersionSet.from_specifier_set(f"==1.{minor}.0"))
     known = [f"1.{minor}.0" for minor in range(8)]
-    formatter = _Formatter(_context("botocore", known))
+    formatter = Formatter(_context("botocore", known))
     assert formatter.required(Pkg("botocore"), pins) == "botocore>=1.0.0,<=1.7.0"
     # without a listing: the ends and a count
-    bare = _Formatter(ReportContext(python=Version("3.11.4")))
+    bare = Formatter(ReportContext(python=Version("3.11.4")))
     assert bare.required(Pkg("botocore"), pins) == "one of botocore==1.0.0 … botocore==1.7.0 (8 ranges)"
     # short unions stay as written
     assert bare.required(Pkg("b"), VersionSet.from_specifier_set("<1").union(VersionSet.from_specifier_set(">=3"))) == (

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pyx_server.engine.resolver.candidates import HIDDEN_EXCLUDE_NEWER, HIDDEN_PRERELEASE
 from pyx_server.engine.resolver.dependencies import PYTHON_PKG
 from pyx_server.engine.resolver.pubgrub import DEPENDENCY, NO_VERSIONS, UNAVAILABLE, Incompatibility
-from pyx_server.engine.resolver.report import ReportContext, Unavailability, _Range, _raw
+from pyx_server.engine.resolver.phrases import RangeText, ReportContext, Unavailability, raw_range
 
 __all__ = ["hints"]
 
@@ -66,8 +66,8 @@ def hints(incompatibility: Incompatibility, context: ReportContext) -> list[str]
             if dependency is None or dependency[1] != PYTHON_PKG:
                 continue
             package, _, required = dependency
-            subject = _Range(context, package, inc.terms[package].set).text()
-            python.setdefault(package.name, []).append(f"`{subject}` requires {_raw(PYTHON_PKG, required)}")
+            subject = RangeText(context, package, inc.terms[package].set).text()
+            python.setdefault(package.name, []).append(f"`{subject}` requires {raw_range(PYTHON_PKG, required)}")
         elif inc.kind == UNAVAILABLE:
             (package, term), = inc.terms.items()
             reason: Unavailability = inc.reason
