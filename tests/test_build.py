@@ -22,6 +22,7 @@ from pyx_server.engine import build
 from pyx_server.engine.build import archive, hooks, isolation, source
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.errors import BuildError, InvalidSdist, UsageError
+from pyx_server.engine.hashing import sha256_file
 from pyx_server.engine.envs.interpreter import query_interpreter
 from pyx_server.engine.progress import CollectingReporter, Notice, PhaseFinished, PhaseStarted
 from tests.support.backends import (
@@ -430,7 +431,7 @@ def test_concurrent_builds_of_one_sdist_build_it_once(tmp_path, interpreter, spa
 def test_cached_wheel_for_another_interpreter_is_not_used(tmp_path, interpreter, spawns):
     sdist = make_sdist(tmp_path, "mini", "1.0", mini_project("mini", "1.0"))
     cache = Cache(tmp_path / "c")
-    sha = build.store.sha256_file(sdist)
+    sha = sha256_file(sdist)
     foreign = build.store.wheels_dir(cache, sha)
     make_test_wheel(foreign, "mini", "1.0", tag="cp27-cp27m-win32")
     built = run(build.build_wheel(sdist, interpreter=interpreter, cache=cache, installer=None))

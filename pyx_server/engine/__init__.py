@@ -9,7 +9,8 @@ Folders by stage (parse → find → resolve → plan → fetch/build → instal
 * ground floor: ``errors`` (codes, messages, hints), ``progress`` (typed events, the do-nothing
   ``Reporter``), ``loop`` (engine coroutines for synchronous callers), ``forked`` (jobs in forked
   copies of the process), ``cache`` (versioned buckets, atomic writes), ``config`` (which
-  indexes), ``requirements`` (pip-style requirement files and specifiers).
+  indexes), ``requirements`` (pip-style requirement files and specifiers), ``hashing`` (file
+  digests).
 * ``index/``     the HTTP client and its cache, name lookups, index pages (pure parsing), the index
   client, the resolver's metadata provider, and ``resolve`` (the resolver run against indexes).
 * ``resolver/``  pure PubGrub over PEP 440 version sets, behind a ``MetadataProvider``.

@@ -79,7 +79,6 @@ from pyx_server.engine.build.store import (
     best_compatible,
     cached_metadata,
     read_wheel_metadata,
-    sha256_file,
     store_metadata,
     store_wheel,
     trees_dir,
@@ -87,6 +86,7 @@ from pyx_server.engine.build.store import (
 )
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.errors import BuildError, InvalidSdist, InvalidWheel, PyxError, UsageError
+from pyx_server.engine.hashing import sha256_file
 from pyx_server.engine.envs.interpreter import Interpreter
 from pyx_server.engine.loop import running_loop
 from pyx_server.engine.progress import Notice, PhaseFinished, PhaseStarted, Reporter

@@ -18,7 +18,6 @@ same filesystem, and metadata by an atomic write, so a reader never sees half a 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import zipfile
@@ -29,14 +28,6 @@ from pyx_server.engine.errors import InvalidWheel
 from pyx_server.engine.envs.interpreter import Interpreter
 from pyx_server.engine.install.wheel import parse_wheel_name
 from pyx_server.engine.build.isolation import interpreter_identity
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def wheels_dir(cache: Cache, sha256: str) -> Path:
