@@ -90,25 +90,24 @@ def redact_url(url: str) -> str:
     Every URL that reaches a message, an event, an exception or a cache key goes through
     this first, so credentials never leave the HTTP layer.
     """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc="****@" + host))
+    return _replace_userinfo(url, "****@")
 
 
 def strip_credentials(url: str) -> str:
     """``url`` without its userinfo: the form that is stored and fetched (credentials live apart)."""
+    return _replace_userinfo(url, "")
+
+
+def _replace_userinfo(url: str, replacement: str) -> str:
+    """``url`` with its userinfo (up to the last ``@`` of the host part) replaced; an
+    unparsable URL, or one without userinfo, as it is."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return url
     if "@" not in parts.netloc:
         return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return urlunsplit(parts._replace(netloc=replacement + parts.netloc.rpartition("@")[2]))
 
 
 def default_index_url() -> str:

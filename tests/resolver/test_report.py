@@ -127,35 +127,28 @@ def test_a_long_derived_union_is_stated_over_existing_versions() -> None:
     )
 
 
+#: two versions of ``foo``, each failing on a conflict of its own: a report of two branches
+TWO_BRANCHES = {
+    "foo": {
+        "1.0.0": {"requires": ["a>=1,<2", "b>=1,<2"]},
+        "1.1.0": {"requires": ["x>=1,<2", "y>=1,<2"]},
+    },
+    "a": {"1.0.0": {"requires": ["b>=2,<3"]}},
+    "b": {"1.0.0": {}, "2.0.0": {}},
+    "x": {"1.0.0": {"requires": ["y>=2,<3"]}},
+    "y": {"1.0.0": {}, "2.0.0": {}},
+}
+
+
 def test_shared_conclusions_are_numbered_once_and_cited() -> None:
-    universe = {
-        "foo": {
-            "1.0.0": {"requires": ["a>=1,<2", "b>=1,<2"]},
-            "1.1.0": {"requires": ["x>=1,<2", "y>=1,<2"]},
-        },
-        "a": {"1.0.0": {"requires": ["b>=2,<3"]}},
-        "b": {"1.0.0": {}, "2.0.0": {}},
-        "x": {"1.0.0": {"requires": ["y>=2,<3"]}},
-        "y": {"1.0.0": {}, "2.0.0": {}},
-    }
-    report = _failure(["foo>=1,<2"], universe).report()
+    report = _failure(["foo>=1,<2"], TWO_BRANCHES).report()
     assert report.count("(1)") == 2  # once where it is concluded, once where it is cited
     assert "we know from (1) that" in report
     assert "\n\n" in report  # the two branches are separate paragraphs
 
 
 def test_the_tree_is_json_data_with_unique_step_ids() -> None:
-    universe = {
-        "foo": {
-            "1.0.0": {"requires": ["a>=1,<2", "b>=1,<2"]},
-            "1.1.0": {"requires": ["x>=1,<2", "y>=1,<2"]},
-        },
-        "a": {"1.0.0": {"requires": ["b>=2,<3"]}},
-        "b": {"1.0.0": {}, "2.0.0": {}},
-        "x": {"1.0.0": {"requires": ["y>=2,<3"]}},
-        "y": {"1.0.0": {}, "2.0.0": {}},
-    }
-    tree = _failure(["foo>=1,<2"], universe).tree()
+    tree = _failure(["foo>=1,<2"], TWO_BRANCHES).tree()
     steps = tree["steps"]
     assert len(steps) >= 5
     assert steps[0]["id"] == tree["root"]

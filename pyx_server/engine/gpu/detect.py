@@ -28,7 +28,7 @@ only I/O), and the parsers of what drivers and tools print in ``driverinfo`` (pu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
@@ -161,6 +161,20 @@ def _read(readers: Readers, trail: _Trail, logical: str) -> str | None:
     return text
 
 
+def _parsed_file(readers: Readers, trail: _Trail, logical: str, parse: Callable[[str], str | None]) -> str | None:
+    """What ``parse`` finds in the file at ``logical``; None when the file is missing,
+    unreadable or unparsable (each outcome recorded in ``trail``)."""
+    text = _read(readers, trail, logical)
+    if text is None:
+        return None
+    value = parse(text)
+    if value is None:
+        trail.add(logical, UNPARSABLE, _excerpt(text))
+        return None
+    trail.add(logical, FOUND, value)
+    return value
+
+
 def _run(readers: Readers, trail: _Trail, argv: Sequence[str], label: str | None = None) -> str | None:
     """A tool's stdout when it exits 0; every other outcome is recorded and gives None."""
     label = label or argv[0]
@@ -190,16 +204,10 @@ def _nvidia(readers: Readers, trail: _Trail, details: bool) -> dict[str, Any] | 
         ("/sys/module/nvidia/version", parse_sys_module_version),
         ("/proc/driver/nvidia/version", parse_proc_driver_version),
     ):
-        text = _read(readers, trail, logical)
-        if text is None:
-            continue
-        value = parse(text)
-        if value is None:
-            trail.add(logical, UNPARSABLE, _excerpt(text))
-            continue
-        trail.add(logical, FOUND, value)
-        driver, found_by = value, logical
-        break
+        value = _parsed_file(readers, trail, logical, parse)
+        if value is not None:
+            driver, found_by = value, logical
+            break
 
     devices: tuple[GpuDevice, ...] = ()
     if driver is None or details:
@@ -292,15 +300,9 @@ def _rocm_version(readers: Readers, trail: _Trail) -> str | None:
     roots = [readers.env.get("ROCM_PATH"), "/opt/rocm"]
     for root in dict.fromkeys(r.rstrip("/") for r in roots if r):
         logical = f"{root}/.info/version"
-        text = _read(readers, trail, logical)
-        if text is None:
-            continue
-        value = parse_rocm_version(text)
-        if value is None:
-            trail.add(logical, UNPARSABLE, _excerpt(text))
-            continue
-        trail.add(logical, FOUND, value)
-        return value
+        value = _parsed_file(readers, trail, logical, parse_rocm_version)
+        if value is not None:
+            return value
     return None
 
 

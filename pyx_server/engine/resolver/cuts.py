@@ -160,13 +160,9 @@ def upper_bound(segment: Segment) -> Cut:
 
 def segment_text(lo: Cut, hi: Cut) -> str | None:
     """One interval as a specifier (``==1.0``, ``==1.*``, ``>=1,<2``, ``""`` for everything)."""
-    exact = exactly(lo, hi)
-    if exact is not None:
-        return f"=={exact}"
-    if lo[2] == "before" and hi[2] == "before":
-        prefix = _wildcard_prefix(lo[3], hi[3])  # type: ignore[arg-type]
-        if prefix is not None:
-            return f"=={prefix}.*"
+    single = _one_clause("==", lo, hi)
+    if single is not None:
+        return single
     clauses = [text for text in (lower_text(lo), upper_text(hi)) if text]
     return ",".join(clauses)
 
@@ -229,11 +225,17 @@ def upper_text(cut: Cut) -> str:
 
 def hole_text(left_hi: Cut, right_lo: Cut) -> str | None:
     """``!=V`` (or ``!=V.*``) when the gap between two intervals is exactly that, else None."""
-    exact = exactly(left_hi, right_lo)
+    return _one_clause("!=", left_hi, right_lo)
+
+
+def _one_clause(operator: str, lo: Cut, hi: Cut) -> str | None:
+    """``[lo, hi)`` as ``{operator}V`` when it is one version (with its locals), as
+    ``{operator}V.*`` when it is one wildcard; None otherwise."""
+    exact = exactly(lo, hi)
     if exact is not None:
-        return f"!={exact}"
-    if left_hi[2] == "before" and right_lo[2] == "before":
-        prefix = _wildcard_prefix(left_hi[3], right_lo[3])  # type: ignore[arg-type]
+        return f"{operator}{exact}"
+    if lo[2] == "before" and hi[2] == "before":
+        prefix = _wildcard_prefix(lo[3], hi[3])  # type: ignore[arg-type]
         if prefix is not None:
-            return f"!={prefix}.*"
+            return f"{operator}{prefix}.*"
     return None

@@ -112,6 +112,15 @@ def _run_text(package: Pkg, known: Sequence[Version], i: int, j: int, open_low: 
     return f"{package}{','.join(clauses)}"
 
 
+def _run_texts(package: Pkg, known: Sequence[Version], versions: VersionSet, runs: list[tuple[int, int]]) -> list[str]:
+    """Each run of known versions that ``versions`` holds, as text; a run at an end of the
+    listing is open on that side when ``versions`` is (``a>=2`` rather than ``a>=2,<=2.4``)."""
+    segments = versions.segments
+    open_low = segments[0][0][2] == "min"
+    open_high = segments[-1][1][2] == "max"
+    return [_run_text(package, known, i, j, open_low, open_high) for i, j in runs]
+
+
 class RangeText:
     """A set of versions of one package, narrowed to the versions that exist when known."""
 
@@ -185,10 +194,7 @@ def available_text(context: ReportContext, package: Pkg, missing: VersionSet, py
     runs = _runs(known, present)
     if not runs:
         return f"there are no versions of {package}"
-    segments = present.segments
-    open_low = segments[0][0][2] == "min"
-    open_high = segments[-1][1][2] == "max"
-    parts = [_run_text(package, known, i, j, open_low, open_high) for i, j in runs]
+    parts = _run_texts(package, known, present, runs)
     if len(parts) == 1:
         if parts[0].startswith("all versions of"):
             return f"there is no version of {raw_range(package, missing)}"
@@ -220,10 +226,7 @@ class Formatter:
         if not runs:
             # no listing to narrow against: the ends and a count
             return f"one of {package}{texts[0]} … {package}{texts[-1]} ({len(texts)} ranges)"
-        segments = versions.segments
-        open_low = segments[0][0][2] == "min"
-        open_high = segments[-1][1][2] == "max"
-        parts = [_run_text(package, known, i, j, open_low, open_high) for i, j in runs]
+        parts = _run_texts(package, known, versions, runs)
         parts = [str(package) if p.startswith("all versions of") else p for p in parts]
         return _join(parts, " or ")
 

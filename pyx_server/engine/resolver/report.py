@@ -240,22 +240,15 @@ class _Writer:
         assert d1 is not None and d2 is not None
         if id(derived) not in self.shared:
             # collapse a linear chain: "And because <prior fact> and <this fact>, …"
-            if d2.external and not d1.external:
-                self.build(d1)
-                python = python or python_range(d1.terms)
-                self.lines.append(
-                    f"And because {f.both_external(d2.incompatibility, external.incompatibility, python)}, "
-                    f"we can conclude that {conclusion}."
-                )
-                return
-            if d1.external and not d2.external:
-                self.build(d2)
-                python = python or python_range(d2.terms)
-                self.lines.append(
-                    f"And because {f.both_external(d1.incompatibility, external.incompatibility, python)}, "
-                    f"we can conclude that {conclusion}."
-                )
-                return
+            for prior, fact in ((d1, d2), (d2, d1)):
+                if fact.external and not prior.external:
+                    self.build(prior)
+                    python = python or python_range(prior.terms)
+                    self.lines.append(
+                        f"And because {f.both_external(fact.incompatibility, external.incompatibility, python)}, "
+                        f"we can conclude that {conclusion}."
+                    )
+                    return
         self.build(derived)
         self.lines.append(
             f"And because {f.external(external.incompatibility, python)}, we can conclude that {conclusion}."
