@@ -54,6 +54,8 @@ from tests.support.index_server import (
     render_html,
     render_json,
     server_factory,
+    start_server,
+    stop_server,
 )
 from tests.support.wheels import build_wheel, dist_name
 
@@ -182,17 +184,12 @@ class VariantIndex:
     # lifecycle
 
     def start(self) -> VariantIndex:
-        handler = type("Handler", (_VariantHandler,), {"index": self})
-        server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 64})
-        self._server = server_class(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._server = start_server(_VariantHandler, self, backlog=64, name="variant-index")
         return self
 
     def close(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            stop_server(self._server)
             self._server = None
 
     @property

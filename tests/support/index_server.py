@@ -272,6 +272,27 @@ def _wants_json(accept: str | None) -> bool:
     return best_json > 0 and best_json >= best_html
 
 
+def start_server(handler: type[BaseHTTPRequestHandler], index: object, *, backlog: int = 128, name: str) -> ThreadingHTTPServer:
+    """A server on 127.0.0.1 (a free port) whose ``handler`` sees ``index`` as ``self.index``,
+    answering on a daemon thread until ``stop_server``.
+
+    The listen backlog is deep: the default (5) drops parallel connects, which then wait 1 s
+    for a SYN retry.
+    """
+    handler_class = type("Handler", (handler,), {"index": index})
+    server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": backlog})
+    server = server_class(("127.0.0.1", 0), handler_class)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True).start()
+    return server
+
+
+def stop_server(server: ThreadingHTTPServer) -> None:
+    """Stop answering and close the listening socket."""
+    server.shutdown()
+    server.server_close()
+
+
 class LocalIndex:
     """One running test index; see the module docstring for the whole API."""
 
@@ -312,26 +333,16 @@ class LocalIndex:
         self._in_flight = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> LocalIndex:
-        handler = type("Handler", (_Handler,), {"index": self})
-        # a deep listen backlog: the default (5) drops parallel connects, which then wait 1 s for a SYN retry
-        server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 128})
-        self._server = server_class(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-index", daemon=True
-        )
-        self._thread.start()
+        self._server = start_server(_Handler, self, name="local-index")
         return self
 
     def close(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            stop_server(self._server)
             self._server = None
 
     # -- addresses ----------------------------------------------------------------------------
