@@ -1,5 +1,7 @@
-"""Pure parsers of what GPU drivers and their tools print: NVIDIA driver files and
-``nvidia-smi``, ``rocm_agent_enumerator``, ``rocminfo``, the ROCm version file.
+"""Pure parsers of what GPU drivers and their tools print (driver files, nvidia-smi, rocminfo).
+
+NVIDIA: ``/sys/module/nvidia/version``, ``/proc/driver/nvidia/version``, ``nvidia-smi``'s
+CSV; AMD: ``rocm_agent_enumerator``, ``rocminfo``, the ROCm version file.
 
 Each takes text and returns the facts it holds, or None / nothing for text it does not
 recognise: detection records that as an ``unparsable`` probe and moves on.

@@ -1,5 +1,8 @@
-"""Core metadata as an index serves it: parsed strictly where resolving depends on it,
-read out of wheels and sdists, and summed up for resolving (``DependencyFields``).
+"""Core metadata as an index serves it: parsed strictly, read out of archives, summed up for resolving.
+
+Strict where resolving depends on a field (name, version, ``Requires-Dist``,
+``Requires-Python``, ``Provides-Extra``), lenient about the rest; ``DependencyFields`` is
+what resolving reads of it, stored beside the metadata file.
 
 No network here: the index client hands in bytes (a PEP 658 file, a wheel's tail) or the path
 of a file it has (a ``file://`` wheel, a download).
