@@ -26,7 +26,7 @@ from packaging.specifiers import SpecifierSet
 
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.config import IndexSettings
-from pyx_server.engine.errors import PyxError, StaleLock
+from pyx_server.engine.errors import ProjectNotFound, PyxError, PythonNotAllowed, StaleLock, UnknownIndex
 from pyx_server.engine.progress import Reporter
 from pyx_server.engine.requirements import RequirementSpec, parse_requirement
 
@@ -95,7 +95,7 @@ def _read_declaration(path: Path) -> Declaration:
 
     project = find_project(path if path.is_dir() else path.parent)
     if project is None:
-        raise PyxError(
+        raise ProjectNotFound(
             f"no `pyproject.toml` with a `[project]` table in `{path}` or its parents",
             hints=["create one with `pyx init`, or name a script: `pyx run script.py`"],
         )
@@ -121,7 +121,7 @@ def _pins_from_sources(sources: dict, named: dict[str, str], where: Path) -> tup
             if index_name is None:
                 continue
             if index_name not in named:
-                raise PyxError(
+                raise UnknownIndex(
                     f"`{where}` routes `{name}` to the index `{index_name}`, which no `[[tool.uv.index]]` entry names",
                     hints=["add `[[tool.uv.index]]` with that `name` and its `url`"],
                 )
@@ -191,7 +191,7 @@ def index_for(declaration: Declaration, base: IndexSettings) -> IndexSettings:
 def check_python(declaration: Declaration, interpreter) -> None:
     """Refuse an interpreter outside the declared ``requires-python``."""
     if declaration.requires_python and interpreter.python_version not in SpecifierSet(declaration.requires_python):
-        raise PyxError(
+        raise PythonNotAllowed(
             f"{declaration.label} requires Python `{declaration.requires_python}`, "
             f"but the interpreter is Python {interpreter.python_version}",
             hints=["choose another interpreter with `--python`"],

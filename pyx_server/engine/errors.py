@@ -120,6 +120,12 @@ class UsageError(PyxError):
     code = "usage-error"
 
 
+class UnknownIndex(ConfigError):
+    """A ``[tool.uv.sources]`` entry routes a package to an index no ``[[tool.uv.index]]`` names."""
+
+    code = "unknown-index"
+
+
 class InvalidRequirement(PyxError):
     code = "invalid-requirement"
 
@@ -144,6 +150,12 @@ class NoMatchingDistribution(PyxError):
     """The package exists, but no file fits the requested version and the interpreter."""
 
     code = "no-matching-distribution"
+
+
+class IncompatibleWheel(NoMatchingDistribution):
+    """A wheel named directly (a path or URL) whose tags this interpreter does not support."""
+
+    code = "incompatible-wheel"
 
 
 class OfflineCacheMiss(PyxError):
@@ -178,6 +190,12 @@ class InterpreterError(PyxError):
     code = "interpreter-error"
 
 
+class PythonNotAllowed(InterpreterError):
+    """The chosen interpreter is outside what the declaration's ``requires-python`` allows."""
+
+    code = "python-not-allowed"
+
+
 class EnvironmentNotFound(PyxError):
     code = "no-environment"
 
@@ -205,6 +223,12 @@ class InstallError(PyxError):
     code = "install-failed"
 
 
+class ExternallyManaged(InstallError):
+    """PEP 668: the target Python's distributor manages its packages; pyx does not install there."""
+
+    code = "externally-managed"
+
+
 class UninstallError(PyxError):
     code = "uninstall-failed"
 
@@ -225,11 +249,23 @@ class BuildError(PyxError):
     code = "build-failed"
 
 
+class BuildDisabled(BuildError):
+    """A requirement needs a build from source and the caller turned building off."""
+
+    code = "build-disabled"
+
+
 class ProjectError(PyxError):
     """A ``pyproject.toml`` pyx cannot read or edit as asked: invalid TOML, a bad requirement,
     an include-group cycle, a project table without a name."""
 
     code = "invalid-project"
+
+
+class ProjectNotFound(ProjectError):
+    """No ``pyproject.toml`` with a ``[project]`` table in the directory or its parents."""
+
+    code = "project-not-found"
 
 
 class DependencyNotFound(ProjectError):

@@ -21,7 +21,7 @@ from packaging.requirements import InvalidRequirement as _BadRequirement
 from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from pyx_server.engine.errors import DependencyNotFound, InlineMetadataError, InvalidRequirement, UsageError
+from pyx_server.engine.errors import DependencyNotFound, InlineMetadataError, InvalidRequirement, Location, UsageError
 from pyx_server.engine.inline import block as blk
 from pyx_server.engine.inline import notebook as nb
 from pyx_server.engine.inline.model import BlockLocation, ScriptMetadata, describe
@@ -144,13 +144,12 @@ def _read_block(lines: Sequence[str], path: Path, cell: nb.Cell | None = None) -
         data = blk.parse_toml(block, lines)
         fields = blk.check_fields(data, block, lines)
     except blk.BlockProblem as problem:
-        where = describe(path, problem.line, cell_index, cell_id)
-        if problem.column:
-            where += f", column {problem.column}"
-        context: dict[str, Any] = {"path": path, "line": problem.line}
-        if cell_index is not None:
-            context["cell"] = cell_index + 1  # numbered for people, as in the message
-        raise InlineMetadataError(f"{where}: {problem.message}", context=context, hints=problem.hints) from problem
+        raise InlineMetadataError(
+            problem.message,
+            context={"cell_id": cell_id} if cell_id else None,
+            hints=problem.hints,
+            location=Location(str(path), problem.line, problem.column, cell=cell_index),
+        ) from problem
     location = BlockLocation(path, block.start + 1, block.end + 1, cell_index, cell_id)
     meta = ScriptMetadata(fields.dependencies, fields.requires_python, fields.tool, block.content, location)
     return block, meta
@@ -225,14 +224,10 @@ def _notebook_cells(text: str, path: Path) -> list[nb.Cell]:
     try:
         return nb.parse(text)[1]
     except nb.NotebookProblem as problem:
-        where = describe(path, problem.line)
-        context: dict[str, Any] = {"path": path}
-        if problem.line is not None:
-            context["line"] = problem.line
         raise InlineMetadataError(
-            f"{where}: {problem.message}",
-            context=context,
+            problem.message,
             hints=["a notebook must be nbformat 4 JSON, as Jupyter saves it"],
+            location=Location(str(path), problem.line, problem.column, cell=problem.cell),
         ) from problem
 
 
@@ -248,10 +243,9 @@ def _notebook_block(text: str, path: Path) -> tuple[nb.Cell, list[str], blk.Bloc
     if len(found) > 1:
         first, second = found[0], found[1]
         raise InlineMetadataError(
-            f"{describe(path, second[2].start + 1, second[0].index, second[0].cell_id)}: a second `# /// script` block"
-            f" (the first is in {describe(path, first[2].start + 1, first[0].index, first[0].cell_id)})",
-            context={"path": path, "cell": second[0].index + 1, "line": second[2].start + 1},
+            f"a second `# /// script` block (the first is in cell {first[0].index + 1})",
             hints=["a notebook declares its dependencies in one cell; merge the blocks into the first"],
+            location=Location(str(path), second[2].start + 1, cell=second[0].index),
         )
     return found[0] if found else None
 

@@ -30,7 +30,10 @@ from pyx_server.engine.install import plan as planning
 from pyx_server.engine.cache import Bucket, Cache, WheelPointer, digest
 from pyx_server.engine.config import IndexSettings, redact_url
 from pyx_server.engine.errors import (
+    BuildDisabled,
+    ExternallyManaged,
     HashMismatch,
+    IncompatibleWheel,
     InstallError,
     InvalidRequirement,
     PackageNotFound,
@@ -334,7 +337,7 @@ def _check_not_externally_managed(env) -> None:
     interpreter = env.interpreter
     marker = Path(interpreter.base_prefix) / "lib" / f"python{interpreter.version_short}" / "EXTERNALLY-MANAGED"
     if marker.is_file():
-        raise PyxError(
+        raise ExternallyManaged(
             f"the Python at `{interpreter.executable}` is externally managed (PEP 668): "
             "its distributor installs its packages",
             context={"marker": marker},
@@ -463,7 +466,7 @@ async def _choose_wheels(
             if not spec.requirement.specifier.contains(wheel.version, prereleases=True):
                 raise InvalidRequirement(f"`{wheel.filename}` is version {wheel.version}, which `{spec}` excludes")
             if interpreter.supports(wheel.tags) is None:
-                raise PyxError(
+                raise IncompatibleWheel(
                     f"`{wheel.filename}` is not compatible with this interpreter ({_python_label(interpreter)})",
                     hints=["choose a wheel whose tags match this Python and platform"],
                 )
@@ -607,7 +610,7 @@ async def _built_source(build, source, spec: RequirementSpec, requested: bool, *
     from pyx_server.engine.install.wheel import parse_wheel_name
 
     if build is None:
-        raise PyxError(f"`{spec}` needs a build from source, and building is turned off")
+        raise BuildDisabled(f"`{spec}` needs a build from source, and building is turned off")
     editable = bool(spec.editable)
     wheel_path = await build.wheel(source, editable=editable)
     wheel = parse_wheel_name(wheel_path.name)

@@ -1,0 +1,106 @@
+"""Malformed input, as a tester would write it: each is a coded error with its location, never a
+traceback, and is read in linear time (sizes are chosen so that a quadratic reader would run
+far past any timeout, while the linear one is instant: no timed assertions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pyx_server.engine import inline
+from pyx_server.engine.errors import InlineMetadataError, PyxError
+from pyx_server.engine.inline import nbmeta
+from tests.support.cli import pyx
+
+BLOCK = "# /// script\n# dependencies = []\n# ///\n"
+
+
+def _notebook(path: Path, **top) -> Path:
+    document = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                "cells": [{"cell_type": "code", "id": "c1", "metadata": {}, "outputs": [], "execution_count": None,
+                           "source": BLOCK}]}
+    document.update(top)
+    path.write_text(json.dumps(document))
+    return path
+
+
+# -- notebooks ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("metadata", "named"), [([], "a list"), (None, "`null`"), ("x", "a string")])
+def test_notebook_metadata_that_is_not_an_object_is_a_coded_error(tmp_path: Path, metadata, named: str) -> None:
+    path = _notebook(tmp_path / "nb.ipynb", metadata=metadata)
+    before = path.read_bytes()
+    for read in (lambda: nbmeta.read_lock_text(path), lambda: nbmeta.write_lock_text(path, "x"),
+                 lambda: inline.read_notebook(path)):
+        with pytest.raises(InlineMetadataError) as info:
+            read()
+        assert f"`metadata` is {named}, not an object" in info.value.message
+        assert info.value.location.path == str(path)
+    assert path.read_bytes() == before
+
+
+def test_notebook_metadata_null_through_the_cli_is_one_error_line(tmp_path: Path) -> None:
+    path = _notebook(tmp_path / "nb.ipynb", metadata=None)
+    run = pyx("sync", "--script", path, cwd=tmp_path)
+    assert run.code != 0 and "Traceback" not in run.err
+    assert run.err.startswith(f"{path}: error: not a notebook: `metadata` is `null`"), run.err
+
+
+def test_deeply_nested_notebook_is_a_coded_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.ipynb"
+    path.write_text('{"nbformat": 4, "cells": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    for read in (lambda: nbmeta.read_lock_text(path), lambda: inline.read_notebook(path)):
+        with pytest.raises(InlineMetadataError, match="nested too deeply"):
+            read()
+
+
+@pytest.mark.parametrize(
+    ("cells", "cell", "what"),
+    [
+        ({"a": 1}, None, "`cells` is not a list"),
+        ([{"cell_type": "code", "source": "x"}, 3], 1, "not a cell object"),
+        ([{"cell_type": "code", "source": 7}], 0, "`source` must be a string or a list of strings"),
+        ([{"cell_type": "code", "source": ["a", None]}], 0, "`source` must be a string or a list of strings"),
+    ],
+)
+def test_notebook_cells_of_the_wrong_shape_name_the_cell(tmp_path: Path, cells, cell, what: str) -> None:
+    path = _notebook(tmp_path / "nb.ipynb", cells=cells)
+    with pytest.raises(InlineMetadataError) as info:
+        inline.read_notebook(path)
+    assert what in info.value.message and info.value.location.cell == cell
+
+
+def test_notebook_that_is_not_json_points_at_the_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "nb.ipynb"
+    path.write_text('{\n  "nbformat": 4,\n  "cells": [}\n')
+    with pytest.raises(InlineMetadataError) as info:
+        inline.read_notebook(path)
+    location = info.value.location
+    assert (location.line, location.column, location.cell) == (3, 13, None)
+    run = pyx("sync", "--script", path, cwd=tmp_path)
+    assert run.err.startswith(f"{path}:3:13: error: not valid JSON"), run.err
+
+
+def test_invalid_toml_in_a_notebook_cell_names_the_cell_line_and_column(tmp_path: Path) -> None:
+    source = "# /// script\n# dependencies = [\n# ///\n"
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": "# title"},
+             {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": source}]
+    path = _notebook(tmp_path / "nb.ipynb", cells=cells)
+    with pytest.raises(InlineMetadataError) as info:
+        inline.read_notebook(path)
+    error = info.value
+    assert error.location.cell == 1 and error.location.line is not None
+    assert "cell" not in error.message and "line" not in error.message
+    run = pyx("sync", "--script", path, cwd=tmp_path)
+    assert run.err.startswith(f"{path}:cell 2:{error.location.line}"), run.err
+
+
+def test_errors_are_json_ready(tmp_path: Path) -> None:
+    path = _notebook(tmp_path / "nb.ipynb", metadata=[])
+    with pytest.raises(PyxError) as info:
+        nbmeta.read_lock_text(path)
+    data = json.loads(json.dumps(info.value.to_dict()))
+    assert data["code"] == "invalid-inline-metadata" and data["location"]["path"] == str(path)
