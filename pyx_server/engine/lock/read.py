@@ -1,4 +1,4 @@
-"""Reading ``pylock.toml``: TOML → validated ``Lock``, every problem reported with file, line and key.
+"""Reading ``pylock.toml``: TOML → validated ``Lock``, every problem reported with its location and key.
 
 Validation follows PEP 751 (the ``pylock.toml`` specification):
 
@@ -38,7 +38,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from pyx_server.engine.errors import LockFileError
+from pyx_server.engine.errors import Hint, Location, LockFileError
 from pyx_server.engine.lock.model import (
     LOCK_VERSION,
     DirectorySource,
@@ -98,7 +98,8 @@ class _Invalid(Exception):
 
 
 def read_lock(path: Path | str, *, cache=None) -> Lock:
-    """Read and validate the lock at ``path``; a ``LockFileError`` names the file, line and key.
+    """Read and validate the lock at ``path``; a ``LockFileError`` carries the file and line
+    (``location``) and the key (``context["key"]``).
 
     With a ``cache``, a lock already read once is not parsed again (see ``loads_lock``).
     """
@@ -108,11 +109,11 @@ def read_lock(path: Path | str, *, cache=None) -> Lock:
     except FileNotFoundError:
         raise LockFileError(
             f"the lock file `{path}` does not exist",
-            context={"file": str(path)},
-            hints=["run `pyx lock` to create it"],
+            hints=[Hint("run `pyx lock` to create it", "lock")],
+            location=Location(str(path)),
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise LockFileError(f"cannot read the lock file `{path}`: {exc}", context={"file": str(path)}) from exc
+        raise LockFileError(f"cannot read the lock file `{path}`: {exc}", location=Location(str(path))) from None
     return loads_lock(text, source=str(path), cache=cache)
 
 
@@ -211,26 +212,23 @@ def _parse_toml(text: str, source: str) -> dict[str, Any]:
 
 
 def _syntax_error(source: str, line: int | None, detail: str) -> LockFileError:
-    where = f"`{source}`" + (f", line {line}" if line else "")
-    reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", detail)
+    found = re.search(r"column (\d+)", detail)
+    column = int(found.group(1)) if found and line else None
+    reason = re.sub(r"\s*\(at line \d+, column \d+\)|\s*at line \d+ col(?:umn)? \d+", "", detail)
     return LockFileError(
-        f"{where}: not valid TOML: {reason}",
-        context={"file": source, "line": line} if line else {"file": source},
+        f"not valid TOML: {reason}",
         hints=["regenerate the lock with `pyx lock`"],
+        location=Location(source, line, column),
     )
 
 
 def _error(source: str, text: str, invalid: _Invalid) -> LockFileError:
     key = _dotted(invalid.where)
     line = _locate(text, invalid.where) if invalid.where else None
-    where = f"`{source}`" + (f", line {line}" if line else "")
-    message = f"{where}: `{key}` {invalid.problem}" if key else f"{where}: {invalid.problem}"
-    context: dict[str, Any] = {"file": source}
-    if line:
-        context["line"] = line
-    if key:
-        context["key"] = key
-    return LockFileError(message, context=context, hints=list(invalid.hints))
+    message = f"`{key}` {invalid.problem}" if key else invalid.problem
+    return LockFileError(
+        message, context={"key": key} if key else None, hints=list(invalid.hints), location=Location(source, line)
+    )
 
 
 def _dotted(where: Path_) -> str:
