@@ -104,3 +104,38 @@ def test_errors_are_json_ready(tmp_path: Path) -> None:
         nbmeta.read_lock_text(path)
     data = json.loads(json.dumps(info.value.to_dict()))
     assert data["code"] == "invalid-inline-metadata" and data["location"]["path"] == str(path)
+
+
+# -- package names --------------------------------------------------------------------------
+
+
+def test_a_name_too_long_for_a_file_name_is_not_found_on_a_file_index(tmp_path: Path, cache_dir: Path) -> None:
+    from pyx_server.engine.index.client import ProjectNotFound
+    from tests.support.index_server import make_file_index
+    from tests.support.wheels import build_wheel
+
+    name = "a" * 256  # past NAME_MAX (255): the file system refuses to even look it up
+    url = make_file_index(tmp_path / "tree", [build_wheel(tmp_path / "w", "demo", "1.0")])
+    result = _index_run(url, cache_dir, lambda client: client.project(name))
+    assert isinstance(result, ProjectNotFound) and result.name == name
+
+
+def test_a_file_url_too_long_for_a_file_name_reads_as_absent(tmp_path: Path) -> None:
+    from pyx_server.engine.index.http import _read_file_url
+
+    url = (tmp_path / ("a" * 256) / "index.json").as_uri()
+    assert _read_file_url(url, url).status == 404
+
+
+def _index_run(url: str, cache_dir: Path, job):
+    import asyncio
+
+    from pyx_server.engine.cache import Cache
+    from pyx_server.engine.config import IndexSettings
+    from pyx_server.engine.index.client import IndexClient
+
+    async def go():
+        async with IndexClient(IndexSettings(indexes=(url,), find_links=()), Cache(cache_dir), None, backoff=0.001) as client:
+            return await job(client)
+
+    return asyncio.run(go())

@@ -323,7 +323,11 @@ class IndexClient:
             ("index.html", "text/html"),
         ):
             path = directory / filename
-            if path.is_file():
+            try:
+                found = path.is_file()
+            except OSError:  # ENAMETOOLONG: a name that cannot be a file name is simply not there
+                return None
+            if found:
                 try:
                     return parse_project_page(path.read_bytes(), content_type, path.as_uri(), source, name, versions)
                 except ValueError as exc:
