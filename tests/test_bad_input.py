@@ -139,3 +139,51 @@ def _index_run(url: str, cache_dir: Path, job):
             return await job(client)
 
     return asyncio.run(go())
+
+
+# -- interpreters -----------------------------------------------------------------------------
+
+PYENV_SAYS = """pyenv: python3.12: command not found
+
+The `python3.12' command exists in these Python versions:
+  3.12.1
+  3.12.4
+
+Note: See 'pyenv help global' for tips on allowing both
+      python2 and python3 to be found.
+"""
+
+
+def test_an_inactive_pyenv_shim_is_shown_with_all_pyenv_said(tmp_path: Path, cache_dir: Path) -> None:
+    from pyx_server.engine.cache import Cache
+    from pyx_server.engine.envs.interpreter import query_interpreter
+    from pyx_server.engine.errors import InterpreterError
+
+    shim = tmp_path / "shims" / "python3.12"
+    shim.parent.mkdir()
+    shim.write_text(f"#!/bin/sh\ncat >&2 <<'EOF'\n{PYENV_SAYS}EOF\nexit 127\n")
+    shim.chmod(0o755)
+    with pytest.raises(InterpreterError) as info:
+        query_interpreter(shim, Cache(cache_dir))
+    message = info.value.message
+    assert "pyenv: python3.12: command not found" in message
+    assert "3.12.1" in message and "3.12.4" in message  # the versions to choose from
+    assert any("pyenv local" in hint for hint in info.value.hints)
+    run = pyx("venv", tmp_path / "env", "--python", shim, cwd=tmp_path)
+    assert run.code != 0 and "Traceback" not in run.err
+    assert "  3.12.1" in run.err and "command not found" in run.err
+
+
+def test_a_traceback_shows_its_last_line_and_keeps_the_rest_as_detail(tmp_path: Path, cache_dir: Path) -> None:
+    from pyx_server.engine.cache import Cache
+    from pyx_server.engine.envs.interpreter import query_interpreter
+    from pyx_server.engine.errors import InterpreterError
+
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'Traceback (most recent call last):' >&2\necho '  File x' >&2\n"
+                      "echo 'ZeroDivisionError: division by zero' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    with pytest.raises(InterpreterError) as info:
+        query_interpreter(broken, Cache(cache_dir))
+    assert info.value.message.endswith(": ZeroDivisionError: division by zero")
+    assert "File x" in info.value.detail

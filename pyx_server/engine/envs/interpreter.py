@@ -40,7 +40,7 @@ from packaging.tags import Tag, parse_tag
 from packaging.version import InvalidVersion, Version
 
 from pyx_server.engine.cache import Bucket, Cache, atomic_write_json, digest, read_json
-from pyx_server.engine.errors import InterpreterError
+from pyx_server.engine.errors import Hint, InterpreterError
 from pyx_server.engine.install.scheme import Scheme
 
 #: bump when the shape of a cached answer changes (the bucket itself is ``interpreter-v1``)
@@ -472,7 +472,7 @@ def _run_query(given: Path) -> Interpreter:
         else:
             message = f"The interpreter `{given}` gave no answer pyx understands"
         if tail:
-            message += f": {tail.splitlines()[-1]}"
+            message += _what_it_said(tail)
         raise InterpreterError(
             message,
             context={"path": given, "exit_code": proc.returncode},
@@ -490,10 +490,27 @@ def _run_query(given: Path) -> Interpreter:
         ) from exc
 
 
-def _hints_for(stderr: str) -> list[str]:
+def _what_it_said(tail: str) -> str:
+    """What a failed interpreter printed, for the message: a Python traceback's last line (the
+    exception; the whole tail is the error's ``detail``), or a wrapper's own message in full.
+
+    A pyenv shim whose version is not active explains itself over several lines and names
+    the versions that provide the command; its last line alone ("python2 and python3 to be
+    found.") says nothing.
+    """
+    lines = [line.rstrip() for line in tail.splitlines()]
+    if "Traceback (most recent call last):" in tail or len(lines) == 1:
+        return f": {lines[-1].strip()}"
+    return ":\n" + "\n".join(f"    {line}" if line else "" for line in lines)
+
+
+def _hints_for(stderr: str) -> list[Hint]:
     if "No module named 'packaging'" in stderr or "packaging" in stderr:
-        return ["this Python has no usable `packaging`, nor a pip or ensurepip carrying one: "
-                "install `packaging` into it"]
+        return [Hint("this Python has no usable `packaging`, nor a pip or ensurepip carrying one: "
+                     "install `packaging` into it")]
+    if stderr.lstrip().startswith("pyenv:"):
+        return [Hint("make one of the versions pyenv names active (`pyenv local <version>` or "
+                     "`pyenv shell <version>`), or pass that interpreter's path with `--python`")]
     return []
 
 
