@@ -187,3 +187,40 @@ def test_a_traceback_shows_its_last_line_and_keeps_the_rest_as_detail(tmp_path: 
         query_interpreter(broken, Cache(cache_dir))
     assert info.value.message.endswith(": ZeroDivisionError: division by zero")
     assert "File x" in info.value.detail
+
+
+# -- locks, scripts, requirements files: the location is data and the CLI prints it first -------
+
+
+def test_a_lock_with_wrong_types_is_reported_at_its_line(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "1"\ndependencies = []\n')
+    (tmp_path / "pylock.toml").write_text('lock-version = "1.0"\ncreated-by = "x"\npackages = [{ name = 3 }]\n')
+    run = pyx("sync", cwd=tmp_path)
+    assert run.code != 0 and "Traceback" not in run.err
+    assert run.err.startswith(f"{tmp_path / 'pylock.toml'}:3: error: `packages[0].name` must be a string"), run.err
+
+
+def test_a_broken_lock_inside_a_notebook_points_at_the_notebook(tmp_path: Path) -> None:
+    from pyx_server.engine.declared import read_current_lock, read_declaration
+    from pyx_server.engine.errors import LockFileError
+
+    path = _notebook(tmp_path / "nb.ipynb", metadata={"pyx": {"pylock": 'lock-version = "1.0"\npackages = [\n'}})
+    with pytest.raises(LockFileError) as info:
+        read_current_lock(read_declaration(path))
+    assert info.value.location.path == str(path) and info.value.location.line is None
+    assert info.value.message.startswith("the lock kept in `metadata.pyx.pylock`: not valid TOML")
+
+
+def test_a_script_that_is_not_in_its_encoding_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.py"
+    path.write_bytes(b"# /// script\n# dependencies = []\n# ///\nprint('\xff')\n")
+    with pytest.raises(InlineMetadataError, match="^the file cannot be decoded as `utf-8`") as info:
+        inline.read_script(path)
+    assert (info.value.location.path, info.value.location.line) == (str(path), 4)
+
+
+def test_a_bad_hash_in_a_requirements_file_is_printed_at_its_line(tmp_path: Path) -> None:
+    (tmp_path / "r.txt").write_text("six\nsix --hash=sha256:zz\n")
+    run = pyx("pip", "compile", tmp_path / "r.txt", cwd=tmp_path)
+    assert run.code != 0
+    assert run.err.startswith(f"{tmp_path / 'r.txt'}:2: error: `--hash=sha256:zz` is not a valid hash"), run.err

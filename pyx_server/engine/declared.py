@@ -26,7 +26,7 @@ from packaging.specifiers import SpecifierSet
 
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.config import IndexSettings
-from pyx_server.engine.errors import ProjectNotFound, PyxError, PythonNotAllowed, StaleLock, UnknownIndex
+from pyx_server.engine.errors import Location, LockFileError, ProjectNotFound, PyxError, PythonNotAllowed, StaleLock, UnknownIndex
 from pyx_server.engine.progress import Reporter
 from pyx_server.engine.requirements import RequirementSpec, parse_requirement
 
@@ -122,8 +122,9 @@ def _pins_from_sources(sources: dict, named: dict[str, str], where: Path) -> tup
                 continue
             if index_name not in named:
                 raise UnknownIndex(
-                    f"`{where}` routes `{name}` to the index `{index_name}`, which no `[[tool.uv.index]]` entry names",
+                    f"`{name}` is routed to the index `{index_name}`, which no `[[tool.uv.index]]` entry names",
                     hints=["add `[[tool.uv.index]]` with that `name` and its `url`"],
+                    location=Location(str(where)),
                 )
             urls.append(named[index_name])
         if urls:
@@ -143,7 +144,14 @@ def read_current_lock(declaration: Declaration, cache: Cache | None = None):
 
         text = read_lock_text(declaration.path)
         if text is not None:
-            return loads_lock(text, source=f"{declaration.path.name} (metadata.pyx.pylock)", cache=cache)
+            try:
+                return loads_lock(text, source=str(declaration.path), cache=cache)
+            except LockFileError as error:
+                # the lock's lines are not the notebook's: point at the notebook, name the key
+                error.message = f"the lock kept in `metadata.pyx.pylock`: {error.message}"
+                error.args = (error.message,)
+                error.location = Location(str(declaration.path))
+                raise
     if declaration.lock_path.is_file():
         return read_lock(declaration.lock_path, cache=cache)
     return None
