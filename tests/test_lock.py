@@ -326,8 +326,8 @@ nested = { deep = true }
     assert alpha.wheels[0].unknown == {"mirror": "m1"}
     assert alpha.tool == {"other": {"note": "kept"}}
     assert lock.tool == {"other": {"seed": 42, "nested": {"deep": True}}}
-    assert any("`future-key`" in w for w in lock.warnings)
-    assert any("`packages[0].custom`" in w for w in lock.warnings)
+    assert any("`future-key`" in w.message and w.code == "lock-unknown-key" for w in lock.warnings)
+    assert any("`packages[0].custom`" in w.message for w in lock.warnings)
     written = dumps_lock(lock)
     assert loads_lock(written) == lock
     assert toml_loads(written)["tool"] == {"other": {"seed": 42, "nested": {"deep": True}}}
@@ -647,10 +647,12 @@ version = "1"
 sdist = { path = "gamma-1.tar.gz", hashes = { sha256 = "dd" } }
 shiny = true
 """
-    lock = loads_lock(VALID.replace('lock-version = "1.0"', 'lock-version = "1.1"') + gamma)
+    text = VALID.replace('lock-version = "1.0"', 'lock-version = "1.1"') + gamma
+    lock = loads_lock(text)
     assert lock.lock_version == "1.1"
-    assert any("`1.1` is newer" in w for w in lock.warnings)
-    assert any("`packages[2].shiny`" in w for w in lock.warnings)
+    assert any("`1.1` is newer" in w.message and w.code == "lock-version-newer" for w in lock.warnings)
+    shiny = next(w for w in lock.warnings if "`packages[2].shiny`" in w.message)
+    assert shiny.location.line == line_of(text, "shiny = true")
     assert 'lock-version = "1.1"' in dumps_lock(lock)
 
 

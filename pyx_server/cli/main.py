@@ -605,7 +605,7 @@ def _result_json(result, env) -> dict:
         "uninstalled": [c.__dict__ for c in result.uninstalled],
         "skipped": result.skipped,
         "link_mode": result.link_mode,
-        "warnings": result.warnings,
+        "warnings": [w.to_dict() for w in result.warnings],
         "timings": result.timings,
     }
 

@@ -26,7 +26,7 @@ from packaging.specifiers import SpecifierSet
 
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.config import IndexSettings
-from pyx_server.engine.errors import Location, LockFileError, ProjectNotFound, PyxError, PythonNotAllowed, StaleLock, UnknownIndex
+from pyx_server.engine.errors import Hint, Location, LockFileError, ProjectNotFound, PyxError, PythonNotAllowed, StaleLock, UnknownIndex
 from pyx_server.engine.progress import Reporter
 from pyx_server.engine.requirements import RequirementSpec, parse_requirement
 
@@ -281,7 +281,7 @@ async def pins(
         if locked or frozen:
             raise StaleLock(
                 f"{declaration.label} has no lock, and `--{'locked' if locked else 'frozen'}` needs one",
-                hints=["create it with `pyx lock`"],
+                hints=[Hint("create it with `pyx lock`", "lock")],
             )
         if not relock_missing:
             return None
@@ -294,7 +294,7 @@ async def pins(
                 if locked:
                     raise StaleLock(
                         f"the lock of {declaration.label} is out of date: {reason}",
-                        hints=["run `pyx lock` to update it, or drop `--locked`"],
+                        hints=[Hint("run `pyx lock` to update it, or drop `--locked`", "lock")],
                     )
                 current, _ = await lock(declaration, interpreter, index=index, cache=cache, reporter=reporter)
     from packaging.requirements import Requirement

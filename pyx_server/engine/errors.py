@@ -63,6 +63,10 @@ class PyxWarning:
     hints: tuple[Hint, ...] = ()
     location: Location | None = None
 
+    def __str__(self) -> str:
+        """The message: a front that shows warnings as lines of text shows them as before."""
+        return self.message
+
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "hints": [Hint(h).to_dict() for h in self.hints],
                 "location": self.location.to_dict() if self.location else None}

@@ -40,7 +40,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from pyx_server.engine.errors import ConfigError
+from pyx_server.engine.errors import ConfigError, PyxWarning
 from pyx_server.engine.gpu.variants import parse_torch_backend
 
 DEFAULT_TIMEOUT = 3.0
@@ -105,7 +105,7 @@ class Accelerator:
     #: where the explicit variant came from (``PYX_TORCH_BACKEND``, ``--torch-backend``)
     backend_source: str | None = None
     #: things a person should know (a GPU on the PCI bus without its driver…)
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[PyxWarning, ...] = ()
 
     @property
     def architectures(self) -> tuple[str, ...]:
@@ -136,6 +136,7 @@ class Accelerator:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form for ``pyx gpu --format json`` and the REST API."""
         data = asdict(self)
+        data["warnings"] = [w.to_dict() for w in self.warnings]
         data["architectures"] = list(self.architectures)
         data["compute_capabilities"] = list(self.compute_capabilities)
         data["summary"] = self.summary
@@ -286,7 +287,7 @@ class _Trail:
 
     def __init__(self) -> None:
         self.probes: list[Probe] = []
-        self.warnings: list[str] = []
+        self.warnings: list[PyxWarning] = []
 
     def add(self, source: str, outcome: str, detail: str = "") -> None:
         self.probes.append(Probe(source, outcome, detail))
@@ -655,10 +656,11 @@ def _pci(readers: Readers, trail: _Trail) -> dict[str, Any] | None:
     for kind in sorted(driverless):
         label = "An NVIDIA" if kind == "nvidia" else "An AMD"
         tool = "driver" if kind == "nvidia" else "driver and ROCm"
-        trail.warnings.append(
+        trail.warnings.append(PyxWarning(
+            "gpu-driver-missing",
             f"{label} display device is on the PCI bus but its {tool} was not found: "
-            f"install it to use GPU builds (pyx falls back to CPU builds)"
-        )
+            f"install it to use GPU builds (pyx falls back to CPU builds)",
+        ))
     detail = f"{len(entries)} device(s)" + (f", {unreadable} unreadable" if unreadable else "")
     if not intel:
         trail.add(logical, ABSENT, detail + ", no Intel display device")

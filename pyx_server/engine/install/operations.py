@@ -38,6 +38,7 @@ from pyx_server.engine.errors import (
     InvalidRequirement,
     PackageNotFound,
     PyxError,
+    PyxWarning,
 )
 from pyx_server.engine.progress import (
     Installed,
@@ -90,7 +91,7 @@ class InstallResult:
     #: requirements skipped because their marker excludes this interpreter
     skipped: list[str] = field(default_factory=list)
     link_mode: str | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[PyxWarning] = field(default_factory=list)
     #: seconds spent per phase: resolve, prepare, uninstall, install
     timings: dict[str, float] = field(default_factory=dict)
     dry_run: bool = False
@@ -234,14 +235,14 @@ async def install(
     return result
 
 
-def _broken_by(result: InstallResult, env) -> list[str]:
+def _broken_by(result: InstallResult, env) -> list[PyxWarning]:
     """Requirements of other installed packages that this install left unmet (pip warns too)."""
     from pyx_server.engine.install.check import check_environment
 
     changed = {c.name for c in result.installed} | {c.name for c in result.uninstalled}
     problems = check_environment(env.installed(), env.interpreter.markers)
     return [
-        f"{problem}" for problem in problems
+        PyxWarning("broken-requirement", f"{problem}") for problem in problems
         if canonicalize_name(problem.requirement.name) in changed
     ]
 
@@ -324,8 +325,9 @@ async def _act(plan: planning.Plan, archives, env, interpreter, options: Install
         result.link_mode = linker.effective_mode.value
         warning = getattr(linker, "warning", None)
         if warning:
-            result.warnings.append(warning)
-            reporter.report(Notice(warning, "warning"))
+            typed = PyxWarning("link-mode-fallback", warning)
+            result.warnings.append(typed)
+            reporter.report(Notice.warning(typed))
         timings["install"] = time.perf_counter() - t
         reporter.report(PhaseFinished("install", len(plan.installs), timings["install"]))
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from pyx_server.engine.errors import Hint, Location, LockFileError
+from pyx_server.engine.errors import Hint, Location, LockFileError, PyxWarning
 from pyx_server.engine.lock.model import (
     LOCK_VERSION,
     DirectorySource,
@@ -128,11 +129,15 @@ def loads_lock(text: str, *, source: str = "pylock.toml", cache=None) -> Lock:
     if cache is not None:
         return _memoized(text, source, cache)
     data = _parse_toml(text, source)
-    warnings: list[str] = []
+    warnings: list[tuple[Path_, PyxWarning]] = []
     try:
-        return _lock(data, warnings)
+        lock = _lock(data, warnings)
     except _Invalid as invalid:
         raise _error(source, text, invalid) from None
+    if warnings:  # located only now: scanning the text costs nothing for a lock without them
+        located = (replace(w, location=Location(source, _locate(text, where))) for where, w in warnings)
+        lock = replace(lock, warnings=tuple(located))
+    return lock
 
 
 # -- the parsed-lock memo ---------------------------------------------------------------------
@@ -217,7 +222,7 @@ def _syntax_error(source: str, line: int | None, detail: str) -> LockFileError:
     reason = re.sub(r"\s*\(at line \d+, column \d+\)|\s*at line \d+ col(?:umn)? \d+", "", detail)
     return LockFileError(
         f"not valid TOML: {reason}",
-        hints=["regenerate the lock with `pyx lock`"],
+        hints=[Hint("regenerate the lock with `pyx lock`", "lock")],
         location=Location(source, line, column),
     )
 
@@ -347,17 +352,18 @@ def _normalized(name: str, where: Path_, what: str) -> str:
     return normal
 
 
-def _unknown(table: Mapping[str, Any], known: tuple[str, ...], where: Path_, warnings: list[str]) -> dict[str, Any]:
+def _unknown(table: Mapping[str, Any], known: tuple[str, ...], where: Path_, warnings: list) -> dict[str, Any]:
     extra = {k: v for k, v in table.items() if k not in known}
     for key in extra:
-        warnings.append(f"unknown key `{_dotted(where + (key,))}` kept as written")
+        warnings.append((where + (key,), PyxWarning(
+            "lock-unknown-key", f"unknown key `{_dotted(where + (key,))}` kept as written")))
     return extra
 
 
 # -- tables -------------------------------------------------------------------------------
 
 
-def _lock(data: dict[str, Any], warnings: list[str]) -> Lock:
+def _lock(data: dict[str, Any], warnings: list) -> Lock:
     raw_version = _get(data, "lock-version", str, (), required=True)
     version = _version(raw_version, ("lock-version",))
     supported = Version(LOCK_VERSION)
@@ -368,10 +374,11 @@ def _lock(data: dict[str, Any], warnings: list[str]) -> Lock:
             ("the file was written by a newer tool; upgrade pyx or regenerate the lock",),
         )
     if version > supported:
-        warnings.append(
+        warnings.append((("lock-version",), PyxWarning(
+            "lock-version-newer",
             f"lock-version `{raw_version}` is newer than the {LOCK_VERSION} pyx knows: "
-            "keys it does not know are kept but not understood"
-        )
+            "keys it does not know are kept but not understood",
+        )))
     environments = _strings(data, "environments", ())
     markers = None
     if environments is not None:
@@ -400,7 +407,7 @@ def _lock(data: dict[str, Any], warnings: list[str]) -> Lock:
     )
 
 
-def _package(raw: dict[str, Any], where: Path_, warnings: list[str]) -> LockedPackage:
+def _package(raw: dict[str, Any], where: Path_, warnings: list) -> LockedPackage:
     name = _normalized(_get(raw, "name", str, where, required=True), where + ("name",), "package name")
     version = _version(_get(raw, "version", str, where), where + ("version",))
     present = [key for key in _SOURCE_KEYS if key in raw]
@@ -466,7 +473,7 @@ def _package(raw: dict[str, Any], where: Path_, warnings: list[str]) -> LockedPa
     )
 
 
-def _file(raw: dict[str, Any], where: Path_, known: tuple[str, ...], warnings: list[str]) -> LockedFile:
+def _file(raw: dict[str, Any], where: Path_, known: tuple[str, ...], warnings: list) -> LockedFile:
     url = _get(raw, "url", str, where)
     path = _get(raw, "path", str, where)
     if not url and not path:
@@ -522,7 +529,7 @@ def _check_file_identity(filename: str, file_name: str, file_version: Version, n
         raise _Invalid(where, f"is a file of another version: `{filename}` is not version `{version}`")
 
 
-def _vcs(raw: dict[str, Any], where: Path_, warnings: list[str]) -> VcsSource:
+def _vcs(raw: dict[str, Any], where: Path_, warnings: list) -> VcsSource:
     url = _get(raw, "url", str, where)
     path = _get(raw, "path", str, where)
     if not url and not path:
@@ -538,7 +545,7 @@ def _vcs(raw: dict[str, Any], where: Path_, warnings: list[str]) -> VcsSource:
     )
 
 
-def _directory(raw: dict[str, Any], where: Path_, warnings: list[str]) -> DirectorySource:
+def _directory(raw: dict[str, Any], where: Path_, warnings: list) -> DirectorySource:
     return DirectorySource(
         path=_get(raw, "path", str, where, required=True),
         editable=_get(raw, "editable", bool, where),
