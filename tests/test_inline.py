@@ -508,7 +508,7 @@ def test_remove_undeclared_name_is_an_error_and_writes_nothing(copy) -> None:
     before = path.read_bytes()
     with pytest.raises(DependencyNotFound) as info:
         inline.remove_dependencies(path, ["rich", "flask"])
-    assert "`flask` is not declared" in info.value.message and f"`{path}`" in info.value.message
+    assert "`flask` is not declared" in info.value.message and info.value.location.path == str(path)
     assert "`httpx>=0.27`" in info.value.hints[0]
     assert path.read_bytes() == before  # `rich` was not removed either
 

@@ -281,7 +281,7 @@ class DependencyNotFound(ProjectError):
 class LockFileError(PyxError):
     """A ``pylock.toml`` (PEP 751) that cannot be used: bad TOML, a missing or malformed key,
     an unsupported ``lock-version``, a package that cannot be locked. The message names the
-    file, the line when known, and the key."""
+    key; ``location`` holds the file and the line when known."""
 
     code = "invalid-lock"
 
@@ -302,6 +302,6 @@ class LockNotApplicable(LockFileError):
 class InlineMetadataError(PyxError):
     """A PEP 723 ``script`` block (in a script or a notebook cell) pyx cannot read: unclosed,
     duplicated, invalid TOML, a bad requirement or ``requires-python``, or a notebook that is not
-    nbformat 4 JSON. The message names the file, the line (or cell and line); nothing is written."""
+    nbformat 4 JSON. ``location`` holds the file, the cell and the line; nothing is written."""
 
     code = "invalid-inline-metadata"

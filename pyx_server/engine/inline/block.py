@@ -14,8 +14,8 @@ lines end; the reference implementation's ``str.splitlines`` would also split at
 similar characters inside a TOML string, uv does not.
 
 Nothing here knows about files or notebooks: problems are raised as ``BlockProblem`` with a
-line number relative to the text given, and the caller (``files``) turns them into
-``InlineMetadataError`` naming the file and, for notebooks, the cell.
+line number relative to the text given, and the caller (``document``) turns them into
+``InlineMetadataError`` located in the file and, for notebooks, the cell.
 """
 
 from __future__ import annotations

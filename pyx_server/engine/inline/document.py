@@ -1,8 +1,8 @@
 """Pure reading and editing of a whole script or notebook text: no disk, so editors can preview.
 
 ``parse_script`` / ``parse_notebook`` turn text into ``ScriptMetadata`` (or None when there is
-no block) and every problem into ``InlineMetadataError`` naming the file, the line, and for a
-notebook the cell. ``apply_edit`` takes one of the edit values below and returns the new
+no block) and every problem into ``InlineMetadataError`` whose ``location`` holds the file,
+the line, and for a notebook the cell. ``apply_edit`` takes one of the edit values below and returns the new
 text; everything outside the block's changed lines is returned unchanged, byte for byte.
 A new block goes after a shebang and a PEP 263 encoding line (which must stay on line 1
 or 2), else at the top, followed by a blank line as uv writes it; in a notebook it goes in a
@@ -24,7 +24,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from pyx_server.engine.errors import DependencyNotFound, InlineMetadataError, InvalidRequirement, Location, UsageError
 from pyx_server.engine.inline import block as blk
 from pyx_server.engine.inline import notebook as nb
-from pyx_server.engine.inline.model import BlockLocation, ScriptMetadata, describe
+from pyx_server.engine.inline.model import BlockLocation, ScriptMetadata
 
 #: PEP 263's encoding declaration
 _CODING = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")
@@ -155,7 +155,7 @@ def _read_block(lines: Sequence[str], path: Path, cell: nb.Cell | None = None) -
     return block, meta
 
 
-def _new_content(edit: Edit, path: Path, block: blk.Block | None, where: str) -> str | None:
+def _new_content(edit: Edit, path: Path, block: blk.Block | None, location: Location) -> str | None:
     from pyx_server.engine.inline.tomledit import EditProblem
 
     transform, may_create = _toml_transform(edit, path)
@@ -163,16 +163,15 @@ def _new_content(edit: Edit, path: Path, block: blk.Block | None, where: str) ->
         if isinstance(edit, RemoveDependencies):
             listed = ", ".join(f"`{n}`" for n in ([edit.names] if isinstance(edit.names, str) else edit.names))
             raise DependencyNotFound(
-                f"{listed} cannot be removed: {where} has no `# /// script` block",
-                context={"path": path},
+                f"{listed} cannot be removed: the file has no `# /// script` block", location=location
             )
-        raise UsageError(f"{where} has no `# /// script` block")
+        raise UsageError("the file has no `# /// script` block", location=location)
     old = block.content if block is not None else ""
     try:
         new = transform(old, block is None)
     except EditProblem as problem:
         error = DependencyNotFound if isinstance(edit, RemoveDependencies) else UsageError
-        raise error(f"{where}: {problem.message}", context={"path": path}, hints=problem.hints) from problem
+        raise error(problem.message, hints=problem.hints, location=location) from problem
     if not new.strip():
         new = "dependencies = []\n"  # never an empty block: the reference reader would not see it
     return None if (block is not None and new == old) else new
@@ -211,7 +210,8 @@ def _edit_script_text(text: str, path: Path, edit: Edit) -> str:
     lines = blk.split_lines(text)
     found = _read_block(lines, path)
     block = found[0] if found else None
-    content = _new_content(edit, path, block, f"`{path}`")
+    where = Location(str(path), block.start + 1 if block is not None else None)
+    content = _new_content(edit, path, block, where)
     if content is None:
         return text
     return _splice(lines, block, content) if block is not None else _insert(lines, content)
@@ -259,14 +259,14 @@ def parse_notebook(text: str, path: Path) -> ScriptMetadata | None:
 def _edit_notebook_text(text: str, path: Path, edit: Edit) -> str:
     found = _notebook_block(text, path)
     if found is None:
-        content = _new_content(edit, path, None, f"`{path}`")
+        content = _new_content(edit, path, None, Location(str(path)))
         assert content is not None
         cells = _notebook_cells(text, path)
         code = next((c for c in cells if c.cell_type == "code"), None)
         source = "\n".join(blk.render_block(None, [], content))  # juv ends the cell at `# ///`
         return nb.insert_cell(text, source, hidden=True, list_source=code.source_is_list if code else True)
     cell, lines, block, _ = found
-    content = _new_content(edit, path, block, describe(path, None, cell.index, cell.cell_id))
+    content = _new_content(edit, path, block, Location(str(path), block.start + 1, cell=cell.index))
     if content is None:
         return text
     return nb.replace_source(text, cell.index, _splice(lines, block, content))
