@@ -15,8 +15,8 @@ Validation follows PEP 751 (the ``pylock.toml`` specification):
   apart); choosing among them is ``select.select_for_environment``'s job.
 
 Keys the specification does not define are kept (``unknown``) and noted in the warnings.
-The line of an error is found by scanning the text for the table and key the error is about,
-so it costs nothing when the file is valid.
+The line of an error (or a warning) is found by scanning the text for the table and key it
+is about (``locate``), so it costs nothing when the file is valid.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from pyx_server.engine.errors import Hint, Location, LockFileError, PyxWarning
+from pyx_server.engine.lock.locate import locate as _locate
 from pyx_server.engine.lock.model import (
     LOCK_VERSION,
     DirectorySource,
@@ -151,10 +152,10 @@ def _code_key() -> str:
     if not _CODE_KEY:
         import hashlib
 
-        from pyx_server.engine.lock import model
+        from pyx_server.engine.lock import locate, model
 
         digest = hashlib.sha256()
-        for module_file in (__file__, model.__file__):
+        for module_file in (__file__, model.__file__, locate.__file__):
             with open(module_file, "rb") as f:
                 digest.update(f.read())
         _CODE_KEY.append(digest.hexdigest()[:16])
@@ -552,87 +553,3 @@ def _directory(raw: dict[str, Any], where: Path_, warnings: list) -> DirectorySo
         subdirectory=_get(raw, "subdirectory", str, where),
         unknown=_unknown(raw, _DIRECTORY_KEYS, where, warnings),
     )
-
-
-# -- locating a key path in the text --------------------------------------------------------
-
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-
-
-def _key_line(key: str) -> re.Pattern[str]:
-    quoted = re.escape(key)
-    return re.compile(rf"""^\s*(?:{quoted}|"{quoted}"|'{quoted}')\s*(?:=|\.)""")
-
-
-def _headers(lines: list[str]) -> list[tuple[int, str, bool]]:
-    """(line index, dotted name without spaces, is array-of-tables) for every table header."""
-    found = []
-    for i, line in enumerate(lines):
-        match = _HEADER.match(line)
-        if match:
-            name = re.sub(r"\s+", "", match.group(2)).replace('"', "").replace("'", "")
-            found.append((i, name, match.group(1) == "[["))
-    return found
-
-
-def _locate(text: str, where: Path_) -> int | None:
-    """The 1-based line of the key path ``where``, found by scanning headers and keys."""
-    lines = text.splitlines()
-    headers = _headers(lines)
-    first_header = headers[0][0] if headers else len(lines)
-    head = where[0]
-    if head != "packages" or len(where) == 1:
-        if head == "packages":
-            for i, name, _ in headers:
-                if name == "packages":
-                    return i + 1
-        return _find_key(lines, 0, first_header, str(head), where[1:])
-    # packages[i]: the i-th [[packages]] header, up to the next one (or a top-level table)
-    starts = [i for i, name, aot in headers if name == "packages" and aot]
-    index = where[1]
-    if not isinstance(index, int) or index >= len(starts):
-        # an inline `packages = [...]` array: point at its key
-        return _find_key(lines, 0, first_header, "packages", ())
-    start = starts[index]
-    end = len(lines)
-    for i, name, _ in headers:
-        if i > start and (name == "packages" or not name.startswith("packages.")):
-            end = i
-            break
-    if len(where) == 2:
-        return start + 1
-    key, rest = str(where[2]), where[3:]
-    # a sub-table of the package: [packages.key] or [[packages.key]] headers
-    sub = [i for i, name, _ in headers if start < i < end and name == f"packages.{key}"]
-    if sub:
-        position = rest[0] if rest and isinstance(rest[0], int) else 0
-        if position < len(sub):
-            sub_end = next((i for i, _, _ in headers if i > sub[position]), end)
-            inner = rest[1:] if rest and isinstance(rest[0], int) else rest
-            if inner:
-                found = _find_key(lines, sub[position] + 1, min(sub_end, end), str(inner[0]), ())
-                if found:
-                    return found
-            return sub[position] + 1
-    body_end = min([i for i, _, _ in headers if start < i < end] + [end])
-    return _find_key(lines, start + 1, body_end, key, rest) or start + 1
-
-
-def _find_key(lines: list[str], start: int, end: int, key: str, rest: Path_) -> int | None:
-    pattern = _key_line(key)
-    for i in range(start, end):
-        if pattern.match(lines[i]):
-            if rest and isinstance(rest[0], int):
-                # the n-th element of a multi-line array: count lines that open an element
-                if lines[i].rstrip().endswith("["):
-                    count = -1
-                    for j in range(i + 1, end):
-                        stripped = lines[j].strip()
-                        if stripped.startswith("]"):
-                            break
-                        if stripped and not stripped.startswith("#"):
-                            count += 1
-                            if count == rest[0]:
-                                return j + 1
-            return i + 1
-    return None
