@@ -148,3 +148,16 @@ def test_a_missing_torch_index_offers_the_set_torch_index_action() -> None:
     with pytest.raises(errors.TorchIndexNotConfigured) as info:
         torch_index_base({})
     assert [h.action for h in info.value.hints] == ["set-torch-index"]
+
+
+def test_every_warning_notice_the_engine_reports_has_a_code() -> None:
+    """A front keys on the code (a panel's icon, an editor's diagnostic code), never on text."""
+    missing = []
+    for path in ENGINE.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for match in re.finditer(r"Notice\((?:[^()]|\([^()]*\))*\)", text):
+            call = match.group(0)
+            if '"warning"' in call and "code=" not in call:
+                line = text.count("\n", 0, match.start()) + 1
+                missing.append(f"{path.relative_to(ENGINE)}:{line}")
+    assert missing == []

@@ -369,12 +369,14 @@ class IndexClient:
             if path.is_file():
                 text = path.read_text(encoding="utf-8", errors="replace")
                 return parse_links(text, path.as_uri(), source)
-            self.reporter.report(Notice(f"find-links location `{source}` does not exist; skipped", level="warning"))
+            self.reporter.report(Notice(f"find-links location `{source}` does not exist; skipped", level="warning",
+                                        code="find-links-missing"))
             return ()
         entry = self.cache.bucket(Bucket.SIMPLE) / digest(source) / "_find-links"
         response = await self.http.get(location, cache_entry=entry, subject="the find-links page")
         if response.not_found:
-            self.reporter.report(Notice(f"find-links page `{source}` was not found (HTTP 404); skipped", level="warning"))
+            self.reporter.report(Notice(f"find-links page `{source}` was not found (HTTP 404); skipped", level="warning",
+                                        code="find-links-missing"))
             return ()
         text = response.content.decode("utf-8", "replace")
         return parse_links(text, response.url, source)
