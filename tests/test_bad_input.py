@@ -224,3 +224,16 @@ def test_a_bad_hash_in_a_requirements_file_is_printed_at_its_line(tmp_path: Path
     run = pyx("pip", "compile", tmp_path / "r.txt", cwd=tmp_path)
     assert run.code != 0
     assert run.err.startswith(f"{tmp_path / 'r.txt'}:2: error: `--hash=sha256:zz` is not a valid hash"), run.err
+
+
+@pytest.mark.parametrize(("value", "what"), [('"x"', "must be an array of requirement strings"),
+                                             ('["ok", 3]', "entry 2 of `project.dependencies` is not a string")])
+def test_dependencies_of_the_wrong_type_point_at_their_line(tmp_path: Path, value: str, what: str) -> None:
+    from pyx_server.engine.errors import ProjectError
+    from pyx_server.engine.project.pyproject import load_project
+
+    path = tmp_path / "pyproject.toml"
+    path.write_text(f'[project]\nname = "p"\nversion = "1"\ndependencies = {value}\n')
+    with pytest.raises(ProjectError, match=what) as info:
+        load_project(path)
+    assert (info.value.location.path, info.value.location.line) == (str(path), 4)

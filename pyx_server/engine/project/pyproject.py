@@ -379,11 +379,13 @@ def _string_list(value: Any, where: str, path: Path) -> list[str]:
 
 def _requirements(value: Any, where: str, path: Path, text: str | None) -> list[str]:
     if not isinstance(value, list):
-        raise _error(path, f"`{where}` must be an array of requirement strings")
+        line = _line_of(text, where.rsplit(".", 1)[-1])
+        raise _error(path, f"`{where}` must be an array of requirement strings", line=line)
     out = []
     for position, item in enumerate(value, 1):
         if not isinstance(item, str):
-            raise _error(path, f"entry {position} of `{where}` is not a string: `{item}`")
+            line = _line_of(text, where.rsplit(".", 1)[-1])
+            raise _error(path, f"entry {position} of `{where}` is not a string: `{item}`", line=line)
         _requirement(item, path, where=where, text=text)
         out.append(item)
     return out
