@@ -120,6 +120,25 @@ def test_a_name_too_long_for_a_file_name_is_not_found_on_a_file_index(tmp_path: 
     assert isinstance(result, ProjectNotFound) and result.name == name
 
 
+@pytest.mark.parametrize("length", [256, 300_000])  # past NAME_MAX; past httpx's longest URL
+def test_a_name_too_long_for_a_file_name_or_a_url_is_not_found_on_an_http_index(local_index, cache_dir: Path,
+                                                                                 length: int) -> None:
+    from pyx_server.engine.index.client import ProjectNotFound
+
+    index = local_index()
+    index.build("demo", "1.0")
+    result = _index_run(index.url, cache_dir, lambda client: client.project("a" * length))
+    assert isinstance(result, ProjectNotFound)
+
+
+def test_a_requirements_line_of_a_huge_name_is_not_found_without_a_traceback(local_index, tmp_path: Path) -> None:
+    index = local_index()
+    index.build("demo", "1.0")
+    (tmp_path / "r.txt").write_text("a" * 300_000 + "\n")
+    run = pyx("pip", "compile", tmp_path / "r.txt", "--index-url", index.url, cwd=tmp_path)
+    assert run.code != 0 and "Traceback" not in run.err and "was not found" in run.err, run.err[:500]
+
+
 def test_a_file_url_too_long_for_a_file_name_reads_as_absent(tmp_path: Path) -> None:
     from pyx_server.engine.index.http import _read_file_url
 

@@ -65,6 +65,13 @@ if TYPE_CHECKING:
     from packaging.metadata import Metadata
 
 
+#: The longest project name looked up. A name is a file name in a ``file://`` index and in the
+#: cache (with suffixes such as ``.parsed`` and a temporary file's ``.body.<random>.tmp``), and
+#: file systems refuse names over 255 bytes; a longer name cannot be a project anywhere pyx
+#: looks, so it is simply not found (no ``File name too long`` or ``URL too long`` error).
+_LONGEST_NAME = 200
+
+
 @dataclass(frozen=True)
 class ProjectFiles:
     """Every file pyx may consider for a project (find-links files first, then index files).
@@ -271,6 +278,8 @@ class IndexClient:
         self, index: str, name: NormalizedName, versions: Container[Version] | None = None
     ) -> ProjectPage | None:
         """One index's page for ``name``, or None when that index does not know it."""
+        if len(name.encode("utf-8")) > _LONGEST_NAME:
+            return None
         source = redact_url(index)
         base = index if index.endswith("/") else index + "/"
         url = f"{base}{name}/"
