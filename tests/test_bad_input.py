@@ -256,3 +256,20 @@ def test_dependencies_of_the_wrong_type_point_at_their_line(tmp_path: Path, valu
     with pytest.raises(ProjectError, match=what) as info:
         load_project(path)
     assert (info.value.location.path, info.value.location.line) == (str(path), 4)
+
+
+def test_toml_nested_past_the_parsers_recursion_is_a_coded_error(tmp_path: Path) -> None:
+    from pyx_server.engine.errors import LockFileError
+    from pyx_server.engine.lock import loads_lock, read_lock
+
+    deep = "[" * 100_000 + "]" * 100_000
+    path = tmp_path / "pylock.toml"
+    path.write_text(f'lock-version = "1.0"\ncreated-by = "x"\npackages = []\nx = {deep}\n')
+    with pytest.raises(LockFileError, match="nested too deeply") as info:
+        read_lock(path)
+    assert info.value.location.path == str(path)
+    with pytest.raises(LockFileError, match="nested too deeply"):
+        loads_lock("x = " + "{a=" * 100_000 + "1" + "}" * 100_000)
+    with pytest.raises(InlineMetadataError, match="nested too deeply") as info:
+        inline.parse_script(f"# /// script\n# x = {deep}\n# ///\n", tmp_path / "s.py")
+    assert info.value.location.line == 3  # no position from the parser: the block's closing line

@@ -208,6 +208,8 @@ def _parse_toml(text: str, source: str) -> dict[str, Any]:
                 found = re.search(r"at line (\d+)", str(exc))
                 line = int(found.group(1)) if found else None
             raise _syntax_error(source, line, str(exc)) from None
+        except RecursionError:  # tomllib recurses once per level of nesting
+            raise _syntax_error(source, None, "nested too deeply to read") from None
     import tomlkit
     from tomlkit.exceptions import ParseError
 
@@ -215,6 +217,8 @@ def _parse_toml(text: str, source: str) -> dict[str, Any]:
         return tomlkit.parse(text).unwrap()
     except ParseError as exc:
         raise _syntax_error(source, exc.line, str(exc)) from None
+    except RecursionError:
+        raise _syntax_error(source, None, "nested too deeply to read") from None
 
 
 def _syntax_error(source: str, line: int | None, detail: str) -> LockFileError:
