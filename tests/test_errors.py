@@ -161,3 +161,8 @@ def test_every_warning_notice_the_engine_reports_has_a_code() -> None:
                 line = text.count("\n", 0, match.start()) + 1
                 missing.append(f"{path.relative_to(ENGINE)}:{line}")
     assert missing == []
+
+
+def test_context_values_keep_numbers_as_numbers() -> None:
+    error = errors.InterpreterError("failed", context={"path": Path("/x/python"), "exit_code": 127, "ok": False})
+    assert json.loads(json.dumps(error.to_dict()))["context"] == {"path": "/x/python", "exit_code": 127, "ok": False}

@@ -101,7 +101,9 @@ class PyxError(Exception):
         return {
             "code": self.code,
             "message": self.message,
-            "context": {k: str(v) for k, v in self.context.items()},
+            # numbers stay numbers (an exit code, a size); paths and the like become text
+            "context": {k: v if v is None or isinstance(v, (bool, int, float)) else str(v)
+                        for k, v in self.context.items()},
             "hints": [h.to_dict() for h in self.hints],
             "location": self.location.to_dict() if self.location else None,
             "detail": self.detail,
