@@ -255,7 +255,7 @@ def test_pci_gpu_without_its_driver_is_a_warning(fake_machine: FakeMachine) -> N
     fake_machine.write("/sys/bus/pci/devices/0000:02:00.0/class", "not hex\n")
     found = detect(fake_machine.readers())
     assert found.kind == "none"
-    assert any("NVIDIA display device" in w for w in found.warnings)
+    assert any("NVIDIA display device" in w.message and w.code == "gpu-driver-missing" for w in found.warnings)
     assert "1 unreadable" in next(p.detail for p in found.sources if p.source == "/sys/bus/pci/devices")
 
 

@@ -160,11 +160,11 @@ def test_explicit_build_the_gpu_cannot_run_is_a_warning() -> None:
     declared = {"cu128": (False, judge(CU128, pascal).reason)}
     choice = choose_variant(pascal, ["cpu", "cu126", "cu128"], verdicts=declared)
     assert choice.variant == "cu128" and choice.explicit
-    assert len(choice.warnings) == 1 and "compute capability 6.1" in choice.warnings[0]
-    assert "--torch-backend" in choice.warnings[0]
+    assert len(choice.warnings) == 1 and "compute capability 6.1" in choice.warnings[0].message
+    assert "--torch-backend" in choice.warnings[0].message and choice.warnings[0].code == "variant-cannot-run"
     # by the table alone a CUDA 13 build is what a Pascal card cannot run
     table_only = choose_variant(nvidia("580.65.06", "6.1", backend="cu130", backend_source="PYX_TORCH_BACKEND"))
-    assert "compute capability 6.1" in table_only.warnings[0]
+    assert "compute capability 6.1" in table_only.warnings[0].message
     assert choose_variant(nvidia("575.51.03", "8.6", backend="cu126", backend_source="x")).warnings == ()
 
 
@@ -172,7 +172,10 @@ def test_a_gpu_no_offered_build_supports_is_a_warning() -> None:
     blackwell = nvidia("570.124.04", "12.0")
     choice = choose_variant(blackwell, ["cpu", "cu118", "cu126"])
     assert choice.variant == "cpu"
-    assert choice.warnings == (f"the NVIDIA GPU will not be used: {choice.reason.removesuffix('; using cpu')}",)
+    assert [(w.code, w.message) for w in choice.warnings] == [
+        ("gpu-unused", f"the NVIDIA GPU will not be used: {choice.reason.removesuffix('; using cpu')}")
+    ]
+    assert choice.to_dict()["warnings"][0]["code"] == "gpu-unused"  # typed in the JSON form too
     assert choose_variant(blackwell, ["cpu", "cu128"]).warnings == ()
     no_gpu = Accelerator(kind="none", platform="linux", machine="x86_64")
     assert choose_variant(no_gpu, ["cpu", "cu128"]).warnings == ()  # nothing idle: no warning

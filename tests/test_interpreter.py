@@ -355,7 +355,7 @@ def test_find_by_name_and_by_path(tmp_path: Path) -> None:
 
 
 def test_pyenv_shims_are_followed_through_version_files(tmp_path) -> None:
-    from pyx_server.engine.envs.interpreter import _through_pyenv_shim
+    from pyx_server.engine.envs.discovery import _through_pyenv_shim
 
     root = tmp_path / "pyenv"
     (root / "shims").mkdir(parents=True)

@@ -326,8 +326,8 @@ nested = { deep = true }
     assert alpha.wheels[0].unknown == {"mirror": "m1"}
     assert alpha.tool == {"other": {"note": "kept"}}
     assert lock.tool == {"other": {"seed": 42, "nested": {"deep": True}}}
-    assert any("`future-key`" in w for w in lock.warnings)
-    assert any("`packages[0].custom`" in w for w in lock.warnings)
+    assert any("`future-key`" in w.message and w.code == "lock-unknown-key" for w in lock.warnings)
+    assert any("`packages[0].custom`" in w.message for w in lock.warnings)
     written = dumps_lock(lock)
     assert loads_lock(written) == lock
     assert toml_loads(written)["tool"] == {"other": {"seed": 42, "nested": {"deep": True}}}
@@ -400,8 +400,9 @@ def lock_error(tmp_path: Path, text: str) -> LockFileError:
     error = exc.value
     assert error.code == "invalid-lock"
     assert isinstance(error, PyxError)
-    assert f"`{path}`" in error.message
-    assert error.context["file"] == str(path)
+    # the place is data: the message names the key, the location the file and line
+    assert str(path) not in error.message and ", line" not in error.message
+    assert error.location.path == str(path)
     return error
 
 
@@ -595,11 +596,10 @@ def test_validation_errors_name_file_line_and_key(tmp_path: Path, edits, key: st
     assert error.context["key"] == key
     assert f"`{key}` {words}" in error.message
     if line is None:
-        assert "line" not in error.context  # a missing top-level key has no line to point at
+        assert error.location.line is None  # a missing top-level key has no line to point at
     else:
         expected = line if isinstance(line, int) else line_of(text, line)
-        assert error.context["line"] == expected, error.message
-        assert f", line {expected}:" in error.message
+        assert error.location.line == expected, error.message
 
 
 def test_packages_is_required(tmp_path: Path) -> None:
@@ -614,13 +614,13 @@ def test_packages_must_be_tables(tmp_path: Path) -> None:
     error = lock_error(tmp_path, 'lock-version = "1.0"\ncreated-by = "t"\npackages = ["alpha"]\n')
     assert error.context["key"] == "packages[0]"
     assert "must be a table, not a string" in error.message
-    assert error.context["line"] == 3
+    assert error.location.line == 3
 
 
 def test_invalid_toml_names_the_line(tmp_path: Path) -> None:
     text = VALID.replace('version = "2.0"', "version = 2.0.0")
     error = lock_error(tmp_path, text)
-    assert error.context["line"] == line_of(text, "2.0.0")
+    assert error.location.line == line_of(text, "2.0.0")
     assert "not valid TOML" in error.message
 
 
@@ -636,7 +636,7 @@ def test_errors_in_array_of_tables_layout_point_at_the_right_wheel(tmp_path: Pat
     )
     error = lock_error(tmp_path, text)
     assert error.context["key"] == "packages[2].wheels[0].hashes"  # win_amd64 is the first numpy wheel
-    assert error.context["line"] == line_of(text, "numpy-2.2.3-cp312-cp312-win_amd64.whl'") - 1  # its header
+    assert error.location.line == line_of(text, "numpy-2.2.3-cp312-cp312-win_amd64.whl'") - 1  # its header
 
 
 def test_newer_minor_version_reads_with_a_warning() -> None:
@@ -647,10 +647,12 @@ version = "1"
 sdist = { path = "gamma-1.tar.gz", hashes = { sha256 = "dd" } }
 shiny = true
 """
-    lock = loads_lock(VALID.replace('lock-version = "1.0"', 'lock-version = "1.1"') + gamma)
+    text = VALID.replace('lock-version = "1.0"', 'lock-version = "1.1"') + gamma
+    lock = loads_lock(text)
     assert lock.lock_version == "1.1"
-    assert any("`1.1` is newer" in w for w in lock.warnings)
-    assert any("`packages[2].shiny`" in w for w in lock.warnings)
+    assert any("`1.1` is newer" in w.message and w.code == "lock-version-newer" for w in lock.warnings)
+    shiny = next(w for w in lock.warnings if "`packages[2].shiny`" in w.message)
+    assert shiny.location.line == line_of(text, "shiny = true")
     assert 'lock-version = "1.1"' in dumps_lock(lock)
 
 

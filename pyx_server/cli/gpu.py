@@ -112,7 +112,7 @@ def _cmd_show(args, console, helpers, accelerator) -> int:
         offered, choice, note = _offered_for_torch(args, helpers, accelerator, base)
     if choice is None:
         choice = choose_variant(accelerator, offered)
-    warnings = [*accelerator.warnings, *choice.warnings]
+    warnings = [str(w) for w in (*accelerator.warnings, *choice.warnings)]
 
     if args.format == "json":
         payload = {
@@ -229,7 +229,7 @@ def _cmd_variants(args, console, helpers, accelerator) -> int:
     )
     choice = choose_from_listing(accelerator, infos)
     version = infos[0].version.split("+", 1)[0] if infos else args.package_version
-    warnings = [*accelerator.warnings, *choice.warnings, *(n.message for n in notices)]
+    warnings = [*(str(w) for w in (*accelerator.warnings, *choice.warnings)), *(n.message for n in notices)]
     if args.format == "json":
         payload = {
             "package": args.package,

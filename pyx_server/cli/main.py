@@ -59,8 +59,24 @@ class Console:
             print(f"  {self._style('hint', '1;36')}: {text}", file=sys.stderr)
 
     def error(self, err: PyxError) -> None:
-        """The one renderer of engine errors for the terminal."""
-        print(f"{self._style('error', '1;31')}: {err.message}", file=sys.stderr)
+        """The one renderer of engine errors for the terminal.
+
+        A location goes first, as compilers write it (``path:line:column: error: …``, with the
+        cell as ruff writes it for notebooks: ``nb.ipynb:cell 2:3:5``), so terminals and
+        editors can follow it.
+        """
+        where = ""
+        if err.location is not None:
+            loc = err.location
+            parts = [loc.path]
+            if loc.cell is not None:
+                parts.append(f"cell {loc.cell + 1}")
+            if loc.line is not None:
+                parts.append(str(loc.line))
+                if loc.column is not None:
+                    parts.append(str(loc.column))
+            where = self._style(":".join(parts), "1") + ": "
+        print(f"{where}{self._style('error', '1;31')}: {err.message}", file=sys.stderr)
         for key, value in err.context.items():
             if self.verbose:
                 print(f"  {self.dim(key + ':')} {value}", file=sys.stderr)
@@ -589,7 +605,7 @@ def _result_json(result, env) -> dict:
         "uninstalled": [c.__dict__ for c in result.uninstalled],
         "skipped": result.skipped,
         "link_mode": result.link_mode,
-        "warnings": result.warnings,
+        "warnings": [w.to_dict() for w in result.warnings],
         "timings": result.timings,
     }
 

@@ -26,7 +26,7 @@ from packaging.specifiers import SpecifierSet
 
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.config import IndexSettings
-from pyx_server.engine.errors import PyxError, StaleLock
+from pyx_server.engine.errors import Hint, Location, LockFileError, ProjectNotFound, PyxError, PythonNotAllowed, StaleLock, UnknownIndex
 from pyx_server.engine.progress import Reporter
 from pyx_server.engine.requirements import RequirementSpec, parse_requirement
 
@@ -95,7 +95,7 @@ def _read_declaration(path: Path) -> Declaration:
 
     project = find_project(path if path.is_dir() else path.parent)
     if project is None:
-        raise PyxError(
+        raise ProjectNotFound(
             f"no `pyproject.toml` with a `[project]` table in `{path}` or its parents",
             hints=["create one with `pyx init`, or name a script: `pyx run script.py`"],
         )
@@ -121,9 +121,10 @@ def _pins_from_sources(sources: dict, named: dict[str, str], where: Path) -> tup
             if index_name is None:
                 continue
             if index_name not in named:
-                raise PyxError(
-                    f"`{where}` routes `{name}` to the index `{index_name}`, which no `[[tool.uv.index]]` entry names",
+                raise UnknownIndex(
+                    f"`{name}` is routed to the index `{index_name}`, which no `[[tool.uv.index]]` entry names",
                     hints=["add `[[tool.uv.index]]` with that `name` and its `url`"],
+                    location=Location(str(where)),
                 )
             urls.append(named[index_name])
         if urls:
@@ -143,7 +144,14 @@ def read_current_lock(declaration: Declaration, cache: Cache | None = None):
 
         text = read_lock_text(declaration.path)
         if text is not None:
-            return loads_lock(text, source=f"{declaration.path.name} (metadata.pyx.pylock)", cache=cache)
+            try:
+                return loads_lock(text, source=str(declaration.path), cache=cache)
+            except LockFileError as error:
+                # the lock's lines are not the notebook's: point at the notebook, name the key
+                error.message = f"the lock kept in `metadata.pyx.pylock`: {error.message}"
+                error.args = (error.message,)
+                error.location = Location(str(declaration.path))
+                raise
     if declaration.lock_path.is_file():
         return read_lock(declaration.lock_path, cache=cache)
     return None
@@ -191,7 +199,7 @@ def index_for(declaration: Declaration, base: IndexSettings) -> IndexSettings:
 def check_python(declaration: Declaration, interpreter) -> None:
     """Refuse an interpreter outside the declared ``requires-python``."""
     if declaration.requires_python and interpreter.python_version not in SpecifierSet(declaration.requires_python):
-        raise PyxError(
+        raise PythonNotAllowed(
             f"{declaration.label} requires Python `{declaration.requires_python}`, "
             f"but the interpreter is Python {interpreter.python_version}",
             hints=["choose another interpreter with `--python`"],
@@ -273,7 +281,7 @@ async def pins(
         if locked or frozen:
             raise StaleLock(
                 f"{declaration.label} has no lock, and `--{'locked' if locked else 'frozen'}` needs one",
-                hints=["create it with `pyx lock`"],
+                hints=[Hint("create it with `pyx lock`", "lock")],
             )
         if not relock_missing:
             return None
@@ -286,7 +294,7 @@ async def pins(
                 if locked:
                     raise StaleLock(
                         f"the lock of {declaration.label} is out of date: {reason}",
-                        hints=["run `pyx lock` to update it, or drop `--locked`"],
+                        hints=[Hint("run `pyx lock` to update it, or drop `--locked`", "lock")],
                     )
                 current, _ = await lock(declaration, interpreter, index=index, cache=cache, reporter=reporter)
     from packaging.requirements import Requirement

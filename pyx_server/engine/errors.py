@@ -63,6 +63,10 @@ class PyxWarning:
     hints: tuple[Hint, ...] = ()
     location: Location | None = None
 
+    def __str__(self) -> str:
+        """The message: a front that shows warnings as lines of text shows them as before."""
+        return self.message
+
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "hints": [Hint(h).to_dict() for h in self.hints],
                 "location": self.location.to_dict() if self.location else None}
@@ -97,7 +101,9 @@ class PyxError(Exception):
         return {
             "code": self.code,
             "message": self.message,
-            "context": {k: str(v) for k, v in self.context.items()},
+            # numbers stay numbers (an exit code, a size); paths and the like become text
+            "context": {k: v if v is None or isinstance(v, (bool, int, float)) else str(v)
+                        for k, v in self.context.items()},
             "hints": [h.to_dict() for h in self.hints],
             "location": self.location.to_dict() if self.location else None,
             "detail": self.detail,
@@ -118,6 +124,12 @@ class UsageError(PyxError):
     """The command was asked for something it cannot mean (no requirements, a missing file)."""
 
     code = "usage-error"
+
+
+class UnknownIndex(ConfigError):
+    """A ``[tool.uv.sources]`` entry routes a package to an index no ``[[tool.uv.index]]`` names."""
+
+    code = "unknown-index"
 
 
 class InvalidRequirement(PyxError):
@@ -144,6 +156,12 @@ class NoMatchingDistribution(PyxError):
     """The package exists, but no file fits the requested version and the interpreter."""
 
     code = "no-matching-distribution"
+
+
+class IncompatibleWheel(NoMatchingDistribution):
+    """A wheel named directly (a path or URL) whose tags this interpreter does not support."""
+
+    code = "incompatible-wheel"
 
 
 class OfflineCacheMiss(PyxError):
@@ -178,6 +196,12 @@ class InterpreterError(PyxError):
     code = "interpreter-error"
 
 
+class PythonNotAllowed(InterpreterError):
+    """The chosen interpreter is outside what the declaration's ``requires-python`` allows."""
+
+    code = "python-not-allowed"
+
+
 class EnvironmentNotFound(PyxError):
     code = "no-environment"
 
@@ -205,6 +229,12 @@ class InstallError(PyxError):
     code = "install-failed"
 
 
+class ExternallyManaged(InstallError):
+    """PEP 668: the target Python's distributor manages its packages; pyx does not install there."""
+
+    code = "externally-managed"
+
+
 class UninstallError(PyxError):
     code = "uninstall-failed"
 
@@ -225,11 +255,23 @@ class BuildError(PyxError):
     code = "build-failed"
 
 
+class BuildDisabled(BuildError):
+    """A requirement needs a build from source and the caller turned building off."""
+
+    code = "build-disabled"
+
+
 class ProjectError(PyxError):
     """A ``pyproject.toml`` pyx cannot read or edit as asked: invalid TOML, a bad requirement,
     an include-group cycle, a project table without a name."""
 
     code = "invalid-project"
+
+
+class ProjectNotFound(ProjectError):
+    """No ``pyproject.toml`` with a ``[project]`` table in the directory or its parents."""
+
+    code = "project-not-found"
 
 
 class DependencyNotFound(ProjectError):
@@ -241,7 +283,7 @@ class DependencyNotFound(ProjectError):
 class LockFileError(PyxError):
     """A ``pylock.toml`` (PEP 751) that cannot be used: bad TOML, a missing or malformed key,
     an unsupported ``lock-version``, a package that cannot be locked. The message names the
-    file, the line when known, and the key."""
+    key; ``location`` holds the file and the line when known."""
 
     code = "invalid-lock"
 
@@ -262,6 +304,6 @@ class LockNotApplicable(LockFileError):
 class InlineMetadataError(PyxError):
     """A PEP 723 ``script`` block (in a script or a notebook cell) pyx cannot read: unclosed,
     duplicated, invalid TOML, a bad requirement or ``requires-python``, or a notebook that is not
-    nbformat 4 JSON. The message names the file, the line (or cell and line); nothing is written."""
+    nbformat 4 JSON. ``location`` holds the file, the cell and the line; nothing is written."""
 
     code = "invalid-inline-metadata"

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyx_server.engine.errors import Hint
+
 
 @dataclass(frozen=True)
 class PhaseStarted:
@@ -95,8 +97,16 @@ class Notice:
     level: str = "info"
     #: a stable code for warnings a front may act on (empty for plain information)
     code: str = ""
+    #: ``errors.Hint`` values: a hint with an ``action`` is a button or a code action
     hints: tuple[str, ...] = ()
+    #: where in a file, for a warning about one (an ``errors.Location``)
+    location: Any = None
     operation: str = field(default="", kw_only=True)
+
+    @classmethod
+    def warning(cls, warning: Any) -> Notice:
+        """The notice of an ``errors.PyxWarning``: same code, message, hints and location."""
+        return cls(warning.message, "warning", warning.code, tuple(warning.hints), warning.location)
 
 
 @dataclass(frozen=True)
@@ -194,7 +204,30 @@ def for_operation(reporter: Reporter, operation: str) -> Reporter:
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
-    """The wire form of an event: its fields plus ``type`` (the class name, kebab-cased)."""
+    """The wire form of an event: its fields plus ``type`` (the class name, kebab-cased).
+
+    JSON-ready: numbers stay numbers, hints become ``{"text", "action"}`` objects and a
+    location its ``to_dict()``, so ``json.dumps`` needs no help and loses nothing.
+    """
     name = type(event).__name__
     kind = "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
-    return {"type": kind, **dataclasses.asdict(event)}
+    out: dict[str, Any] = {"type": kind}
+    for item in dataclasses.fields(event):
+        value = getattr(event, item.name)
+        # a plain-string hint is a hint without an action: every hint has one wire shape
+        out[item.name] = [Hint(h).to_dict() for h in value] if item.name == "hints" else _json_ready(value)
+    return out
+
+
+def _json_ready(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if callable(getattr(value, "to_dict", None)):  # Hint, Location, PyxWarning
+        return value.to_dict()
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    return str(value)  # a Path, a Version

@@ -3,7 +3,7 @@
 ``parse_requirement`` turns one line into a ``RequirementSpec``; ``parse_requirements_file``
 reads a pip requirements file (``-r``/``-c`` nesting, ``--hash``, index options, line
 continuations, comments, ``${VAR}`` expansion), as pip documents the format. Parsing is pure
-apart from reading the files named; every error names the file and line.
+apart from reading the files named; every error about a file carries its ``Location`` (path, line).
 """
 
 from __future__ import annotations
@@ -28,10 +28,13 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
-from pyx_server.engine.errors import InvalidRequirement, RequirementsFileError
+from pyx_server.engine.errors import InvalidRequirement, Location, PyxError, RequirementsFileError
 
 _ENV_VAR = re.compile(r"\$\{([A-Z0-9_]+)\}")
-_COMMENT = re.compile(r"(^|\s+)#.*$")
+#: the start of a comment: ``#`` at the start of a line or after whitespace, as pip reads it.
+#: One character of look-behind, so finding it is linear (``(^|\s+)#`` backtracks through a
+#: run of blanks from every position in it: quadratic, 44 s for a line of 100,000 spaces).
+_COMMENT = re.compile(r"(?:^|(?<=\s))#")
 _URL_SCHEMES = ("http://", "https://", "file://")
 
 
@@ -277,8 +280,21 @@ def _parse_text(
     for lineno, line in _logical_lines(text):
         where = f"{path}:{lineno}"
         line = _ENV_VAR.sub(lambda m: env.get(m.group(1), m.group(0)), line)
-        _parse_line(line, where, base_dir, env, result, this_file or path, seen, constraint)
+        try:
+            _parse_line(line, where, base_dir, env, result, this_file or path, seen, constraint)
+        except (RequirementsFileError, InvalidRequirement) as exc:
+            if exc.location is None:  # an error from a nested `-r` file keeps its own place
+                _place(exc, Location(str(path), lineno), where)
+            raise
     return result
+
+
+def _place(error: PyxError, location: Location, where: str) -> None:
+    """Give ``error`` its file location, and drop the `` (file:line)`` that ``parse_requirement``
+    adds for its other callers (the command line, ``--with``): the message holds no location."""
+    error.location = location
+    error.message = error.message.replace(f" ({where})", "")
+    error.args = (error.message,)
 
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
@@ -288,7 +304,7 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
     for lineno, raw in enumerate(text.splitlines(), start=1):
         if not buffer:
             start = lineno
-        line = _COMMENT.sub("", raw) if not raw.lstrip().startswith("#") else ""
+        line = _without_comment(raw)
         if line.endswith("\\"):
             buffer.append(line[:-1])
             continue
@@ -301,6 +317,12 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
         joined = " ".join(part.strip() for part in buffer).strip()
         if joined:
             yield start, joined
+
+
+def _without_comment(raw: str) -> str:
+    """``raw`` without its comment and the blanks before it (all of it for a comment line)."""
+    found = _COMMENT.search(raw)
+    return raw if found is None else raw[: found.start()].rstrip()
 
 
 _VALUE_OPTIONS = {
@@ -337,11 +359,11 @@ def _parse_line(
         kind = _VALUE_OPTIONS.get(option) or _FLAG_OPTIONS.get(option)
         if kind is None:
             raise RequirementsFileError(
-                f"unknown option `{option}` in `{where}`",
+                f"unknown option `{option}`",
                 hints=["pyx reads pip's requirements file format; see `pip install --help` for its options"],
             )
         if option in _VALUE_OPTIONS and not value:
-            raise RequirementsFileError(f"option `{option}` needs a value in `{where}`")
+            raise RequirementsFileError(f"option `{option}` needs a value")
         if kind in ("requirement", "constraint"):
             nested = parse_requirements_file(
                 _resolve_location(value, base_dir),
@@ -394,7 +416,7 @@ def _split_hashes(line: str, where: str) -> tuple[str, dict[str, tuple[str, ...]
     try:
         tokens = shlex.split("--hash" + tail)
     except ValueError as exc:
-        raise RequirementsFileError(f"cannot parse `{line}` in `{where}`: {exc}") from None
+        raise RequirementsFileError(f"cannot parse `{line}`: {exc}") from None
     i = 0
     while i < len(tokens):
         token = tokens[i]
@@ -405,11 +427,11 @@ def _split_hashes(line: str, where: str) -> tuple[str, dict[str, tuple[str, ...]
             value = token[len("--hash="):]
             i += 1
         else:
-            raise RequirementsFileError(f"unexpected `{token}` after the requirement in `{where}`")
+            raise RequirementsFileError(f"unexpected `{token}` after the requirement")
         algo, sep, digest = value.partition(":")
         if not sep or not re.fullmatch(r"[0-9a-fA-F]+", digest) or algo not in ("sha256", "sha384", "sha512"):
             raise RequirementsFileError(
-                f"`--hash={value}` is not a valid hash in `{where}`",
+                f"`--hash={value}` is not a valid hash",
                 hints=["write hashes as `--hash=sha256:<64 hex digits>`"],
             )
         hashes.setdefault(algo, []).append(digest.lower())

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pyx_server.engine.errors import PyxWarning
+
 #: what kind of accelerator was found: the vendor a person recognises
 KINDS = ("nvidia", "amd", "intel", "apple", "none")
 
@@ -60,7 +62,7 @@ class Accelerator:
     #: where the explicit variant came from (``PYX_TORCH_BACKEND``, ``--torch-backend``)
     backend_source: str | None = None
     #: things a person should know (a GPU on the PCI bus without its driver…)
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[PyxWarning, ...] = ()
 
     @property
     def architectures(self) -> tuple[str, ...]:
@@ -91,6 +93,7 @@ class Accelerator:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form for ``pyx gpu --format json`` and the REST API."""
         data = asdict(self)
+        data["warnings"] = [w.to_dict() for w in self.warnings]
         data["architectures"] = list(self.architectures)
         data["compute_capabilities"] = list(self.compute_capabilities)
         data["summary"] = self.summary

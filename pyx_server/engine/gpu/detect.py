@@ -33,7 +33,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from pyx_server.engine.errors import ConfigError
+from pyx_server.engine.errors import ConfigError, PyxWarning
 from pyx_server.engine.gpu.accelerator import (
     ABSENT,
     FAILED,
@@ -74,7 +74,7 @@ class _Trail:
 
     def __init__(self) -> None:
         self.probes: list[Probe] = []
-        self.warnings: list[str] = []
+        self.warnings: list[PyxWarning] = []
 
     def add(self, source: str, outcome: str, detail: str = "") -> None:
         self.probes.append(Probe(source, outcome, detail))
@@ -343,10 +343,11 @@ def _pci(readers: Readers, trail: _Trail) -> dict[str, Any] | None:
     for kind in sorted(driverless):
         label = "An NVIDIA" if kind == "nvidia" else "An AMD"
         tool = "driver" if kind == "nvidia" else "driver and ROCm"
-        trail.warnings.append(
+        trail.warnings.append(PyxWarning(
+            "gpu-driver-missing",
             f"{label} display device is on the PCI bus but its {tool} was not found: "
-            f"install it to use GPU builds (pyx falls back to CPU builds)"
-        )
+            f"install it to use GPU builds (pyx falls back to CPU builds)",
+        ))
     detail = f"{len(entries)} device(s)" + (f", {unreadable} unreadable" if unreadable else "")
     if not intel:
         trail.add(logical, ABSENT, detail + ", no Intel display device")

@@ -322,7 +322,8 @@ async def _files_per_variant(
     for variant, result in zip(names, results):
         if isinstance(result, (IndexUnavailable, OfflineCacheMiss)):
             errors.append(result)
-            reporter.report(Notice(f"variant index `{variant}` was skipped: {result.message}", level="warning"))
+            reporter.report(Notice(f"variant index `{variant}` was skipped: {result.message}", level="warning",
+                                   code="variant-index-skipped"))
             continue
         if isinstance(result, BaseException):
             raise result
@@ -367,7 +368,7 @@ async def _variant_metadata(
     for variant, result in zip(links, results):
         if isinstance(result, PyxError):
             reporter.report(Notice(f"the variant metadata of `{variant}` was not used ({result.message}); "
-                                   "its build is judged by its name", level="warning"))
+                                   "its build is judged by its name", level="warning", code="variant-metadata-unused"))
         elif isinstance(result, BaseException):
             raise result
         else:

@@ -29,7 +29,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from pyx_server.engine.errors import TorchIndexNotConfigured
+from pyx_server.engine.errors import Hint, PyxWarning, TorchIndexNotConfigured
 from pyx_server.engine.gpu.tables import (
     LINUX_ROCM_ARCHITECTURES,
     TORCH_FAMILY,
@@ -186,7 +186,7 @@ class Choice:
     compatible: tuple[str, ...] = ()
     #: things a person should know about this choice: the build cannot run on the GPU (an explicit
     #: choice, or a compute capability no build supports), so it would fail or leave the GPU idle
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[PyxWarning, ...] = ()
 
     @property
     def routed(self) -> bool:
@@ -196,7 +196,7 @@ class Choice:
     def to_dict(self) -> dict[str, Any]:
         """JSON form; ``variant`` is the choice string (``"cu128"``)."""
         return {**asdict(self), "compatible": list(self.compatible), "routed": self.routed,
-                "warnings": list(self.warnings)}
+                "warnings": [w.to_dict() for w in self.warnings]}
 
 
 #: a verdict on one variant: whether this machine can run it, and why not
@@ -266,11 +266,11 @@ def _passed_over(accelerator: Accelerator, chosen: str, offered: Sequence[str], 
     return "".join(f"; {v} was passed over: {verdicts[v][1]}" for v in newer)
 
 
-def _idle_gpu_warning(accelerator: Accelerator, why: str) -> tuple[str, ...]:
+def _idle_gpu_warning(accelerator: Accelerator, why: str) -> tuple[PyxWarning, ...]:
     """A GPU was found but no build that uses it can be installed: say so (the install still works)."""
     names = {"nvidia": "NVIDIA GPU", "amd": "AMD GPU", "intel": "Intel GPU"}
     if accelerator.kind in names:
-        return (f"the {names[accelerator.kind]} will not be used: {why}",)
+        return (PyxWarning("gpu-unused", f"the {names[accelerator.kind]} will not be used: {why}"),)
     return ()
 
 
@@ -279,10 +279,14 @@ def _explicit(accelerator: Accelerator, offered: Sequence[str] | None, verdicts:
     source = accelerator.backend_source or "an explicit choice"
     reason = f"`{variant}` was asked for by {source}"
     ok, why_not = _verdict(accelerator, variant, verdicts)
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[PyxWarning, ...] = ()
     if not ok:
         reason += f" (note: {why_not})"
-        warnings = (f"`{variant}` (asked for by {source}) cannot run on this machine: {why_not}",)
+        warnings = (PyxWarning(
+            "variant-cannot-run",
+            f"`{variant}` (asked for by {source}) cannot run on this machine: {why_not}",
+            hints=(Hint("let pyx choose the build for this machine: drop the explicit variant"),),
+        ),)
     if offered is not None and variant not in offered:
         reason += "; the index does not offer it for this version"
     return Choice(variant, reason, explicit=True, index_consulted=offered is not None,
@@ -374,8 +378,9 @@ def torch_index_base(env: Mapping[str, str] | None = None, recorded: Iterable[st
         raise TorchIndexNotConfigured(
             "`PYX_TORCH_INDEX_URL` is not set, so pyx does not know where the PyTorch variant indexes are",
             hints=[
-                "set `PYX_TORCH_INDEX_URL` to the base URL whose `<variant>/` sub-paths "
-                "(`cpu/`, `cu128/`, `rocm6.3/` …) are simple indexes (the PyTorch index or a mirror of it)",
+                Hint("set `PYX_TORCH_INDEX_URL` to the base URL whose `<variant>/` sub-paths "
+                     "(`cpu/`, `cu128/`, `rocm6.3/` …) are simple indexes (the PyTorch index or a mirror of it)",
+                     "set-torch-index"),
             ],
         )
     return value.rstrip("/")

@@ -63,6 +63,13 @@ if TYPE_CHECKING:
     from packaging.metadata import Metadata
 
 
+#: The longest project name looked up. A name is a file name in a ``file://`` index and in the
+#: cache (with suffixes such as ``.parsed`` and a temporary file's ``.body.<random>.tmp``), and
+#: file systems refuse names over 255 bytes; a longer name cannot be a project anywhere pyx
+#: looks, so it is simply not found (no ``File name too long`` or ``URL too long`` error).
+_LONGEST_NAME = 200
+
+
 @dataclass(frozen=True)
 class ProjectFiles:
     """Every file pyx may consider for a project (find-links files first, then index files).
@@ -232,6 +239,8 @@ class IndexClient:
         self, index: str, name: NormalizedName, versions: Container[Version] | None = None
     ) -> ProjectPage | None:
         """One index's page for ``name``, or None when that index does not know it."""
+        if len(name.encode("utf-8")) > _LONGEST_NAME:
+            return None
         source = redact_url(index)
         base = index if index.endswith("/") else index + "/"
         url = f"{base}{name}/"
@@ -284,7 +293,11 @@ class IndexClient:
             ("index.html", "text/html"),
         ):
             path = directory / filename
-            if path.is_file():
+            try:
+                found = path.is_file()
+            except OSError:  # ENAMETOOLONG: a name that cannot be a file name is simply not there
+                return None
+            if found:
                 try:
                     return parse_project_page(path.read_bytes(), content_type, path.as_uri(), source, name, versions)
                 except ValueError as exc:
@@ -326,12 +339,14 @@ class IndexClient:
             if path.is_file():
                 text = path.read_text(encoding="utf-8", errors="replace")
                 return parse_links(text, path.as_uri(), source)
-            self.reporter.report(Notice(f"find-links location `{source}` does not exist; skipped", level="warning"))
+            self.reporter.report(Notice(f"find-links location `{source}` does not exist; skipped", level="warning",
+                                        code="find-links-missing"))
             return ()
         entry = self.cache.bucket(Bucket.SIMPLE) / digest(source) / "_find-links"
         response = await self.http.get(location, cache_entry=entry, subject="the find-links page")
         if response.not_found:
-            self.reporter.report(Notice(f"find-links page `{source}` was not found (HTTP 404); skipped", level="warning"))
+            self.reporter.report(Notice(f"find-links page `{source}` was not found (HTTP 404); skipped", level="warning",
+                                        code="find-links-missing"))
             return ()
         text = response.content.decode("utf-8", "replace")
         return parse_links(text, response.url, source)

@@ -15,6 +15,7 @@ Pages (small, many) go through ``get`` on the event loop; files through ``downlo
 
 from __future__ import annotations
 
+import errno
 import asyncio
 import os
 import ssl
@@ -397,6 +398,8 @@ def _read_file_url(url: str, shown: str) -> HttpResponse:
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return HttpResponse(url=url, status=404, content_type=None, content=b"")
     except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # a name that cannot be a file name is simply not there
+            return HttpResponse(url=url, status=404, content_type=None, content=b"")
         raise IndexUnavailable(f"could not read `{shown}`: {exc.strerror or exc}", context={"url": shown}) from None
     content_type = "application/vnd.pypi.simple.v1+json" if path.suffix == ".json" else "text/html"
     return HttpResponse(url=url, status=200, content_type=content_type, content=content)

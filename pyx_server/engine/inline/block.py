@@ -14,8 +14,8 @@ lines end; the reference implementation's ``str.splitlines`` would also split at
 similar characters inside a TOML string, uv does not.
 
 Nothing here knows about files or notebooks: problems are raised as ``BlockProblem`` with a
-line number relative to the text given, and the caller (``files``) turns them into
-``InlineMetadataError`` naming the file and, for notebooks, the cell.
+line number relative to the text given, and the caller (``document``) turns them into
+``InlineMetadataError`` located in the file and, for notebooks, the cell.
 """
 
 from __future__ import annotations
@@ -131,8 +131,9 @@ def parse_toml(block: Block, lines: Sequence[str]) -> dict[str, Any]:
         import tomlkit
 
         return tomlkit.parse(block.content).unwrap()
-    except Exception as exc:  # tomllib.TOMLDecodeError / tomlkit's ParseError
-        text = str(getattr(exc, "msg", None) or exc)
+    except (Exception, RecursionError) as exc:  # tomllib.TOMLDecodeError / tomlkit's ParseError
+        # tomllib recurses once per level of nesting: a deep enough array is a RecursionError
+        text = "nested too deeply to read" if isinstance(exc, RecursionError) else str(getattr(exc, "msg", None) or exc)
         line, column = _toml_position(exc, text)
         reason = _TOML_AT.sub("", text).strip() or "invalid TOML"
         if line is None:

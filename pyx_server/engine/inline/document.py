@@ -1,8 +1,8 @@
 """Pure reading and editing of a whole script or notebook text: no disk, so editors can preview.
 
 ``parse_script`` / ``parse_notebook`` turn text into ``ScriptMetadata`` (or None when there is
-no block) and every problem into ``InlineMetadataError`` naming the file, the line, and for a
-notebook the cell. ``apply_edit`` takes one of the edit values below and returns the new
+no block) and every problem into ``InlineMetadataError`` whose ``location`` holds the file,
+the line, and for a notebook the cell. ``apply_edit`` takes one of the edit values below and returns the new
 text; everything outside the block's changed lines is returned unchanged, byte for byte.
 A new block goes after a shebang and a PEP 263 encoding line (which must stay on line 1
 or 2), else at the top, followed by a blank line as uv writes it; in a notebook it goes in a
@@ -21,10 +21,10 @@ from packaging.requirements import InvalidRequirement as _BadRequirement
 from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from pyx_server.engine.errors import DependencyNotFound, InlineMetadataError, InvalidRequirement, UsageError
+from pyx_server.engine.errors import DependencyNotFound, InlineMetadataError, InvalidRequirement, Location, UsageError
 from pyx_server.engine.inline import block as blk
 from pyx_server.engine.inline import notebook as nb
-from pyx_server.engine.inline.model import BlockLocation, ScriptMetadata, describe
+from pyx_server.engine.inline.model import BlockLocation, ScriptMetadata
 
 #: PEP 263's encoding declaration
 _CODING = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")
@@ -144,19 +144,18 @@ def _read_block(lines: Sequence[str], path: Path, cell: nb.Cell | None = None) -
         data = blk.parse_toml(block, lines)
         fields = blk.check_fields(data, block, lines)
     except blk.BlockProblem as problem:
-        where = describe(path, problem.line, cell_index, cell_id)
-        if problem.column:
-            where += f", column {problem.column}"
-        context: dict[str, Any] = {"path": path, "line": problem.line}
-        if cell_index is not None:
-            context["cell"] = cell_index + 1  # numbered for people, as in the message
-        raise InlineMetadataError(f"{where}: {problem.message}", context=context, hints=problem.hints) from problem
+        raise InlineMetadataError(
+            problem.message,
+            context={"cell_id": cell_id} if cell_id else None,
+            hints=problem.hints,
+            location=Location(str(path), problem.line, problem.column, cell=cell_index),
+        ) from problem
     location = BlockLocation(path, block.start + 1, block.end + 1, cell_index, cell_id)
     meta = ScriptMetadata(fields.dependencies, fields.requires_python, fields.tool, block.content, location)
     return block, meta
 
 
-def _new_content(edit: Edit, path: Path, block: blk.Block | None, where: str) -> str | None:
+def _new_content(edit: Edit, path: Path, block: blk.Block | None, location: Location) -> str | None:
     from pyx_server.engine.inline.tomledit import EditProblem
 
     transform, may_create = _toml_transform(edit, path)
@@ -164,16 +163,15 @@ def _new_content(edit: Edit, path: Path, block: blk.Block | None, where: str) ->
         if isinstance(edit, RemoveDependencies):
             listed = ", ".join(f"`{n}`" for n in ([edit.names] if isinstance(edit.names, str) else edit.names))
             raise DependencyNotFound(
-                f"{listed} cannot be removed: {where} has no `# /// script` block",
-                context={"path": path},
+                f"{listed} cannot be removed: the file has no `# /// script` block", location=location
             )
-        raise UsageError(f"{where} has no `# /// script` block")
+        raise UsageError("the file has no `# /// script` block", location=location)
     old = block.content if block is not None else ""
     try:
         new = transform(old, block is None)
     except EditProblem as problem:
         error = DependencyNotFound if isinstance(edit, RemoveDependencies) else UsageError
-        raise error(f"{where}: {problem.message}", context={"path": path}, hints=problem.hints) from problem
+        raise error(problem.message, hints=problem.hints, location=location) from problem
     if not new.strip():
         new = "dependencies = []\n"  # never an empty block: the reference reader would not see it
     return None if (block is not None and new == old) else new
@@ -212,7 +210,8 @@ def _edit_script_text(text: str, path: Path, edit: Edit) -> str:
     lines = blk.split_lines(text)
     found = _read_block(lines, path)
     block = found[0] if found else None
-    content = _new_content(edit, path, block, f"`{path}`")
+    where = Location(str(path), block.start + 1 if block is not None else None)
+    content = _new_content(edit, path, block, where)
     if content is None:
         return text
     return _splice(lines, block, content) if block is not None else _insert(lines, content)
@@ -225,14 +224,10 @@ def _notebook_cells(text: str, path: Path) -> list[nb.Cell]:
     try:
         return nb.parse(text)[1]
     except nb.NotebookProblem as problem:
-        where = describe(path, problem.line)
-        context: dict[str, Any] = {"path": path}
-        if problem.line is not None:
-            context["line"] = problem.line
         raise InlineMetadataError(
-            f"{where}: {problem.message}",
-            context=context,
+            problem.message,
             hints=["a notebook must be nbformat 4 JSON, as Jupyter saves it"],
+            location=Location(str(path), problem.line, problem.column, cell=problem.cell),
         ) from problem
 
 
@@ -248,10 +243,9 @@ def _notebook_block(text: str, path: Path) -> tuple[nb.Cell, list[str], blk.Bloc
     if len(found) > 1:
         first, second = found[0], found[1]
         raise InlineMetadataError(
-            f"{describe(path, second[2].start + 1, second[0].index, second[0].cell_id)}: a second `# /// script` block"
-            f" (the first is in {describe(path, first[2].start + 1, first[0].index, first[0].cell_id)})",
-            context={"path": path, "cell": second[0].index + 1, "line": second[2].start + 1},
+            f"a second `# /// script` block (the first is in cell {first[0].index + 1})",
             hints=["a notebook declares its dependencies in one cell; merge the blocks into the first"],
+            location=Location(str(path), second[2].start + 1, cell=second[0].index),
         )
     return found[0] if found else None
 
@@ -265,14 +259,14 @@ def parse_notebook(text: str, path: Path) -> ScriptMetadata | None:
 def _edit_notebook_text(text: str, path: Path, edit: Edit) -> str:
     found = _notebook_block(text, path)
     if found is None:
-        content = _new_content(edit, path, None, f"`{path}`")
+        content = _new_content(edit, path, None, Location(str(path)))
         assert content is not None
         cells = _notebook_cells(text, path)
         code = next((c for c in cells if c.cell_type == "code"), None)
         source = "\n".join(blk.render_block(None, [], content))  # juv ends the cell at `# ///`
         return nb.insert_cell(text, source, hidden=True, list_source=code.source_is_list if code else True)
     cell, lines, block, _ = found
-    content = _new_content(edit, path, block, describe(path, None, cell.index, cell.cell_id))
+    content = _new_content(edit, path, block, Location(str(path), block.start + 1, cell=cell.index))
     if content is None:
         return text
     return nb.replace_source(text, cell.index, _splice(lines, block, content))

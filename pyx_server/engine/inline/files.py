@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pyx_server.engine.errors import InlineMetadataError, UsageError
+from pyx_server.engine.errors import InlineMetadataError, Location, UsageError
 from pyx_server.engine.inline import document
 from pyx_server.engine.inline.document import (
     AddDependencies,
@@ -52,14 +52,15 @@ def _decode(path: Path, data: bytes, notebook: bool) -> tuple[str, str]:
         try:
             encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         except SyntaxError as exc:
-            raise InlineMetadataError(f"`{path}`: {exc.msg}", context={"path": path}) from exc
+            raise InlineMetadataError(exc.msg, location=Location(str(path), exc.lineno)) from exc
     try:
         return data.decode(encoding), encoding
     except (UnicodeDecodeError, LookupError) as exc:
+        line = data.count(b"\n", 0, exc.start) + 1 if isinstance(exc, UnicodeDecodeError) else None
         raise InlineMetadataError(
-            f"`{path}` cannot be decoded as `{encoding}`: {exc}",
-            context={"path": path},
+            f"the file cannot be decoded as `{encoding}`: {exc}",
             hints=["save the file as UTF-8" if not notebook else "a notebook is UTF-8 JSON"],
+            location=Location(str(path), line),
         ) from exc
 
 

@@ -14,6 +14,8 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
+from pyx_server.engine.errors import Location
+
 #: ``[tool.uv]`` settings that change what gets installed, so they are part of the key
 _UV_RESOLUTION_KEYS = (
     "index",
@@ -44,19 +46,9 @@ class BlockLocation:
     cell: int | None = None
     cell_id: str | None = None
 
-    def describe(self, line: int | None = None) -> str:
-        """How messages name a place in the block: ```nb.ipynb`, cell 1, line 3``."""
-        return describe(self.path, line if line is not None else self.start_line, self.cell, self.cell_id)
-
-
-def describe(path: Path, line: int | None, cell: int | None = None, cell_id: str | None = None) -> str:
-    """```path`, line N`` or ```path`, cell C (id `x`), line N`` with 1-based numbers."""
-    parts = [f"`{path}`"]
-    if cell is not None:
-        parts.append(f"cell {cell + 1}" + (f" (id `{cell_id}`)" if cell_id else ""))
-    if line is not None:
-        parts.append(f"line {line}")
-    return ", ".join(parts)
+    def location(self, line: int | None = None) -> Location:
+        """An ``errors.Location`` in the block (its opening line unless ``line`` is given)."""
+        return Location(str(self.path), line if line is not None else self.start_line, cell=self.cell)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pyx_server.engine.errors import InlineMetadataError
+from pyx_server.engine.errors import InlineMetadataError, Location
 
 KEY = "pyx"
 LOCK_KEY = "pylock"
@@ -42,7 +42,7 @@ def read_lock_text(path: Path) -> str | None:
     if key is not None and key in _LAST:
         return _LAST[key]
     document = _load(path)
-    value = document.get("metadata", {}).get(KEY, {})
+    value = document.get("metadata", {}).get(KEY, {})  # _load checked that metadata is an object
     text = value.get(LOCK_KEY) if isinstance(value, dict) else None
     text = text if isinstance(text, str) and text.strip() else None
     if key is not None:
@@ -55,11 +55,11 @@ def write_lock_text(path: Path, text: str | None) -> bool:
     """Store (or with None, remove) the lock in the notebook; False when its layout is unknown."""
     path = Path(path)
     _LAST.clear()  # a rewrite may keep the size, and a coarse clock the mtime
-    original = path.read_text(encoding="utf-8")
-    layout = _layout_of(original)
+    original = _read(path)
+    document = _parse(path, original)
+    layout = _layout_of(original, document)
     if layout is None:
         return False
-    document = json.loads(original)
     metadata = document.setdefault("metadata", {})
     section = metadata.get(KEY) if isinstance(metadata.get(KEY), dict) else {}
     if text is None:
@@ -79,13 +79,29 @@ def write_lock_text(path: Path, text: str | None) -> bool:
 
 
 def _load(path: Path) -> dict[str, Any]:
+    """The notebook's JSON object; malformed JSON or ``metadata`` is an ``InlineMetadataError``."""
+    return _parse(path, _read(path))
+
+
+def _read(path: Path) -> str:
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InlineMetadataError(f"`{path}` is not a readable notebook: {exc}") from None
-    if not isinstance(document, dict):
-        raise InlineMetadataError(f"`{path}` is not a notebook (its JSON is not an object)")
-    return document
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InlineMetadataError(f"the notebook cannot be read: {reason}", location=Location(str(path))) from None
+
+
+def _parse(path: Path, text: str) -> dict[str, Any]:
+    from pyx_server.engine.inline.notebook import NotebookProblem, load_json
+
+    try:
+        return load_json(text)
+    except NotebookProblem as problem:
+        raise InlineMetadataError(
+            problem.message,
+            location=Location(str(path), problem.line, problem.column),
+            hints=["a notebook must be nbformat 4 JSON, as Jupyter saves it"],
+        ) from None
 
 
 def _dump(document: Any, layout: tuple[int, bool, bool, bool]) -> str:
@@ -93,11 +109,7 @@ def _dump(document: Any, layout: tuple[int, bool, bool, bool]) -> str:
     return json.dumps(document, indent=indent, sort_keys=sort_keys, ensure_ascii=ensure_ascii) + ("\n" if newline else "")
 
 
-def _layout_of(text: str) -> tuple[int, bool, bool, bool] | None:
-    try:
-        document = json.loads(text)
-    except ValueError:
-        return None
+def _layout_of(text: str, document: Any) -> tuple[int, bool, bool, bool] | None:
     newline = text.endswith("\n")
     for indent, sort_keys, ensure_ascii in _LAYOUTS:
         layout = (indent, sort_keys, ensure_ascii, newline)

@@ -29,12 +29,15 @@ _NON_ASCII_ESCAPE = re.compile(r"\\u(?:00[89a-fA-F][0-9a-fA-F]|0[1-9a-fA-F][0-9a
 
 
 class NotebookProblem(Exception):
-    """The text is not an nbformat 4 notebook pyx can edit; ``line`` is 1-based when known."""
+    """The text is not an nbformat 4 notebook pyx can edit; ``line``/``column`` are 1-based when known."""
 
-    def __init__(self, message: str, line: int | None = None) -> None:
+    def __init__(self, message: str, line: int | None = None, column: int | None = None, cell: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
+        self.column = column
+        #: 0-based index of the cell the problem is in, when it is in one
+        self.cell = cell
 
 
 @dataclass(frozen=True)
@@ -54,14 +57,38 @@ class Cell:
         return self.cell_type == "code" and not self.source.lstrip().startswith("%%")
 
 
-def parse(text: str) -> tuple[dict[str, Any], list[Cell]]:
-    """The notebook's JSON and its cells; ``NotebookProblem`` when it is not nbformat 4."""
+def load_json(text: str) -> dict[str, Any]:
+    """The notebook's top-level JSON object; ``NotebookProblem`` when the text is not one.
+
+    Every reader of notebook JSON goes through here, so malformed input (not JSON, nested
+    deeper than the parser's recursion allows, a top level or ``metadata`` that is not an
+    object) is one coded error, never a traceback.
+    """
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise NotebookProblem(f"not valid JSON: {exc.msg}", exc.lineno) from exc
+        raise NotebookProblem(f"not valid JSON: {exc.msg}", exc.lineno, exc.colno) from None
+    except RecursionError:
+        # the C scanner gives up after about a thousand levels, so this costs linear time
+        raise NotebookProblem("not a notebook: its JSON is nested too deeply to read") from None
     if not isinstance(data, dict):
         raise NotebookProblem("not a notebook: the JSON is not an object")
+    if not isinstance(data.get("metadata", {}), dict):
+        raise NotebookProblem(f"not a notebook: `metadata` is {_kind(data['metadata'])}, not an object")
+    return data
+
+
+def _kind(value: Any) -> str:
+    """How a message names a JSON value's type: ``null``, a list, a string …"""
+    if value is None:
+        return "`null`"
+    names = {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return names.get(type(value), "not an object")
+
+
+def parse(text: str) -> tuple[dict[str, Any], list[Cell]]:
+    """The notebook's JSON and its cells; ``NotebookProblem`` when it is not nbformat 4."""
+    data = load_json(text)
     version = data.get("nbformat")
     if version != 4:
         raise NotebookProblem(
@@ -75,14 +102,14 @@ def parse(text: str) -> tuple[dict[str, Any], list[Cell]]:
     out: list[Cell] = []
     for index, cell in enumerate(cells):
         if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str):
-            raise NotebookProblem(f"cell {index + 1} is not a cell object with a `cell_type`")
+            raise NotebookProblem("not a cell object with a `cell_type`", cell=index)
         source = cell.get("source", "")
         if isinstance(source, list) and all(isinstance(s, str) for s in source):
             joined, is_list = "".join(source), True
         elif isinstance(source, str):
             joined, is_list = source, False
         else:
-            raise NotebookProblem(f"cell {index + 1}: `source` must be a string or a list of strings")
+            raise NotebookProblem("`source` must be a string or a list of strings", cell=index)
         cell_id = cell.get("id") if isinstance(cell.get("id"), str) else None
         out.append(Cell(index, cell["cell_type"], cell_id, joined, is_list))
     return data, out
@@ -214,7 +241,7 @@ def replace_source(text: str, cell_index: int, new_source: str) -> str:
     cell_start, _ = elements[cell_index]
     span = _member(text, cell_start, "source")
     if span is None:
-        raise NotebookProblem(f"cell {cell_index + 1} has no `source`")
+        raise NotebookProblem("the cell has no `source`", cell=cell_index)
     start, end = span
     if text[start] != "[":
         return text[:start] + json.dumps(new_source, ensure_ascii=style.ensure_ascii) + text[end:]

@@ -534,7 +534,7 @@ def _remove_dist(
         if not _inside(full, env_root) or full == env_root or not _inside(real_parent, real_root):
             reporter.report(Notice(
                 f"skipped `{entry.path}` from the RECORD of `{dist_info.name}`: "
-                f"it points outside the environment `{env_root}`", level="warning"))
+                f"it points outside the environment `{env_root}`", level="warning", code="record-outside-environment"))
             continue
         if full in keep:
             continue

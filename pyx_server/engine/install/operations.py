@@ -30,11 +30,15 @@ from pyx_server.engine.install import plan as planning
 from pyx_server.engine.cache import Bucket, Cache, WheelPointer, digest
 from pyx_server.engine.config import IndexSettings, redact_url
 from pyx_server.engine.errors import (
+    BuildDisabled,
+    ExternallyManaged,
     HashMismatch,
+    IncompatibleWheel,
     InstallError,
     InvalidRequirement,
     PackageNotFound,
     PyxError,
+    PyxWarning,
 )
 from pyx_server.engine.progress import (
     Installed,
@@ -87,7 +91,7 @@ class InstallResult:
     #: requirements skipped because their marker excludes this interpreter
     skipped: list[str] = field(default_factory=list)
     link_mode: str | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[PyxWarning] = field(default_factory=list)
     #: seconds spent per phase: resolve, prepare, uninstall, install
     timings: dict[str, float] = field(default_factory=dict)
     dry_run: bool = False
@@ -231,14 +235,14 @@ async def install(
     return result
 
 
-def _broken_by(result: InstallResult, env) -> list[str]:
+def _broken_by(result: InstallResult, env) -> list[PyxWarning]:
     """Requirements of other installed packages that this install left unmet (pip warns too)."""
     from pyx_server.engine.install.check import check_environment
 
     changed = {c.name for c in result.installed} | {c.name for c in result.uninstalled}
     problems = check_environment(env.installed(), env.interpreter.markers)
     return [
-        f"{problem}" for problem in problems
+        PyxWarning("broken-requirement", f"{problem}") for problem in problems
         if canonicalize_name(problem.requirement.name) in changed
     ]
 
@@ -321,8 +325,9 @@ async def _act(plan: planning.Plan, archives, env, interpreter, options: Install
         result.link_mode = linker.effective_mode.value
         warning = getattr(linker, "warning", None)
         if warning:
-            result.warnings.append(warning)
-            reporter.report(Notice(warning, "warning"))
+            typed = PyxWarning("link-mode-fallback", warning)
+            result.warnings.append(typed)
+            reporter.report(Notice.warning(typed))
         timings["install"] = time.perf_counter() - t
         reporter.report(PhaseFinished("install", len(plan.installs), timings["install"]))
 
@@ -334,7 +339,7 @@ def _check_not_externally_managed(env) -> None:
     interpreter = env.interpreter
     marker = Path(interpreter.base_prefix) / "lib" / f"python{interpreter.version_short}" / "EXTERNALLY-MANAGED"
     if marker.is_file():
-        raise PyxError(
+        raise ExternallyManaged(
             f"the Python at `{interpreter.executable}` is externally managed (PEP 668): "
             "its distributor installs its packages",
             context={"marker": marker},
@@ -463,7 +468,7 @@ async def _choose_wheels(
             if not spec.requirement.specifier.contains(wheel.version, prereleases=True):
                 raise InvalidRequirement(f"`{wheel.filename}` is version {wheel.version}, which `{spec}` excludes")
             if interpreter.supports(wheel.tags) is None:
-                raise PyxError(
+                raise IncompatibleWheel(
                     f"`{wheel.filename}` is not compatible with this interpreter ({_python_label(interpreter)})",
                     hints=["choose a wheel whose tags match this Python and platform"],
                 )
@@ -607,7 +612,7 @@ async def _built_source(build, source, spec: RequirementSpec, requested: bool, *
     from pyx_server.engine.install.wheel import parse_wheel_name
 
     if build is None:
-        raise PyxError(f"`{spec}` needs a build from source, and building is turned off")
+        raise BuildDisabled(f"`{spec}` needs a build from source, and building is turned off")
     editable = bool(spec.editable)
     wheel_path = await build.wheel(source, editable=editable)
     wheel = parse_wheel_name(wheel_path.name)

@@ -10,7 +10,8 @@ Public API::
     is_stale(lock, requirements, requires_python, *, marker_environment=None) -> str | None
     to_dist_file(package, file, lock_dir) -> simple.DistFile
 
-Errors are ``LockFileError`` (code ``invalid-lock``: the file, line and key of the problem)
+Errors are ``LockFileError`` (code ``invalid-lock``: its location holds the file and line, its
+context the key of the problem)
 and ``LockNotApplicable`` (``lock-not-applicable``: a valid lock that does not cover the
 target). Everything is pure apart from ``read_lock``/``write_lock``.
 
@@ -18,6 +19,7 @@ One job per module:
 
 * ``model``   the frozen dataclasses, kept in canonical order.
 * ``read``    TOML → validated ``Lock`` (PEP 751 rules), errors located by line.
+* ``locate``  the line of a key path in the text, for errors and warnings.
 * ``write``   ``Lock`` → deterministic TOML with tomlkit (uv's inline file tables), atomic.
 * ``naming``  PEP 751 file names: ``pylock.toml``, ``pylock.<name>.toml`` for a script/notebook.
 * ``build``   a resolution → ``Lock``.

@@ -244,7 +244,8 @@ class Lock:
     packages: Sequence[LockedPackage] = ()
     tool: Mapping[str, Any] = field(default_factory=dict)
     unknown: Mapping[str, Any] = field(default_factory=dict)
-    warnings: tuple[str, ...] = field(default=(), compare=False)
+    #: ``errors.PyxWarning`` values, each with the file and line it is about
+    warnings: tuple[Any, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if self.environments is not None:

@@ -1,4 +1,4 @@
-"""Reading ``pylock.toml``: TOML → validated ``Lock``, every problem reported with file, line and key.
+"""Reading ``pylock.toml``: TOML → validated ``Lock``, every problem reported with its location and key.
 
 Validation follows PEP 751 (the ``pylock.toml`` specification):
 
@@ -15,14 +15,15 @@ Validation follows PEP 751 (the ``pylock.toml`` specification):
   apart); choosing among them is ``select.select_for_environment``'s job.
 
 Keys the specification does not define are kept (``unknown``) and noted in the warnings.
-The line of an error is found by scanning the text for the table and key the error is about,
-so it costs nothing when the file is valid.
+The line of an error (or a warning) is found by scanning the text for the table and key it
+is about (``locate``), so it costs nothing when the file is valid.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,8 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from pyx_server.engine.errors import LockFileError
+from pyx_server.engine.errors import Hint, Location, LockFileError, PyxWarning
+from pyx_server.engine.lock.locate import locate as _locate
 from pyx_server.engine.lock.model import (
     LOCK_VERSION,
     DirectorySource,
@@ -98,7 +100,8 @@ class _Invalid(Exception):
 
 
 def read_lock(path: Path | str, *, cache=None) -> Lock:
-    """Read and validate the lock at ``path``; a ``LockFileError`` names the file, line and key.
+    """Read and validate the lock at ``path``; a ``LockFileError`` carries the file and line
+    (``location``) and the key (``context["key"]``).
 
     With a ``cache``, a lock already read once is not parsed again (see ``loads_lock``).
     """
@@ -108,11 +111,11 @@ def read_lock(path: Path | str, *, cache=None) -> Lock:
     except FileNotFoundError:
         raise LockFileError(
             f"the lock file `{path}` does not exist",
-            context={"file": str(path)},
-            hints=["run `pyx lock` to create it"],
+            hints=[Hint("run `pyx lock` to create it", "lock")],
+            location=Location(str(path)),
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise LockFileError(f"cannot read the lock file `{path}`: {exc}", context={"file": str(path)}) from exc
+        raise LockFileError(f"cannot read the lock file `{path}`: {exc}", location=Location(str(path))) from None
     return loads_lock(text, source=str(path), cache=cache)
 
 
@@ -127,11 +130,15 @@ def loads_lock(text: str, *, source: str = "pylock.toml", cache=None) -> Lock:
     if cache is not None:
         return _memoized(text, source, cache)
     data = _parse_toml(text, source)
-    warnings: list[str] = []
+    warnings: list[tuple[Path_, PyxWarning]] = []
     try:
-        return _lock(data, warnings)
+        lock = _lock(data, warnings)
     except _Invalid as invalid:
         raise _error(source, text, invalid) from None
+    if warnings:  # located only now: scanning the text costs nothing for a lock without them
+        located = (replace(w, location=Location(source, _locate(text, where))) for where, w in warnings)
+        lock = replace(lock, warnings=tuple(located))
+    return lock
 
 
 # -- the parsed-lock memo ---------------------------------------------------------------------
@@ -145,10 +152,10 @@ def _code_key() -> str:
     if not _CODE_KEY:
         import hashlib
 
-        from pyx_server.engine.lock import model
+        from pyx_server.engine.lock import locate, model
 
         digest = hashlib.sha256()
-        for module_file in (__file__, model.__file__):
+        for module_file in (__file__, model.__file__, locate.__file__):
             with open(module_file, "rb") as f:
                 digest.update(f.read())
         _CODE_KEY.append(digest.hexdigest()[:16])
@@ -201,6 +208,8 @@ def _parse_toml(text: str, source: str) -> dict[str, Any]:
                 found = re.search(r"at line (\d+)", str(exc))
                 line = int(found.group(1)) if found else None
             raise _syntax_error(source, line, str(exc)) from None
+        except RecursionError:  # tomllib recurses once per level of nesting
+            raise _syntax_error(source, None, "nested too deeply to read") from None
     import tomlkit
     from tomlkit.exceptions import ParseError
 
@@ -208,29 +217,28 @@ def _parse_toml(text: str, source: str) -> dict[str, Any]:
         return tomlkit.parse(text).unwrap()
     except ParseError as exc:
         raise _syntax_error(source, exc.line, str(exc)) from None
+    except RecursionError:
+        raise _syntax_error(source, None, "nested too deeply to read") from None
 
 
 def _syntax_error(source: str, line: int | None, detail: str) -> LockFileError:
-    where = f"`{source}`" + (f", line {line}" if line else "")
-    reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", detail)
+    found = re.search(r"column (\d+)", detail)
+    column = int(found.group(1)) if found and line else None
+    reason = re.sub(r"\s*\(at line \d+, column \d+\)|\s*at line \d+ col(?:umn)? \d+", "", detail)
     return LockFileError(
-        f"{where}: not valid TOML: {reason}",
-        context={"file": source, "line": line} if line else {"file": source},
-        hints=["regenerate the lock with `pyx lock`"],
+        f"not valid TOML: {reason}",
+        hints=[Hint("regenerate the lock with `pyx lock`", "lock")],
+        location=Location(source, line, column),
     )
 
 
 def _error(source: str, text: str, invalid: _Invalid) -> LockFileError:
     key = _dotted(invalid.where)
     line = _locate(text, invalid.where) if invalid.where else None
-    where = f"`{source}`" + (f", line {line}" if line else "")
-    message = f"{where}: `{key}` {invalid.problem}" if key else f"{where}: {invalid.problem}"
-    context: dict[str, Any] = {"file": source}
-    if line:
-        context["line"] = line
-    if key:
-        context["key"] = key
-    return LockFileError(message, context=context, hints=list(invalid.hints))
+    message = f"`{key}` {invalid.problem}" if key else invalid.problem
+    return LockFileError(
+        message, context={"key": key} if key else None, hints=list(invalid.hints), location=Location(source, line)
+    )
 
 
 def _dotted(where: Path_) -> str:
@@ -349,17 +357,18 @@ def _normalized(name: str, where: Path_, what: str) -> str:
     return normal
 
 
-def _unknown(table: Mapping[str, Any], known: tuple[str, ...], where: Path_, warnings: list[str]) -> dict[str, Any]:
+def _unknown(table: Mapping[str, Any], known: tuple[str, ...], where: Path_, warnings: list) -> dict[str, Any]:
     extra = {k: v for k, v in table.items() if k not in known}
     for key in extra:
-        warnings.append(f"unknown key `{_dotted(where + (key,))}` kept as written")
+        warnings.append((where + (key,), PyxWarning(
+            "lock-unknown-key", f"unknown key `{_dotted(where + (key,))}` kept as written")))
     return extra
 
 
 # -- tables -------------------------------------------------------------------------------
 
 
-def _lock(data: dict[str, Any], warnings: list[str]) -> Lock:
+def _lock(data: dict[str, Any], warnings: list) -> Lock:
     raw_version = _get(data, "lock-version", str, (), required=True)
     version = _version(raw_version, ("lock-version",))
     supported = Version(LOCK_VERSION)
@@ -370,10 +379,11 @@ def _lock(data: dict[str, Any], warnings: list[str]) -> Lock:
             ("the file was written by a newer tool; upgrade pyx or regenerate the lock",),
         )
     if version > supported:
-        warnings.append(
+        warnings.append((("lock-version",), PyxWarning(
+            "lock-version-newer",
             f"lock-version `{raw_version}` is newer than the {LOCK_VERSION} pyx knows: "
-            "keys it does not know are kept but not understood"
-        )
+            "keys it does not know are kept but not understood",
+        )))
     environments = _strings(data, "environments", ())
     markers = None
     if environments is not None:
@@ -402,7 +412,7 @@ def _lock(data: dict[str, Any], warnings: list[str]) -> Lock:
     )
 
 
-def _package(raw: dict[str, Any], where: Path_, warnings: list[str]) -> LockedPackage:
+def _package(raw: dict[str, Any], where: Path_, warnings: list) -> LockedPackage:
     name = _normalized(_get(raw, "name", str, where, required=True), where + ("name",), "package name")
     version = _version(_get(raw, "version", str, where), where + ("version",))
     present = [key for key in _SOURCE_KEYS if key in raw]
@@ -468,7 +478,7 @@ def _package(raw: dict[str, Any], where: Path_, warnings: list[str]) -> LockedPa
     )
 
 
-def _file(raw: dict[str, Any], where: Path_, known: tuple[str, ...], warnings: list[str]) -> LockedFile:
+def _file(raw: dict[str, Any], where: Path_, known: tuple[str, ...], warnings: list) -> LockedFile:
     url = _get(raw, "url", str, where)
     path = _get(raw, "path", str, where)
     if not url and not path:
@@ -524,7 +534,7 @@ def _check_file_identity(filename: str, file_name: str, file_version: Version, n
         raise _Invalid(where, f"is a file of another version: `{filename}` is not version `{version}`")
 
 
-def _vcs(raw: dict[str, Any], where: Path_, warnings: list[str]) -> VcsSource:
+def _vcs(raw: dict[str, Any], where: Path_, warnings: list) -> VcsSource:
     url = _get(raw, "url", str, where)
     path = _get(raw, "path", str, where)
     if not url and not path:
@@ -540,94 +550,10 @@ def _vcs(raw: dict[str, Any], where: Path_, warnings: list[str]) -> VcsSource:
     )
 
 
-def _directory(raw: dict[str, Any], where: Path_, warnings: list[str]) -> DirectorySource:
+def _directory(raw: dict[str, Any], where: Path_, warnings: list) -> DirectorySource:
     return DirectorySource(
         path=_get(raw, "path", str, where, required=True),
         editable=_get(raw, "editable", bool, where),
         subdirectory=_get(raw, "subdirectory", str, where),
         unknown=_unknown(raw, _DIRECTORY_KEYS, where, warnings),
     )
-
-
-# -- locating a key path in the text --------------------------------------------------------
-
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-
-
-def _key_line(key: str) -> re.Pattern[str]:
-    quoted = re.escape(key)
-    return re.compile(rf"""^\s*(?:{quoted}|"{quoted}"|'{quoted}')\s*(?:=|\.)""")
-
-
-def _headers(lines: list[str]) -> list[tuple[int, str, bool]]:
-    """(line index, dotted name without spaces, is array-of-tables) for every table header."""
-    found = []
-    for i, line in enumerate(lines):
-        match = _HEADER.match(line)
-        if match:
-            name = re.sub(r"\s+", "", match.group(2)).replace('"', "").replace("'", "")
-            found.append((i, name, match.group(1) == "[["))
-    return found
-
-
-def _locate(text: str, where: Path_) -> int | None:
-    """The 1-based line of the key path ``where``, found by scanning headers and keys."""
-    lines = text.splitlines()
-    headers = _headers(lines)
-    first_header = headers[0][0] if headers else len(lines)
-    head = where[0]
-    if head != "packages" or len(where) == 1:
-        if head == "packages":
-            for i, name, _ in headers:
-                if name == "packages":
-                    return i + 1
-        return _find_key(lines, 0, first_header, str(head), where[1:])
-    # packages[i]: the i-th [[packages]] header, up to the next one (or a top-level table)
-    starts = [i for i, name, aot in headers if name == "packages" and aot]
-    index = where[1]
-    if not isinstance(index, int) or index >= len(starts):
-        # an inline `packages = [...]` array: point at its key
-        return _find_key(lines, 0, first_header, "packages", ())
-    start = starts[index]
-    end = len(lines)
-    for i, name, _ in headers:
-        if i > start and (name == "packages" or not name.startswith("packages.")):
-            end = i
-            break
-    if len(where) == 2:
-        return start + 1
-    key, rest = str(where[2]), where[3:]
-    # a sub-table of the package: [packages.key] or [[packages.key]] headers
-    sub = [i for i, name, _ in headers if start < i < end and name == f"packages.{key}"]
-    if sub:
-        position = rest[0] if rest and isinstance(rest[0], int) else 0
-        if position < len(sub):
-            sub_end = next((i for i, _, _ in headers if i > sub[position]), end)
-            inner = rest[1:] if rest and isinstance(rest[0], int) else rest
-            if inner:
-                found = _find_key(lines, sub[position] + 1, min(sub_end, end), str(inner[0]), ())
-                if found:
-                    return found
-            return sub[position] + 1
-    body_end = min([i for i, _, _ in headers if start < i < end] + [end])
-    return _find_key(lines, start + 1, body_end, key, rest) or start + 1
-
-
-def _find_key(lines: list[str], start: int, end: int, key: str, rest: Path_) -> int | None:
-    pattern = _key_line(key)
-    for i in range(start, end):
-        if pattern.match(lines[i]):
-            if rest and isinstance(rest[0], int):
-                # the n-th element of a multi-line array: count lines that open an element
-                if lines[i].rstrip().endswith("["):
-                    count = -1
-                    for j in range(i + 1, end):
-                        stripped = lines[j].strip()
-                        if stripped.startswith("]"):
-                            break
-                        if stripped and not stripped.startswith("#"):
-                            count += 1
-                            if count == rest[0]:
-                                return j + 1
-            return i + 1
-    return None

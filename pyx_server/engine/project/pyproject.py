@@ -43,7 +43,7 @@ from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 from tomlkit.items import AoT, Array, InlineTable, Table
 
-from pyx_server.engine.errors import DependencyNotFound, ProjectError
+from pyx_server.engine.errors import DependencyNotFound, Location, ProjectError
 
 PYPROJECT = "pyproject.toml"
 #: the group uv enables when ``tool.uv.default-groups`` is not set
@@ -174,17 +174,13 @@ def _error(
     message: str,
     *,
     line: int | None = None,
+    column: int | None = None,
     hints: Sequence[str] = (),
     cls: type[ProjectError] = ProjectError,
     **context: Any,
 ) -> ProjectError:
-    """An error whose message starts with the file (and line, when known) it is about."""
-    ctx: dict[str, Any] = {"file": str(path)}
-    if line is not None:
-        ctx["line"] = line
-    ctx.update(context)
-    where = f"`{path}`" + (f" line {line}" if line is not None else "")
-    return cls(f"{where}: {message}", context=ctx, hints=hints)
+    """An error about the file at ``path``: the file and line go in its ``location``, not its message."""
+    return cls(message, context=context, hints=hints, location=Location(str(path), line, column))
 
 
 def _line_of(text: str | None, needle: str) -> int | None:
@@ -237,13 +233,13 @@ def _read(path: Path) -> str:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise _error(path, "no such file", hints=["Create one with `pyx init`."]) from None
+        raise _error(path, f"`{path}` does not exist", hints=["Create one with `pyx init`."]) from None
     except OSError as exc:
-        raise _error(path, f"cannot be read: {exc.strerror or exc}") from exc
+        raise _error(path, f"`{path}` cannot be read: {exc.strerror or exc}") from exc
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _error(path, f"is not UTF-8 (byte {exc.start})") from None
+        raise _error(path, f"the file is not UTF-8 (byte {exc.start})") from None
 
 
 def _parse(text: str, path: Path) -> tomlkit.TOMLDocument:
@@ -252,8 +248,9 @@ def _parse(text: str, path: Path) -> tomlkit.TOMLDocument:
     except tomlkit.exceptions.ParseError as exc:
         raise _error(
             path,
-            f"invalid TOML at line {exc.line}, column {exc.col}: {_parse_reason(exc)}",
-            **{"line": exc.line, "column": exc.col},
+            f"invalid TOML: {_parse_reason(exc)}",
+            line=exc.line,
+            column=exc.col,
         ) from None
     except tomlkit.exceptions.TOMLKitError as exc:  # duplicate keys and the like
         raise _error(path, f"invalid TOML: {exc}") from None
@@ -382,11 +379,13 @@ def _string_list(value: Any, where: str, path: Path) -> list[str]:
 
 def _requirements(value: Any, where: str, path: Path, text: str | None) -> list[str]:
     if not isinstance(value, list):
-        raise _error(path, f"`{where}` must be an array of requirement strings")
+        line = _line_of(text, where.rsplit(".", 1)[-1])
+        raise _error(path, f"`{where}` must be an array of requirement strings", line=line)
     out = []
     for position, item in enumerate(value, 1):
         if not isinstance(item, str):
-            raise _error(path, f"entry {position} of `{where}` is not a string: `{item}`")
+            line = _line_of(text, where.rsplit(".", 1)[-1])
+            raise _error(path, f"entry {position} of `{where}` is not a string: `{item}`", line=line)
         _requirement(item, path, where=where, text=text)
         out.append(item)
     return out
@@ -1076,7 +1075,7 @@ def add_dependencies_to_text(
     elif not project.has_project_table:
         raise _error(
             path,
-            "has no `[project]` table to add dependencies to",
+            "the file has no `[project]` table to add dependencies to",
             hints=["Add them to a dependency group instead (`--group dev`)", "or run `pyx init` to make a project."],
         )
     elif kind == "optional":
