@@ -41,10 +41,11 @@ def read_lock_text(path: Path) -> str | None:
         key = None
     if key is not None and key in _LAST:
         return _LAST[key]
-    document = _load(path)
-    value = document.get("metadata", {}).get(KEY, {})
-    text = value.get(LOCK_KEY) if isinstance(value, dict) else None
-    text = text if isinstance(text, str) and text.strip() else None
+    try:
+        notebook_text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:
+        raise InlineMetadataError(f"`{path}` is not a readable notebook: {exc}") from None
+    text = lock_text_in(notebook_text, path)
     if key is not None:
         _LAST.clear()
         _LAST[key] = text
@@ -56,11 +57,35 @@ def write_lock_text(path: Path, text: str | None) -> bool:
     path = Path(path)
     _LAST.clear()  # a rewrite may keep the size, and a coarse clock the mtime
     original = path.read_text(encoding="utf-8")
-    layout = _layout_of(original)
-    if layout is None:
+    updated = with_lock_text(original, text)
+    if updated is None:
         return False
-    document = json.loads(original)
+    if updated != original:
+        from pyx_server.engine.edits import write_atomic  # writing only: reading stays light
+
+        write_atomic(path, updated.encode("utf-8"))
+    return True
+
+
+def lock_text_in(notebook_text: str, path: Path | str = "notebook.ipynb") -> str | None:
+    """The lock held in a notebook's JSON text (an editor's unsaved buffer), or None."""
+    document = _loads(notebook_text, Path(path))
+    metadata = document.get("metadata")
+    value = metadata.get(KEY) if isinstance(metadata, dict) else None
+    text = value.get(LOCK_KEY) if isinstance(value, dict) else None
+    return text if isinstance(text, str) and text.strip() else None
+
+
+def with_lock_text(notebook_text: str, text: str | None) -> str | None:
+    """The notebook's JSON text with its lock set to ``text`` (None removes it), in the layout
+    it was saved in; None when that layout cannot be reproduced (pure: nothing is written)."""
+    layout = _layout_of(notebook_text)
+    if layout is None:
+        return None
+    document = json.loads(notebook_text)
     metadata = document.setdefault("metadata", {})
+    if not isinstance(metadata, dict):
+        return None
     section = metadata.get(KEY) if isinstance(metadata.get(KEY), dict) else {}
     if text is None:
         section.pop(LOCK_KEY, None)
@@ -70,18 +95,13 @@ def write_lock_text(path: Path, text: str | None) -> bool:
         metadata[KEY] = section
     else:
         metadata.pop(KEY, None)
-    updated = _dump(document, layout)
-    if updated != original:
-        from pyx_server.engine.inline.files import write_atomic  # writing only: reading stays light
-
-        write_atomic(path, updated.encode("utf-8"))
-    return True
+    return _dump(document, layout)
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _loads(text: str, path: Path) -> dict[str, Any]:
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        document = json.loads(text)
+    except (ValueError, RecursionError) as exc:
         raise InlineMetadataError(f"`{path}` is not a readable notebook: {exc}") from None
     if not isinstance(document, dict):
         raise InlineMetadataError(f"`{path}` is not a notebook (its JSON is not an object)")

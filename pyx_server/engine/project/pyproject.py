@@ -44,6 +44,7 @@ from packaging.version import InvalidVersion, Version
 from tomlkit.items import AoT, Array, InlineTable, Table
 
 from pyx_server.engine.errors import DependencyNotFound, ProjectError
+from pyx_server.engine.uvindex import UvIndex
 
 PYPROJECT = "pyproject.toml"
 #: the group uv enables when ``tool.uv.default-groups`` is not set
@@ -54,37 +55,6 @@ _INDENT = "    "
 
 
 # -- the typed view ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class UvIndex:
-    """One ``[[tool.uv.index]]`` entry: a named index, uv's way to pin packages to an index."""
-
-    url: str
-    name: str | None = None
-    #: replaces the default index
-    default: bool = False
-    #: used only by packages whose ``tool.uv.sources`` entry names it
-    explicit: bool = False
-    #: ``simple`` (an index) or ``flat`` (a find-links style directory / page)
-    format: str = "simple"
-    #: keys uv knows that pyx carries along untouched (``publish-url``, ``authenticate``…)
-    other: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_toml(self) -> dict[str, Any]:
-        """The table as uv writes it (only non-default keys, uv's key order)."""
-        out: dict[str, Any] = {}
-        if self.name is not None:
-            out["name"] = self.name
-        out["url"] = self.url
-        if self.default:
-            out["default"] = True
-        if self.explicit:
-            out["explicit"] = True
-        if self.format != "simple":
-            out["format"] = self.format
-        out.update(self.other)
-        return out
 
 
 #: ``tool.uv.sources`` keys, in the order uv writes them
@@ -522,17 +492,7 @@ def _uv_indexes(value: Any, path: Path) -> tuple[UvIndex, ...]:
         url = entry.get("url")
         if not isinstance(url, str):
             raise _error(path, f"`[[tool.uv.index]]` entry `{entry.get('name', '?')}` has no `url`")
-        known = {"name", "url", "default", "explicit", "format"}
-        out.append(
-            UvIndex(
-                url=url,
-                name=entry.get("name"),
-                default=bool(entry.get("default", False)),
-                explicit=bool(entry.get("explicit", False)),
-                format=str(entry.get("format", "simple")),
-                other={k: v for k, v in entry.items() if k not in known},
-            )
-        )
+        out.append(UvIndex.from_toml(entry))
     return tuple(out)
 
 
@@ -1322,42 +1282,52 @@ def add_uv_index(path: Path | str, index: UvIndex) -> Project:
     """Declare ``index`` in ``[[tool.uv.index]]`` as ``uv add --index`` does: an entry with the
     same name (or URL) is replaced, and the index goes first (the first index wins). Other
     entries keep their text, comments included."""
+    return _edit(path, lambda text, p: add_uv_index_to_text(text, index, path=p))
 
-    def edit(text: str, p: Path) -> str:
-        project = project_from_text(text, p)
-        if project.uv_indexes and project.uv_indexes[0] == index and not any(
-            _same_index(i, index) for i in project.uv_indexes[1:]
-        ):
-            return text
-        key = ("tool", "uv", "index")
-        sections = [h for h in _headers(text) if h.path == key]
-        if len(sections) != len(project.uv_indexes):  # written inline: `index = [...]`
-            others = [i for i in project.uv_indexes if not _same_index(i, index)]
-            return set_tool_value_in_text(text, key, [index, *others], path=p)
-        nl = _newline(text)
-        block = _render_blocks(key, [index.to_toml()], nl)
-        if not sections:
-            return _finish_text(_insert_block(text, _block_position(text, key), block, nl), text, p)
-        # the new entry goes where the first one starts; removals happen at or after it
-        at = _attached_start(text, sections[0].start)
-        replaced = [h for h, i in zip(sections, project.uv_indexes, strict=True) if _same_index(i, index)]
-        new = _remove_sections(text, replaced, nl) if replaced else text
-        return _finish_text(_insert_block(new, min(at, len(new)), block, nl), text, p)
 
-    return _edit(path, edit)
+def add_uv_index_to_text(text: str, index: UvIndex, *, path: Path | str = PYPROJECT) -> str:
+    """``add_uv_index`` on text (pure)."""
+    p = Path(path)
+    project = project_from_text(text, p)
+    if project.uv_indexes and project.uv_indexes[0] == index and not any(
+        _same_index(i, index) for i in project.uv_indexes[1:]
+    ):
+        return text
+    key = ("tool", "uv", "index")
+    sections = [h for h in _headers(text) if h.path == key]
+    if len(sections) != len(project.uv_indexes):  # written inline: `index = [...]`
+        others = [i for i in project.uv_indexes if not _same_index(i, index)]
+        return set_tool_value_in_text(text, key, [index, *others], path=p)
+    nl = _newline(text)
+    block = _render_blocks(key, [index.to_toml()], nl)
+    if not sections:
+        return _finish_text(_insert_block(text, _block_position(text, key), block, nl), text, p)
+    # the new entry goes where the first one starts; removals happen at or after it
+    at = _attached_start(text, sections[0].start)
+    replaced = [h for h, i in zip(sections, project.uv_indexes, strict=True) if _same_index(i, index)]
+    new = _remove_sections(text, replaced, nl) if replaced else text
+    return _finish_text(_insert_block(new, min(at, len(new)), block, nl), text, p)
 
 
 def _same_index(a: UvIndex, b: UvIndex) -> bool:
-    return (a.name is not None and a.name == b.name) or a.url.rstrip("/") == b.url.rstrip("/")
+    return a.same_index(b)
 
 
 def set_uv_source(path: Path | str, package: str, sources: UvSource | Sequence[UvSource] | None) -> Project:
     """Set ``tool.uv.sources.<package>`` (replacing an entry spelled differently), or remove it
     with ``None``: how an index or GPU-variant choice is recorded so that uv honours it too."""
+    return _edit(path, lambda text, p: set_uv_source_in_text(text, package, sources, path=p))
+
+
+def set_uv_source_in_text(
+    text: str, package: str, sources: UvSource | Sequence[UvSource] | None, *, path: Path | str = PYPROJECT
+) -> str:
+    """``set_uv_source`` on text (pure)."""
+    p = Path(path)
     try:
         normal = canonicalize_name(package, validate=True)
     except InvalidName:
-        raise _error(Path(path), f"invalid package name `{package}`") from None
+        raise _error(p, f"invalid package name `{package}`") from None
     if isinstance(sources, UvSource):
         value: Any = sources.to_toml()
     elif sources is not None:
@@ -1365,16 +1335,12 @@ def set_uv_source(path: Path | str, package: str, sources: UvSource | Sequence[U
         value = value[0] if len(value) == 1 else value
     else:
         value = None
-
-    def edit(text: str, p: Path) -> str:
-        table = _parse(text, p).unwrap().get("tool", {}).get("uv", {}).get("sources", {})
-        key = _key_for(table, normal) if isinstance(table, dict) else None
-        if key is not None and key != normal and value is not None:
-            text = set_tool_value_in_text(text, ("tool", "uv", "sources", key), None, path=p)
-            key = None
-        return set_tool_value_in_text(text, ("tool", "uv", "sources", key or normal), value, path=p)
-
-    return _edit(path, edit)
+    table = _parse(text, p).unwrap().get("tool", {}).get("uv", {}).get("sources", {})
+    key = _key_for(table, normal) if isinstance(table, dict) else None
+    if key is not None and key != normal and value is not None:
+        text = set_tool_value_in_text(text, ("tool", "uv", "sources", key), None, path=p)
+        key = None
+    return set_tool_value_in_text(text, ("tool", "uv", "sources", key or normal), value, path=p)
 
 
 # -- tables as text: where headers are, inserting and removing whole sections ----------------
@@ -1526,7 +1492,21 @@ def init_project(
     name: str | None = None,
     requires_python: str | None = None,
 ) -> Path:
-    """Write the minimal ``pyproject.toml`` ``uv init --bare`` writes; refuses to overwrite one.
+    """Write the minimal ``pyproject.toml`` ``uv init --bare`` writes; refuses to overwrite one."""
+    target, text = new_project_text(directory, name=name, requires_python=requires_python)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _write_new(target, text)
+    return target
+
+
+def new_project_text(
+    directory: Path | str,
+    *,
+    name: str | None = None,
+    requires_python: str | None = None,
+    python_version: tuple[int, int] | None = None,
+) -> tuple[Path, str]:
+    """Where the new ``pyproject.toml`` goes and its text (pure but for checking that none exists).
 
     ``name`` defaults to the directory's name (spaces become ``-``), normalized as uv does;
     ``requires_python`` defaults to ``>=`` the running interpreter's ``major.minor``, and a
@@ -1556,7 +1536,8 @@ def init_project(
         except InvalidName:
             raise _error(target, f"invalid project name `{name}`") from None
     if requires_python is None:
-        spec = f">={sys.version_info.major}.{sys.version_info.minor}"
+        major, minor = python_version or sys.version_info[:2]
+        spec = f">={major}.{minor}"
     else:
         spec = requires_python.strip()
         try:
@@ -1573,9 +1554,7 @@ def init_project(
         "dependencies = []\n"
     )
     project_from_text(text, target)
-    directory.mkdir(parents=True, exist_ok=True)
-    _write_new(target, text)
-    return target
+    return target, text
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -1589,29 +1568,10 @@ def _edit(path: Path | str, change: Callable[[str, Path], str]) -> Project:
     new = change(text, path)
     project = project_from_text(new, path)
     if new != text:
-        _write_atomic(path, new)
+        from pyx_server.engine.edits import write_atomic
+
+        write_atomic(path, new.encode("utf-8"))
     return project
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` in one step (temporary file + ``os.replace``), keeping its mode."""
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except OSError:
-        mode = None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8"))
-        if mode is not None:
-            os.chmod(tmp, mode)
-        else:
-            _chmod_default(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _chmod_default(path: str) -> None:
