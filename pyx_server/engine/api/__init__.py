@@ -24,6 +24,10 @@ def __getattr__(name: str):
             if exc.name != f"{__name__}.{sub}":
                 raise
             continue
+        if sub in getattr(module, "__all__", ()):
+            # importing ``api.status`` binds the module to the package's ``status``: the use
+            # case of that name wins (a module's name may be one of its use cases)
+            globals()[sub] = getattr(module, sub)
         if name in getattr(module, "__all__", ()):
             value = getattr(module, name)
             globals()[name] = value
