@@ -112,10 +112,17 @@ class _WarningsLater(Reporter):
         self.inner.report(event)
 
 
+def _gpu_readers():
+    """How GPU detection reads this machine (``cli.gpu``'s, which tests replace)."""
+    from pyx_server.cli import gpu as cli_gpu
+
+    return cli_gpu._readers()
+
+
 @contextlib.contextmanager
-def _context(args, console, helpers):
+def _context(args, console, helpers, *, gpu: bool = False):
     """The request's ``Context`` (this process's environment and directory, the flags), with
-    the terminal's progress reporter."""
+    the terminal's progress reporter; ``gpu``: the verb may detect the machine's GPU."""
     from pyx_server.cli.progressbars import reporter_for
     from pyx_server.engine.api import Context, IndexRequest
 
@@ -129,7 +136,7 @@ def _context(args, console, helpers):
     )
     with reporter_for(console, enabled=console.progress and not getattr(args, "no_progress", False)) as reporter:
         yield Context.for_process(cache=helpers.cache(args), index=index, python=getattr(args, "python", None),
-                                  reporter=_WarningsLater(reporter))
+                                  reporter=_WarningsLater(reporter), gpu=_gpu_readers() if gpu else None)
 
 
 def _warn(console, warnings) -> None:
@@ -177,7 +184,7 @@ def _render_torch(console, torch) -> None:
 def cmd_sync(args, console, helpers) -> int:
     from pyx_server.engine.api import run, sync
 
-    with _context(args, console, helpers) as ctx:
+    with _context(args, console, helpers, gpu=bool(args.torch_backend)) as ctx:
         result = run(sync(ctx, _target(args), locked=args.locked, frozen=args.frozen,
                           torch_backend=args.torch_backend))
     _warn(console, result.warnings)
@@ -194,7 +201,7 @@ def cmd_sync(args, console, helpers) -> int:
 def cmd_add(args, console, helpers, *, removing: bool = False) -> int:
     from pyx_server.engine.api import add, remove, run
 
-    with _context(args, console, helpers) as ctx:
+    with _context(args, console, helpers, gpu=not removing) as ctx:
         if removing:
             result = run(remove(ctx, _target(args), list(args.names), group=args.group, optional=args.optional,
                                 sync=not args.no_sync))
