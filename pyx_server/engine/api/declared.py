@@ -276,7 +276,7 @@ async def _with_lower_bounds(ctx: Context, declaration, requirements: Sequence[s
 
 def _added_text(declaration, text: str, requirements: Sequence[str], group, optional) -> str:
     if declaration.kind == "project":
-        from pyx_server.engine.project.pyproject import add_dependencies_to_text
+        from pyx_server.engine.project import add_dependencies_to_text
 
         return add_dependencies_to_text(text, requirements, group=group, optional=optional, path=declaration.path)
     _inline_only(group, optional)
@@ -287,7 +287,7 @@ def _added_text(declaration, text: str, requirements: Sequence[str], group, opti
 
 def _removed_text(declaration, text: str, names: Sequence[str], group, optional) -> str:
     if declaration.kind == "project":
-        from pyx_server.engine.project.pyproject import remove_dependencies_from_text
+        from pyx_server.engine.project import remove_dependencies_from_text
 
         return remove_dependencies_from_text(text, names, group=group, optional=optional, path=declaration.path)
     _inline_only(group, optional)
@@ -488,7 +488,7 @@ async def sync(ctx: Context, target: str | os.PathLike[str] | None = None, *, lo
 async def init(ctx: Context, path: str | os.PathLike[str] | None = None, *, name: str | None = None,
                requires_python: str | None = None, apply: bool = True) -> InitResult:
     """Create the minimal ``pyproject.toml`` ``uv init --bare`` writes (never over an existing one)."""
-    from pyx_server.engine.project.pyproject import init_project, new_project_text, project_from_text
+    from pyx_server.engine.project import init_project, new_project_text, project_from_text
 
     ctx, reporter = _begin(ctx, "init")
     directory = ctx.cwd if path is None else ctx.path(path)

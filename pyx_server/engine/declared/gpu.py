@@ -67,7 +67,7 @@ async def route_gpu_packages(
     index_entry = routing["index"][0]
     path = declaration.path
     if declaration.kind == "project":
-        from pyx_server.engine.project.pyproject import UvSource, add_uv_index_to_text, set_uv_source_in_text
+        from pyx_server.engine.project import UvSource, add_uv_index_to_text, set_uv_source_in_text
         from pyx_server.engine.uvindex import UvIndex
 
         text = add_uv_index_to_text(text, UvIndex(url=index_entry["url"], name=index_entry["name"], explicit=True),

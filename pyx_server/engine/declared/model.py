@@ -73,7 +73,7 @@ def _read_declaration(path: Path) -> Declaration:
         from pyx_server.engine.inline import read_metadata
 
         return _inline_declaration(path, read_metadata(path))
-    from pyx_server.engine.project.pyproject import find_project
+    from pyx_server.engine.project import find_project
 
     project = find_project(path if path.is_dir() else path.parent)
     if project is None:
@@ -92,7 +92,7 @@ def declaration_from_text(path: Path, text: str) -> Declaration:
         from pyx_server.engine.inline import parse_text
 
         return replace(_inline_declaration(path, parse_text(text, path)), text=text)
-    from pyx_server.engine.project.pyproject import project_from_text
+    from pyx_server.engine.project import project_from_text
 
     return replace(_project_declaration(project_from_text(text, path)), text=text)
 
@@ -115,7 +115,7 @@ def _inline_declaration(path: Path, meta) -> Declaration:
 
 def _project_declaration(project) -> Declaration:
     from pyx_server.engine.lock import lock_path_for
-    from pyx_server.engine.project.pyproject import requirements_of
+    from pyx_server.engine.project import requirements_of
 
     source = f"{project.path}"
     reqs = tuple(parse_requirement(r, source=source, base_dir=project.root) for r in requirements_of(project))
