@@ -292,9 +292,22 @@ async def sync(ctx: Context, target: str | os.PathLike[str] | None = None, *, lo
     ctx, reporter = _begin(ctx, "sync")
     path = targets.target_path(ctx, target)
     started = time.perf_counter()
-    torch = None
+    if not torch_backend and path.suffix in targets.INLINE_SUFFIXES:
+        # a script or notebook: its environment is keyed by its content, so building it needs no
+        # lock on the file; only rewriting its lock does (see ``stored_environment``)
+        declaration = read_declaration(path, ctx.cache)
+        torch = _recorded_torch(declaration)
+        interpreter = await to_thread(targets.interpreter, ctx)
+        stored = await targets.stored_environment(ctx, declaration, interpreter, reporter, locked=locked,
+                                                  frozen=frozen)
+        reporter.report(EnvironmentReady(str(stored.path), stored.created))
+        seconds = time.perf_counter() - started
+        return SyncResult(ctx.operation, declaration.kind, declaration.path, str(stored.path),
+                          str(stored.path / "bin" / "python"), stored.created, torch, tuple(reporter.warnings),
+                          InstallSummary.of(stored.result, seconds), seconds, stored.result)
     async with targets.hold_declaration(ctx, path, reporter):
         declaration = read_declaration(path, ctx.cache)
+        torch = _recorded_torch(declaration)
         if torch_backend:
             if locked or frozen:
                 raise UsageError("`--torch-backend` chooses the build again, which changes the lock: "
@@ -311,13 +324,6 @@ async def sync(ctx: Context, target: str | os.PathLike[str] | None = None, *, lo
             if has_lock(declaration):  # the routing changed where files come from: lock again
                 await lock_declaration(declaration, interpreter, index=ctx.index_settings(), cache=ctx.cache,
                                        reporter=reporter, upgrade=True)
-        elif declaration.pinned:
-            from pyx_server.engine.gpu.variants import recorded_variant
-
-            recorded = recorded_variant(declaration.pinned)
-            if recorded is not None:
-                variant, packages = recorded
-                torch = TorchBuild(variant, "recorded in the file", packages, chosen=False)
         if declaration.kind == "project":
             environment, summary, install = await _sync_project(ctx, declaration, None, reporter, locked_flag=locked,
                                                                 frozen=frozen)
@@ -334,6 +340,19 @@ async def sync(ctx: Context, target: str | os.PathLike[str] | None = None, *, lo
     return SyncResult(ctx.operation, declaration.kind, declaration.path, str(stored.path),
                       str(stored.path / "bin" / "python"), stored.created, torch, tuple(reporter.warnings),
                       InstallSummary.of(stored.result, seconds), seconds, stored.result)
+
+
+def _recorded_torch(declaration) -> TorchBuild | None:
+    """The PyTorch build the file records (kept by ``sync`` on any machine), or None."""
+    if not declaration.pinned:
+        return None
+    from pyx_server.engine.gpu.variants import recorded_variant
+
+    recorded = recorded_variant(declaration.pinned)
+    if recorded is None:
+        return None
+    variant, packages = recorded
+    return TorchBuild(variant, "recorded in the file", packages, chosen=False)
 
 
 async def init(ctx: Context, path: str | os.PathLike[str] | None = None, *, name: str | None = None,

@@ -81,7 +81,7 @@ async def environment_for(ctx: Context, target: str | os.PathLike[str] | None = 
         if not path.is_file():
             raise UsageError(f"`{target}` does not exist", context={"path": path})
         from pyx_server.engine.declared import (
-            check_python, existing_script_environment, read_declaration, run_inputs, script_environment,
+            check_python, existing_script_environment, read_declaration, run_inputs,
         )
 
         declaration = read_declaration(path, ctx.cache)
@@ -93,10 +93,8 @@ async def environment_for(ctx: Context, target: str | os.PathLike[str] | None = 
             if ready is not None:
                 reporter.report(EnvironmentReady(str(ready), False))
                 return _info(ctx, declaration.kind, path, ready, False, inputs)
-        async with targets.hold_declaration(ctx, path, reporter):
-            stored = await script_environment(declaration, interpreter, index=settings, cache=ctx.cache,
-                                              with_requirements=extra, locked=locked, frozen=frozen,
-                                              reporter=reporter, store=store)
+        stored = await targets.stored_environment(ctx, declaration, interpreter, reporter,
+                                                  with_requirements=extra, locked=locked, frozen=frozen)
         reporter.report(EnvironmentReady(str(stored.path), stored.created))
         return _info(ctx, declaration.kind, path, stored.path, stored.created, inputs)
     from pyx_server.engine.declared import read_declaration

@@ -134,3 +134,25 @@ def combine(current: Current, edits: list):
     if decl_text is not None and decl_text != current.text:
         out.insert(0, declaration_edit(current, decl_text))
     return [e for e in out if e.changes if isinstance(e, FileEdit)]
+
+
+async def stored_environment(ctx: Context, declaration, interpreter, reporter, *, with_requirements=(),
+                             locked: bool = False, frozen: bool = False):
+    """The environment-store environment of a script or notebook. Reading its lock and building
+    the environment take no lock on the file (the environment is keyed by its content); when
+    the lock must be written first (missing or stale), that happens under the declaration's
+    lock, so it never races an ``add``."""
+    from pyx_server.engine.declared import script_environment
+    from pyx_server.engine.declared.locking import NeedsRelock
+
+    options = dict(index=ctx.index_settings(), cache=ctx.cache, with_requirements=with_requirements, locked=locked,
+                   frozen=frozen, reporter=reporter, store=ctx.data_dir())
+    try:
+        return await script_environment(declaration, interpreter, relock=False, **options)
+    except NeedsRelock:
+        pass
+    from pyx_server.engine.declared import read_declaration
+
+    async with hold_declaration(ctx, declaration.path, reporter):
+        declaration = read_declaration(declaration.path)  # as it is now that edits wait
+        return await script_environment(declaration, interpreter, **options)

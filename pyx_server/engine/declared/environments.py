@@ -73,10 +73,12 @@ async def script_environment(
     reporter: Reporter | None = None,
     store: Path | None = None,
     found_pins: tuple[list[RequirementSpec], dict] | None = None,
+    relock: bool = True,
 ):
     """The stored environment for a script or notebook (``envstore.StoredEnvironment``).
 
-    ``found_pins``: the pins of a lock already in hand (a use case's planned lock)."""
+    ``found_pins``: the pins of a lock already in hand (a use case's planned lock);
+    ``relock=False``: raise ``NeedsRelock`` rather than write a missing or stale lock."""
     from pyx_server.engine.envs.store import ensure_environment
 
     check_python(declaration, interpreter)
@@ -85,7 +87,7 @@ async def script_environment(
     locked_pins = None
     if found_pins is None and (has_lock(declaration) or locked or frozen):
         found_pins = await pins(declaration, interpreter, index=settings, cache=cache, locked=locked, frozen=frozen,
-                                reporter=reporter)
+                                reporter=reporter, relock=relock)
     if found_pins is not None:
         locked_pins = found_pins[0] + list(with_requirements)
     return await ensure_environment(

@@ -18,6 +18,11 @@ from pyx_server.engine.progress import Reporter
 from pyx_server.engine.requirements import RequirementSpec
 
 
+class NeedsRelock(Exception):
+    """``pins(relock=False)`` found no lock, or a stale one: answering means writing the lock,
+    which the caller does under the declaration's lock (``api``: read-only work goes without)."""
+
+
 def _notebook_lock_text(declaration: Declaration) -> str | None:
     from pyx_server.engine.inline.nbmeta import lock_text_in, read_lock_text
 
@@ -202,11 +207,13 @@ async def pins(
     frozen: bool = False,
     reporter: Reporter | None = None,
     relock_missing: bool = True,
+    relock: bool = True,
 ) -> tuple[list[RequirementSpec], dict] | None:
     """The exact requirements (and their files) the lock gives for ``interpreter``.
 
     None when there is no lock and ``relock_missing`` is false. A stale lock is an error with
-    ``locked``, used as is with ``frozen``, and rewritten otherwise.
+    ``locked``, used as is with ``frozen``, and rewritten otherwise — unless ``relock`` is
+    false: then ``NeedsRelock`` says a write is needed, and nothing is written.
     """
     from pyx_server.engine.declared.memo import pins_memo
 
@@ -224,6 +231,8 @@ async def pins(
             )
         if not relock_missing:
             return None
+        if not relock:
+            raise NeedsRelock(str(declaration.path))
         current, _ = await lock(declaration, interpreter, index=index, cache=cache, reporter=reporter)
     elif not frozen:
         reason = stale_reason(declaration, current, interpreter)
@@ -233,6 +242,8 @@ async def pins(
                     f"the lock of {declaration.label} is out of date: {reason}",
                     hints=["run `pyx lock` to update it, or drop `--locked`"],
                 )
+            if not relock:
+                raise NeedsRelock(str(declaration.path))
             current, _ = await lock(declaration, interpreter, index=index, cache=cache, reporter=reporter)
     found = pins_from_lock(declaration, current, interpreter)
     if memo is not None:
@@ -242,6 +253,6 @@ async def pins(
     return found
 
 
-__all__ = ["has_lock", "lock", "lock_edits", "pins", "pins_from_lock", "read_current_lock", "resolve_lock",
+__all__ = ["NeedsRelock", "has_lock", "lock", "lock_edits", "pins", "pins_from_lock", "read_current_lock", "resolve_lock",
            "stale_reason", "write_current_lock"]
 
