@@ -214,3 +214,56 @@ def test_tree_is_drawn_as_uv_draws_it(index, local_index, tmp_path: Path) -> Non
         "│       └── leaf v0.5",
         "└── mid v2.0 (*)",
     ]
+
+
+def test_apply_false_on_a_project_returns_the_declaration_and_its_lock_as_edits(index, tmp_path: Path) -> None:
+    targets = locked_declarations(tmp_path)
+    before = snapshot(tmp_path)
+    result = api.run(api.add(context(tmp_path), targets["project"], ["other"], apply=False))
+    assert snapshot(tmp_path) == before and result.synced is None  # nothing written, nothing synced
+    by_role = {e.role: e for e in result.edits}
+    assert set(by_role) == {"declaration", "lock"}
+    assert '"other>=3.0"' in by_role["declaration"].new_text
+    assert by_role["lock"].path == Path(targets["project"]).parent / "pylock.toml"
+    assert 'name = "other"' in by_role["lock"].new_text
+
+
+def test_status_of_an_unsaved_notebook_buffer(index, tmp_path: Path) -> None:
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text(notebook_text())
+    buffer = notebook_text(["# /// script\n", "# dependencies = [\"greet>=1\"]\n", "# ///"])
+    result = api.run(api.status(context(tmp_path), notebook, text=buffer))
+    assert result.kind == "notebook" and result.declared == ("greet>=1",)
+    assert [(p.name, p.state) for p in result.packages] == [("greet", "unlocked")]
+    assert not result.environment_exists
+
+
+def test_an_edit_that_must_not_wait_fails_with_busy_while_another_holds_the_declaration(index, tmp_path: Path) -> None:
+    import threading
+
+    from pyx_server.engine.api.targets import declaration_lock_file
+    from pyx_server.engine.locks import hold_sync
+
+    script = tmp_path / "s.py"
+    script.write_text("print(1)\n")
+    ctx = context(tmp_path)
+    held, done = threading.Event(), threading.Event()
+
+    def other_operation() -> None:
+        with hold_sync(declaration_lock_file(ctx, script), what="s.py"):
+            held.set()
+            done.wait(60)
+
+    thread = threading.Thread(target=other_operation)
+    thread.start()
+    try:
+        assert held.wait(60)
+        with pytest.raises(PyxError) as busy:
+            api.run(api.add(ctx.replace(wait=False), script, ["other>=1"]))
+        assert busy.value.code == "environment-busy"
+        assert script.read_text() == "print(1)\n"
+    finally:
+        done.set()
+        thread.join()
+    api.run(api.add(ctx.replace(wait=False), script, ["other>=1"]))  # free again
+    assert '"other>=1"' in script.read_text()
