@@ -267,3 +267,17 @@ def test_an_edit_that_must_not_wait_fails_with_busy_while_another_holds_the_decl
         thread.join()
     api.run(api.add(ctx.replace(wait=False), script, ["other>=1"]))  # free again
     assert '"other>=1"' in script.read_text()
+
+
+def test_a_notebook_whose_lock_lives_beside_it_keeps_it_there_through_an_add(index, tmp_path: Path) -> None:
+    notebook = tmp_path / "odd.ipynb"  # a JSON layout pyx cannot reproduce: the lock goes beside it
+    notebook.write_text('{"cells": [], "metadata": {},\n   "nbformat": 4, "nbformat_minor": 5}')
+    ctx = context(tmp_path)
+    api.run(api.add(ctx, notebook, ["greet"]))
+    locked = api.run(api.lock(ctx, notebook))
+    sidecar = tmp_path / "pylock.odd.toml"
+    assert locked.lock == str(sidecar) and sidecar.is_file()
+    result = api.run(api.add(ctx, notebook, ["other"]))
+    assert result.lock == str(sidecar)
+    assert sidecar.is_file() and 'name = "other"' in sidecar.read_text()
+    assert "pylock" not in notebook.read_text()

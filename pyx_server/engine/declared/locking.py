@@ -95,15 +95,22 @@ def write_current_lock(declaration: Declaration, locked) -> str:
 
 
 def forget_sidecar(declaration: Declaration, edits) -> None:
-    """A notebook whose lock now lives inside it drops the ``pylock.<name>.toml`` beside it:
-    one lock, in one place."""
-    if declaration.kind == "notebook" and any(e.path == declaration.path for e in edits) \
-            and declaration.lock_path.is_file():
-        declaration.lock_path.unlink()
-    if declaration.kind == "notebook":
-        from pyx_server.engine.inline import nbmeta
+    """A notebook whose lock these edits put inside it drops the ``pylock.<name>.toml`` beside
+    it: one lock, in one place. (A notebook in a layout pyx cannot rewrite keeps its lock
+    beside it: then an edit writes that file, and it stays.)"""
+    if declaration.kind != "notebook":
+        return
+    from pyx_server.engine.inline import nbmeta
 
-        nbmeta._LAST.clear()  # a rewrite may keep the size, and a coarse clock the mtime
+    nbmeta._LAST.clear()  # a rewrite may keep the size, and a coarse clock the mtime
+    if any(e.path == declaration.lock_path for e in edits):
+        return
+    inside = [e for e in edits if e.path == declaration.path and e.role == "lock"]
+    if not inside:
+        inside = [e for e in edits if e.path == declaration.path
+                  and nbmeta.lock_text_in(e.new_text, declaration.path) is not None]
+    if inside and declaration.lock_path.is_file():
+        declaration.lock_path.unlink()
 
 
 async def resolve_lock(
