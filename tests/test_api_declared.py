@@ -281,3 +281,19 @@ def test_a_notebook_whose_lock_lives_beside_it_keeps_it_there_through_an_add(ind
     assert result.lock == str(sidecar)
     assert sidecar.is_file() and 'name = "other"' in sidecar.read_text()
     assert "pylock" not in notebook.read_text()
+
+
+def test_every_result_is_ready_for_json(index, tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    ctx = context(tmp_path)
+    results = [api.run(api.init(ctx, project, name="proj", requires_python=">=3.8"))]
+    ctx = context(project)
+    results += [api.run(api.add(ctx, None, ["greet"])), api.run(api.lock(ctx)), api.run(api.sync(ctx)),
+                api.run(api.tree(ctx)), api.run(api.status(ctx)), api.run(api.environment_for(ctx)),
+                api.run(api.remove(ctx, None, ["greet"]))]
+    for result in results:
+        data = result.to_dict()
+        assert json.loads(json.dumps(data)) == data, type(result).__name__
+    sync_data = results[3].to_dict()
+    assert isinstance(sync_data["seconds"], float) and isinstance(sync_data["synced"]["audited"], int)
+    assert results[0].to_dict()["path"] == str(project / "pyproject.toml")
