@@ -297,3 +297,12 @@ def test_every_result_is_ready_for_json(index, tmp_path: Path) -> None:
     sync_data = results[3].to_dict()
     assert isinstance(sync_data["seconds"], float) and isinstance(sync_data["synced"]["audited"], int)
     assert results[0].to_dict()["path"] == str(project / "pyproject.toml")
+
+
+def test_environment_for_a_notebook_is_what_its_kernel_runs_in(index, tmp_path: Path) -> None:
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text(notebook_text(["# /// script\n", "# dependencies = [\"greet\"]\n", "# ///"]))
+    info = api.run(api.environment_for(context(tmp_path), notebook))
+    assert info.kind == "notebook" and info.declaration == notebook and info.created
+    synced = api.run(api.sync(context(tmp_path), notebook))
+    assert Path(synced.environment) == info.prefix and not synced.created

@@ -226,7 +226,11 @@ def cmd_run(args, console, helpers) -> int:
     from pyx_server.engine.api import environment_for, run, stamp_run
 
     target = Path(args.target)
-    is_file = args.script or (target.suffix in (".py", ".pyw", ".ipynb") and target.is_file())
+    if target.suffix == ".ipynb" and not args.script:
+        raise UsageError(f"`{args.target}` is a notebook: running notebooks is not supported yet",
+                         hints=[f"build its environment with `pyx sync --notebook {args.target}`, then open it in "
+                                "Jupyter (or run `jupyter lab`)"])
+    is_file = args.script or (target.suffix in (".py", ".pyw") and target.is_file())
     with _context(args, console, helpers) as ctx:
         info = run(environment_for(ctx, args.target if is_file else None, with_requirements=args.with_requirements,
                                    locked=args.locked, frozen=args.frozen))

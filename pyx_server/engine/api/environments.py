@@ -57,9 +57,9 @@ def _info(ctx: Context, kind: str, declaration: Path | None, prefix: Path, creat
 async def environment_for(ctx: Context, target: str | os.PathLike[str] | None = None, *,
                           with_requirements: Sequence[str] = (), locked: bool = False,
                           frozen: bool = False) -> EnvironmentInfo:
-    """The environment of a script or notebook (``target``), of the project around ``ctx.cwd``
-    (``target`` None; its ``.venv``, synced first), or — outside any project — an ephemeral
-    one holding only ``with_requirements``.
+    """The environment of a script or notebook (``target``; what a kernel for the notebook
+    runs in), of the project around ``ctx.cwd`` (``target`` None; its ``.venv``, synced first),
+    or — outside any project — an ephemeral one holding only ``with_requirements``.
 
     A script whose complete environment exists (and no ``--with``, ``--locked`` or ``--frozen``)
     is answered without resolving, without an event loop and without the network.
@@ -74,10 +74,6 @@ async def environment_for(ctx: Context, target: str | os.PathLike[str] | None = 
     store = ctx.data_dir()
     if target is not None:
         path = ctx.path(target)
-        if path.suffix == ".ipynb":
-            raise UsageError(f"`{target}` is a notebook: running notebooks is not supported yet",
-                             hints=[f"build its environment with `pyx sync --notebook {target}`, then open it in "
-                                    "Jupyter (or run `jupyter lab`)"])
         if not path.is_file():
             raise UsageError(f"`{target}` does not exist", context={"path": path})
         from pyx_server.engine.declared import (
