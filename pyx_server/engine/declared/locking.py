@@ -8,8 +8,6 @@ declaration text it is about to write and saves the declaration and its lock tog
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.config import IndexSettings
 from pyx_server.engine.declared.model import Declaration, check_python, index_for
