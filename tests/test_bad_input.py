@@ -249,7 +249,7 @@ def test_a_bad_hash_in_a_requirements_file_is_printed_at_its_line(tmp_path: Path
                                              ('["ok", 3]', "entry 2 of `project.dependencies` is not a string")])
 def test_dependencies_of_the_wrong_type_point_at_their_line(tmp_path: Path, value: str, what: str) -> None:
     from pyx_server.engine.errors import ProjectError
-    from pyx_server.engine.project.pyproject import load_project
+    from pyx_server.engine.project import load_project
 
     path = tmp_path / "pyproject.toml"
     path.write_text(f'[project]\nname = "p"\nversion = "1"\ndependencies = {value}\n')

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pyx_server.engine import declared as declared_module
+from pyx_server.engine.declared import locking as locking_module
+from pyx_server.engine.declared import model as model_module
 from pyx_server.engine.errors import StaleLock
 from pyx_server.engine.cache import Bucket, Cache
 from pyx_server.engine.config import IndexSettings
@@ -49,7 +50,7 @@ def test_pins_are_read_back_without_reading_the_lock(locked_script, monkeypatch:
     def no_lock(*_args, **_kwargs):
         raise AssertionError("the lock was read")
 
-    monkeypatch.setattr(declared_module, "read_current_lock", no_lock)
+    monkeypatch.setattr(locking_module, "read_current_lock", no_lock)
     again_specs, again_files = run_pins(script, cache, settings, interpreter)
     assert [str(s) for s in again_specs] == [str(s) for s in specs]
     assert {k: v.filename for k, v in again_files.items()} == {k: v.filename for k, v in files.items()}
@@ -110,8 +111,8 @@ def test_an_unchanged_notebook_is_read_from_the_memo_and_a_changed_one_again(tmp
     first = read_declaration(notebook, cache)
     assert [str(r.requirement) for r in first.requirements] == ["alpha>=1"]
     parsed = []
-    real = declared_module._read_declaration
-    monkeypatch.setattr(declared_module, "_read_declaration", lambda p: parsed.append(p) or real(p))
+    real = model_module._read_declaration
+    monkeypatch.setattr(model_module, "_read_declaration", lambda p: parsed.append(p) or real(p))
     assert read_declaration(notebook, cache) == first and parsed == []  # from the memo
     notebook.write_text(NOTEBOOK.replace('alpha>=1\\"', 'alpha>=2\\", \\"beta\\"'))
     again = read_declaration(notebook, cache)

@@ -15,7 +15,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from pyx_server.engine.errors import DependencyNotFound, ProjectError
-from pyx_server.engine.project.pyproject import (
+from pyx_server.engine.project import (
     UvIndex,
     UvSource,
     add_dependencies,

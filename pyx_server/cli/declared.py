@@ -2,18 +2,20 @@
 
 Same meaning as uv's. A target is a script or notebook (``--script FILE`` / ``--notebook NB``,
 or a ``.py`` given to ``run``) or the project around the working directory. All the work is
-in ``engine.declared``; this module parses flags and renders results.
+in ``engine.api`` (``add``, ``remove``, ``lock``, ``sync``, ``init``, ``tree``,
+``environment_for``); this module parses flags, builds the ``Context`` and renders results.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-import time
 from pathlib import Path
 
-from pyx_server.engine.errors import PyxError, UsageError
+from pyx_server.engine.errors import UsageError
+from pyx_server.engine.progress import Notice, Reporter
 
 
 def add_parsers(commands, global_options, index_options, python_options) -> None:
@@ -87,295 +89,161 @@ def add_parsers(commands, global_options, index_options, python_options) -> None
     global_options(tree)
 
 
-def _target(args) -> Path:
+def _target(args) -> str | None:
+    """The ``--script`` / ``--notebook`` file, or None: the project around the working directory."""
     chosen = getattr(args, "script", None) or getattr(args, "notebook", None)
-    path = Path(chosen) if isinstance(chosen, str) else Path.cwd()
-    if isinstance(chosen, str) and not path.is_file():
-        raise UsageError(f"`{chosen}` does not exist")
-    return path
+    return chosen if isinstance(chosen, str) else None
 
 
-def _interpreter(args, cache):
-    from pyx_server.engine.envs.interpreter import find_python_on_path, query_interpreter
+class _WarningsLater(Reporter):
+    """Passes events to the progress display, except warnings: the result carries those (with
+    their hints) and they are shown once, after the progress."""
 
-    return query_interpreter(find_python_on_path(args.python), cache)
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+        self.wants_progress = inner.wants_progress
+
+    def no_threads(self):
+        return self.inner.no_threads()
+
+    def report(self, event) -> None:
+        if isinstance(event, Notice) and event.level == "warning":
+            return
+        self.inner.report(event)
 
 
-def _project_env(args, cache, declaration):
-    """The project's ``.venv`` (created when missing)."""
-    from pyx_server.engine.envs.environment import open_venv
-    from pyx_server.engine.envs.venv import create_venv
+def _gpu_readers():
+    """How GPU detection reads this machine (``cli.gpu``'s, which tests replace)."""
+    from pyx_server.cli import gpu as cli_gpu
 
-    root = declaration.path.parent / ".venv"
-    if (root / "pyvenv.cfg").is_file():
-        return open_venv(root, cache=cache)
-    return create_venv(root, _interpreter(args, cache), cache=cache)
+    return cli_gpu._readers()
+
+
+@contextlib.contextmanager
+def _context(args, console, helpers, *, gpu: bool = False):
+    """The request's ``Context`` (this process's environment and directory, the flags), with
+    the terminal's progress reporter; ``gpu``: the verb may detect the machine's GPU."""
+    from pyx_server.cli.progressbars import reporter_for
+    from pyx_server.engine.api import Context, IndexRequest
+
+    index = IndexRequest(
+        index_url=getattr(args, "index_url", None),
+        extra_index_urls=tuple(getattr(args, "extra_index_url", ()) or ()),
+        find_links=tuple(getattr(args, "find_links", ()) or ()),
+        no_index=bool(getattr(args, "no_index", False)),
+        offline=bool(getattr(args, "offline", False)),
+        strategy=getattr(args, "index_strategy", None),
+    )
+    with reporter_for(console, enabled=console.progress and not getattr(args, "no_progress", False)) as reporter:
+        yield Context.for_process(cache=helpers.cache(args), index=index, python=getattr(args, "python", None),
+                                  reporter=_WarningsLater(reporter), gpu=_gpu_readers() if gpu else None)
+
+
+def _warn(console, warnings) -> None:
+    for warning in warnings:
+        console.warn(warning.message)
+        for hint in warning.hints:
+            console.hint(hint)
+
+
+def _lock_label(where: str) -> str:
+    return where if "(" in where else Path(where).name
 
 
 def cmd_init(args, console, helpers) -> int:
-    from pyx_server.engine.project.pyproject import init_project
+    from pyx_server.engine.api import init, run
 
-    path = init_project(Path(args.path), name=args.name, requires_python=args.requires_python)
-    console.status(f"Initialized project at `{path}`")
+    with _context(args, console, helpers) as ctx:
+        result = run(init(ctx, args.path, name=args.name, requires_python=args.requires_python))
+    console.status(f"Initialized project at `{result.path}`")
     return 0
 
 
 def cmd_lock(args, console, helpers) -> int:
-    from pyx_server.engine.loop import run as run_engine
+    from pyx_server.engine.api import lock, run
 
-    from pyx_server.engine.declared import lock, read_declaration
-
-    cache = helpers.cache(args)
-    declaration = read_declaration(_target(args))
-    started = time.perf_counter()
-    locked, path = run_engine(
-        lock(declaration, _interpreter(args, cache), index=helpers.index_settings(args), cache=cache, upgrade=args.upgrade)
-    )
+    with _context(args, console, helpers) as ctx:
+        result = run(lock(ctx, _target(args), upgrade=args.upgrade))
     console.status(console.dim(
-        f"Resolved {helpers.plural(len(locked.packages), 'package')} in {helpers.elapsed(time.perf_counter() - started)}"
+        f"Resolved {helpers.plural(len(result.packages), 'package')} in {helpers.elapsed(result.seconds)}"
     ))
-    console.status(f"Wrote `{path}`")
+    console.status(f"Wrote `{result.lock}`")
     return 0
 
 
+def _render_torch(console, torch) -> None:
+    if torch is None:
+        return
+    if torch.chosen:
+        console.status(f"PyTorch build: `{torch.variant}` ({torch.reason})")
+    else:
+        console.status(f"Keeping the recorded PyTorch build `{torch.variant}` for {', '.join(torch.packages)} "
+                       "(`--torch-backend auto` chooses for this machine again)")
+
+
 def cmd_sync(args, console, helpers) -> int:
-    from pyx_server.engine.loop import run as run_engine
+    from pyx_server.engine.api import run, sync
 
-    from pyx_server.engine.declared import project_sync, read_declaration, script_environment
-
-    cache = helpers.cache(args)
-    path = _target(args)
-    declaration = read_declaration(path, cache)
-    settings = helpers.index_settings(args)
-    started = time.perf_counter()
-    if args.torch_backend:
-        if args.locked or args.frozen:
-            raise UsageError("`--torch-backend` chooses the build again, which changes the lock: "
-                             "it cannot be combined with `--locked` or `--frozen`")
-        _route_torch(args, cache, declaration, [str(r.requirement) for r in declaration.requirements], console)
-        declaration = read_declaration(path)
-        from pyx_server.engine.declared import has_lock, lock
-
-        if has_lock(declaration):  # the routing changed where files come from: lock again
-            run_engine(lock(declaration, _interpreter(args, cache), index=settings, cache=cache, upgrade=True))
-    elif declaration.pinned:
-        from pyx_server.engine.gpu.variants import recorded_variant
-
-        recorded = recorded_variant(declaration.pinned)
-        if recorded is not None:
-            variant, packages = recorded
-            console.status(f"Keeping the recorded PyTorch build `{variant}` for {', '.join(packages)} "
-                           "(`--torch-backend auto` chooses for this machine again)")
-    if declaration.kind == "project":
-        env = _project_env(args, cache, declaration)
-        result = run_engine(project_sync(declaration, env, index=settings, cache=cache,
-                                          locked=args.locked, frozen=args.frozen))
-        helpers.render_install(result, console, time.perf_counter() - started)
+    with _context(args, console, helpers, gpu=bool(args.torch_backend)) as ctx:
+        result = run(sync(ctx, _target(args), locked=args.locked, frozen=args.frozen,
+                          torch_backend=args.torch_backend))
+    _warn(console, result.warnings)
+    _render_torch(console, result.torch)
+    if result.kind == "project":
+        helpers.render_install(result.install, console, result.seconds)
         return 0
-    stored = run_engine(script_environment(declaration, _interpreter(args, cache), index=settings, cache=cache,
-                                            locked=args.locked, frozen=args.frozen))
-    verb = "Created" if stored.created else "Using"
-    console.status(f"{verb} the environment of `{declaration.path.name}` at `{stored.path}` "
-                   f"in {helpers.elapsed(time.perf_counter() - started)}")
+    verb = "Created" if result.created else "Using"
+    console.status(f"{verb} the environment of `{result.path.name}` at `{result.environment}` "
+                   f"in {helpers.elapsed(result.seconds)}")
     return 0
 
 
 def cmd_add(args, console, helpers, *, removing: bool = False) -> int:
-    from pyx_server.engine.loop import run as run_engine
+    from pyx_server.engine.api import add, remove, run
 
-    from pyx_server.engine.declared import lock, read_declaration
-
-    cache = helpers.cache(args)
-    path = _target(args)
-    declaration = read_declaration(path)
+    with _context(args, console, helpers, gpu=not removing) as ctx:
+        if removing:
+            result = run(remove(ctx, _target(args), list(args.names), group=args.group, optional=args.optional,
+                                sync=not args.no_sync))
+        else:
+            result = run(add(ctx, _target(args), list(args.requirements), group=args.group, optional=args.optional,
+                             sync=not args.no_sync, torch_backend=args.torch_backend))
+    _warn(console, result.warnings)
+    _render_torch(console, result.torch)
+    names = ", ".join(f"`{r}`" for r in result.requirements)
     if removing:
-        names = list(args.names)
-        if declaration.kind == "project":
-            from pyx_server.engine.project.pyproject import remove_dependencies
-
-            remove_dependencies(declaration.path, names, group=args.group, optional=args.optional)
-        else:
-            from pyx_server.engine.inline import remove_dependencies
-
-            remove_dependencies(declaration.path, names)
-        console.status(f"Removed {', '.join(f'`{n}`' for n in names)} from `{declaration.path.name}`")
+        console.status(f"Removed {names} from `{result.path.name}`")
     else:
-        _route_torch(args, cache, declaration, list(args.requirements), console)
-        declaration = read_declaration(path)
-        requirements = run_engine(_with_lower_bounds(args, cache, declaration, helpers))
-        if declaration.kind == "project":
-            from pyx_server.engine.project.pyproject import add_dependencies
-
-            add_dependencies(declaration.path, requirements, group=args.group, optional=args.optional)
-        else:
-            from pyx_server.engine.inline import add_dependencies
-
-            add_dependencies(declaration.path, requirements)
-        console.status(f"Added {', '.join(f'`{r}`' for r in requirements)} to `{declaration.path.name}`")
-    declaration = read_declaration(path)
-    interpreter = _interpreter(args, cache)
-    settings = helpers.index_settings(args)
-    from pyx_server.engine.declared import has_lock
-
-    if declaration.kind == "project" or has_lock(declaration):
-        _, where = run_engine(lock(declaration, interpreter, index=settings, cache=cache))
-        console.status(f"Updated the lock in `{Path(where).name if '(' not in where else where}`")
-    if declaration.kind == "project" and not args.no_sync:
-        from pyx_server.engine.declared import project_sync
-
-        env = _project_env(args, cache, declaration)
-        started = time.perf_counter()
-        result = run_engine(project_sync(declaration, env, index=settings, cache=cache))
-        helpers.render_install(result, console, time.perf_counter() - started)
+        console.status(f"Added {names} to `{result.path.name}`")
+    if result.lock is not None:
+        console.status(f"Updated the lock in `{_lock_label(result.lock)}`")
+    if result.install is not None:
+        helpers.render_install(result.install, console, result.synced.seconds if result.synced else 0.0)
     return 0
 
 
-def _route_torch(args, cache, declaration, requirements, console) -> None:
-    """``pyx add torch``: record the variant index this machine needs, or say why not; show the warnings."""
-    from pyx_server.engine.loop import run as run_engine
-
-    from pyx_server.cli import gpu as cli_gpu
-    from pyx_server.engine.declared import route_gpu_packages
-    from pyx_server.engine.errors import TorchIndexNotConfigured
-    from pyx_server.engine.gpu import is_torch_family
-    from pyx_server.engine.progress import Notice, Reporter
-
-    if not any(is_torch_family(_requirement_name(r)) for r in requirements):
-        return
-    notices: list[str] = []
-
-    class _Notices(Reporter):
-        def report(self, event) -> None:
-            if isinstance(event, Notice) and event.level == "warning":
-                notices.append(event.message)
-
-    try:
-        choice = run_engine(route_gpu_packages(declaration, requirements, cache=cache, torch_backend=args.torch_backend,
-                                                readers=cli_gpu._readers(), tags=_interpreter(args, cache).tags,
-                                                reporter=_Notices()))
-    except TorchIndexNotConfigured as err:
-        console.warn(f"the PyTorch family is installed from the default index, not the build for this machine's GPU: "
-                     f"{err.message}")
-        for hint in err.hints:
-            console.hint(hint)
-        return
-    for message in notices:
-        console.warn(message)
-    if choice is not None:
-        console.status(f"PyTorch build: `{choice.variant}` ({choice.reason})")
-        for warning in choice.warnings:
-            console.warn(warning)
-
-
-def _requirement_name(text: str) -> str:
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    try:
-        return Requirement(text).name
-    except InvalidRequirement:
-        return ""
-
-
-async def _with_lower_bounds(args, cache, declaration, helpers) -> list[str]:
-    """``add`` of a bare name writes ``name>=<resolved version>``, as uv does."""
-    from pyx_server.engine.declared import index_for
-    from pyx_server.engine.requirements import parse_requirement
-    from pyx_server.engine.index.resolve import resolve_requirements
-
-    specs = [parse_requirement(r) for r in args.requirements]
-    bare = [s for s in specs if not s.url and not s.requirement.specifier]
-    if not bare:
-        return [str(s.requirement) for s in specs]
-    interpreter = _interpreter(args, cache)
-    result = await resolve_requirements(
-        list(declaration.requirements) + specs, interpreter,
-        index=index_for(declaration, helpers.index_settings(args)), cache=cache,
-    )
-    written = []
-    for spec in specs:
-        if spec in bare and spec.name in result.resolution:
-            req = spec.requirement
-            extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
-            marker = f" ; {req.marker}" if req.marker else ""
-            written.append(f"{req.name}{extras}>={result.resolution[spec.name].version.public}{marker}")
-        else:
-            written.append(str(spec.requirement))
-    return written
-
-
 def cmd_run(args, console, helpers) -> int:
-    from pyx_server.engine.declared import read_declaration, script_environment
-    from pyx_server.engine.requirements import parse_requirement
+    from pyx_server.engine.api import environment_for, run, stamp_run
 
-    cache = helpers.cache(args)
-    settings = helpers.index_settings(args)
-    extra = [parse_requirement(r, source="--with") for r in args.with_requirements]
     target = Path(args.target)
-    is_script = args.script or (target.suffix in (".py", ".pyw") and target.is_file())
-    if is_script:
-        declaration = read_declaration(target, cache)
-        interpreter = _interpreter(args, cache)
-        if not extra and not args.locked and not args.frozen:
-            from pyx_server.engine.declared import check_python, existing_script_environment
-
-            check_python(declaration, interpreter)
-            ready = existing_script_environment(declaration, interpreter, index=settings)
-            if ready is not None:  # nothing changed since the last run: straight to the script
-                _stamp_run(args, declaration, interpreter, ready)
-                return _exec([str(ready / "bin" / "python"), str(target), *args.args])
-        from pyx_server.engine.loop import run as run_engine
-
-        stored = run_engine(script_environment(declaration, interpreter, index=settings, cache=cache,
-                                                with_requirements=extra, locked=args.locked, frozen=args.frozen))
-        if not extra:
-            _stamp_run(args, declaration, interpreter, stored.path)
-        python = stored.path / "bin" / "python"
-        return _exec([str(python), str(target), *args.args])
-    # a command: in the project's environment (synced first), or an ephemeral one for --with
-    from pyx_server.engine.loop import run as run_engine
-
-    try:
-        declaration = read_declaration(Path.cwd())
-    except PyxError:
-        declaration = None
-    if declaration is not None and declaration.kind == "project":
-        from pyx_server.engine.declared import project_sync
-
-        env = _project_env(args, cache, declaration)
-        run_engine(project_sync(declaration, env, index=settings, cache=cache, locked=args.locked, frozen=args.frozen))
-        if extra:
-            raise UsageError("`--with` inside a project is not supported yet", hints=["add the requirement with `pyx add`"])
-        bindir = env.root / "bin"
-    else:
-        from pyx_server.engine.declared import Declaration
-        from pyx_server.engine.lock import lock_path_for
-
-        ephemeral = Declaration("script", Path.cwd() / "<run>", tuple(extra), None, lock_path_for(Path.cwd() / "_run.py"))
-        stored = run_engine(script_environment(ephemeral, _interpreter(args, cache), index=settings, cache=cache))
-        bindir = stored.path / "bin"
+    if target.suffix == ".ipynb" and not args.script:
+        raise UsageError(f"`{args.target}` is a notebook: running notebooks is not supported yet",
+                         hints=[f"build its environment with `pyx sync --notebook {args.target}`, then open it in "
+                                "Jupyter (or run `jupyter lab`)"])
+    is_file = args.script or (target.suffix in (".py", ".pyw") and target.is_file())
+    with _context(args, console, helpers) as ctx:
+        info = run(environment_for(ctx, args.target if is_file else None, with_requirements=args.with_requirements,
+                                   locked=args.locked, frozen=args.frozen))
+    if is_file:
+        argv = list(getattr(args, "argv", None) or [])
+        if not args.with_requirements and argv[:1] == ["run"]:
+            stamp_run(ctx, argv[1:], info)
+        return _exec([str(info.python), args.target, *args.args])
     command = args.target
-    if (bindir / command).exists():
-        command = str(bindir / command)
-    os.environ["VIRTUAL_ENV"] = str(bindir.parent)
-    os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+    if (info.bin_dir / command).exists():
+        command = str(info.bin_dir / command)
+    os.environ.update(info.variables)
     return _exec([command, *args.args])
-
-
-def _stamp_run(args, declaration, interpreter, environment: Path) -> None:
-    """Remember that this run's environment is ready, so the next identical ``pyx run``
-    starts the script without loading pyx (``engine.runstamp``; a stamp is only a shortcut)."""
-    from pyx_server import __version__
-    from pyx_server.engine.envs import runstamp
-    from pyx_server.engine.declared import run_inputs
-    from pyx_server.engine.envs.store import MARKER, data_dir
-
-    argv = list(getattr(args, "argv", None) or [])
-    if argv[:1] != ["run"]:
-        return
-    cwd = os.getcwd()
-    runstamp.record(argv[1:], env=os.environ, cwd=cwd, version=__version__, data_dir=str(data_dir()),
-                    python=str(environment / "bin" / "python"), marker=str(environment / MARKER),
-                    files=[str(p) for p in run_inputs(declaration, interpreter, Path(cwd))])
 
 
 def _exec(argv: list[str]) -> int:
@@ -390,28 +258,26 @@ def _exec(argv: list[str]) -> int:
 
 
 def cmd_tree(args, console, helpers) -> int:
-    from pyx_server.engine.loop import run as run_engine
+    from pyx_server.engine.api import run, tree
 
-    from pyx_server.engine.declared import lock, read_current_lock, read_declaration
-
-    cache = helpers.cache(args)
-    declaration = read_declaration(_target(args))
-    locked = read_current_lock(declaration)
-    if locked is None:
-        locked, _ = run_engine(lock(declaration, _interpreter(args, cache), index=helpers.index_settings(args), cache=cache))
-    by_name = {p.name: p for p in locked.packages}
-    roots = [r.name for r in declaration.requirements]
-
-    def show(name: str, depth: int, seen: frozenset[str]) -> None:
-        package = by_name.get(name)
-        version = f" v{package.version}" if package is not None and package.version is not None else ""
-        mark = " (*)" if name in seen else ""
-        console.data(f"{'    ' * (depth - 1) + '├── ' if depth else ''}{name}{version}{mark}")
-        if package is None or name in seen:
-            return
-        for dep in package.dependencies:
-            show(dep.name, depth + 1, seen | {name})
-
-    for name in roots:
-        show(name, 0, frozenset())
+    with _context(args, console, helpers) as ctx:
+        result = run(tree(ctx, _target(args)))
+    for line in tree_lines(result):
+        console.data(line)
     return 0
+
+
+def tree_lines(result) -> list[str]:
+    """The tree as uv draws it: a root line, ``├──`` / ``└──`` branches, ``│   `` continuation
+    and ``(*)`` after a package whose dependencies were shown above."""
+    lines = [result.root + (f" v{result.version}" if result.version else "")]
+
+    def draw(nodes, prefix: str) -> None:
+        for i, node in enumerate(nodes):
+            last = i == len(nodes) - 1
+            version = f" v{node.version}" if node.version else ""
+            lines.append(f"{prefix}{'└── ' if last else '├── '}{node.name}{version}{' (*)' if node.repeated else ''}")
+            draw(node.children, prefix + ("    " if last else "│   "))
+
+    draw(result.dependencies, "")
+    return lines

@@ -18,9 +18,12 @@ Folders by stage (parse → find → resolve → plan → fetch/build → instal
   wheel holds, installing per the binary distribution format, ``pip check``, the operations.
 * ``envs/``      interpreters, environments, venvs, the environment store, run stamps.
 * ``build/``     PEP 517 / 660 builds of sdists and source trees in isolated environments.
-* ``inline/``    PEP 723 blocks in scripts and notebooks; ``project/`` ``pyproject.toml``;
-  ``lock/`` PEP 751 locks; ``gpu/`` accelerators and PyTorch variants.
-* ``declared``   lock / sync / run for what a script, notebook or project declares.
-* ``api/``       the use cases every front calls (add, remove, lock, sync, status, pip_*, gpu_*).
+* ``inline/``    PEP 723 blocks in scripts and notebooks; ``project/`` ``pyproject.toml`` (the project
+  model: reading, editing as text, uv's tables); ``uvindex`` uv's ``[[tool.uv.index]]`` entry for
+  both; ``lock/`` PEP 751 locks; ``gpu/`` accelerators and PyTorch variants.
+* ``declared/``  what a script, notebook or project declares: its lock, the pins it gives, its
+  environment (the store's, or a project's ``.venv``).
+* ``api/``       the use cases every front calls (add, remove, lock, sync, status, environment_for,
+  pip_*, gpu_*).
 * ``locks`` one lock for environments, declarations and cache entries; ``edits`` file edits as data.
 """

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 
 #: the submodules that define use cases and result types, searched in this order
-_SUBMODULES = ("context", "declared", "status", "environments", "pip", "gpu", "maintenance")
+_SUBMODULES = ("context", "declared", "status", "environments", "pip", "gpu", "maintenance", "blocking", "results")
 
 
 def __getattr__(name: str):
@@ -24,6 +24,10 @@ def __getattr__(name: str):
             if exc.name != f"{__name__}.{sub}":
                 raise
             continue
+        if sub in getattr(module, "__all__", ()):
+            # importing ``api.status`` binds the module to the package's ``status``: the use
+            # case of that name wins (a module's name may be one of its use cases)
+            globals()[sub] = getattr(module, sub)
         if name in getattr(module, "__all__", ()):
             value = getattr(module, name)
             globals()[name] = value

@@ -2,25 +2,24 @@
 
 A script is decoded as Python decodes it (``tokenize.detect_encoding``: UTF-8 by default,
 a BOM or a PEP 263 declaration honoured, as the specification allows) and written back in
-the same encoding, BOM included. A notebook is UTF-8 JSON. A write goes to a temporary file
-in the same directory that replaces the original in one ``os.replace``, with the original's
-permission bits (a script marked executable stays executable); a symbolic link is followed,
-so the file it points to is the one edited. When reading or editing fails, nothing is
-written.
+the same encoding, BOM included. A notebook is UTF-8 JSON. ``edit_text`` gives the new text
+and bytes without writing (for a front that owns the document, and for use cases that write
+a declaration and its lock together); the writes here go through ``edits.write_atomic``,
+which keeps the file's permission bits and follows a symbolic link. When reading or editing
+fails, nothing is written.
 """
 
 from __future__ import annotations
 
 import codecs
-import contextlib
 import io
 import os
-import stat
 import tokenize
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pyx_server.engine.edits import write_atomic
 from pyx_server.engine.errors import InlineMetadataError, Location, UsageError
 from pyx_server.engine.inline import document
 from pyx_server.engine.inline.document import (
@@ -90,20 +89,31 @@ def read_metadata(path: str | os.PathLike[str]) -> ScriptMetadata | None:
     return read_notebook(path) if document.is_notebook(Path(path)) else read_script(path)
 
 
+def read_text(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """The text of a script or notebook on disk, and the encoding it is saved in."""
+    text, encoding, _ = _load(Path(path))
+    return text, encoding
+
+
+def encode(path: Path, text: str, encoding: str) -> bytes:
+    """``text`` as the bytes to save at ``path`` (its own encoding); a coded error when that
+    encoding cannot hold it."""
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError as exc:
+        raise UsageError(
+            f"`{path}` is declared `{encoding}`, which cannot hold the new metadata: {exc.reason}",
+            context={"path": path},
+        ) from exc
+
+
 def edit(path: str | os.PathLike[str], change: Edit) -> ScriptMetadata:
     """Apply one edit to the file and write it atomically; the metadata it then declares."""
     path = Path(path)
     text, encoding, _ = _load(path)
     new_text, meta = document.apply_edit(text, path, change)
     if new_text != text:
-        try:
-            data = new_text.encode(encoding)
-        except UnicodeEncodeError as exc:
-            raise UsageError(
-                f"`{path}` is declared `{encoding}`, which cannot hold the new metadata: {exc.reason}",
-                context={"path": path},
-            ) from exc
-        write_atomic(path, data)
+        write_atomic(path, encode(path, new_text, encoding))
     return meta
 
 
@@ -143,30 +153,3 @@ def set_tool_table(path: str | os.PathLike[str], dotted_key: str, value: Any) ->
 
 def _strings(values: Sequence[str] | str) -> list[str]:
     return [values] if isinstance(values, str) else list(values)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` in one step, keeping its permission bits; follows symlinks."""
-    target = Path(os.path.realpath(path))
-    try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:  # removed since it was read: write it as a new file would be
-        mode = 0o644
-    import tempfile  # only writing needs it; reading a notebook's metadata is on every sync
-
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".pyx-tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise UsageError(f"cannot write `{path}`: {exc.strerror or exc}", context={"path": path}) from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

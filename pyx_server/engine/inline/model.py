@@ -15,6 +15,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from pyx_server.engine.errors import Location
+from pyx_server.engine.uvindex import UvIndex
 
 #: ``[tool.uv]`` settings that change what gets installed, so they are part of the key
 _UV_RESOLUTION_KEYS = (
@@ -52,18 +53,6 @@ class BlockLocation:
 
 
 @dataclass(frozen=True)
-class UvIndex:
-    """One ``[[tool.uv.index]]`` entry, as uv reads it."""
-
-    url: str
-    name: str | None = None
-    #: only used for packages whose ``[tool.uv.sources]`` entry names it
-    explicit: bool = False
-    #: replaces the default index
-    default: bool = False
-
-
-@dataclass(frozen=True)
 class ScriptMetadata:
     """The checked content of a PEP 723 ``script`` block."""
 
@@ -98,15 +87,7 @@ class ScriptMetadata:
     @property
     def uv_indexes(self) -> tuple[UvIndex, ...]:
         """The ``[[tool.uv.index]]`` entries, in the order uv tries them."""
-        return tuple(
-            UvIndex(
-                url=entry["url"],
-                name=entry.get("name"),
-                explicit=bool(entry.get("explicit", False)),
-                default=bool(entry.get("default", False)),
-            )
-            for entry in self.uv.get("index", [])
-        )
+        return tuple(UvIndex.from_toml(entry) for entry in self.uv.get("index", []))
 
     @property
     def uv_sources(self) -> Mapping[str, Any]:

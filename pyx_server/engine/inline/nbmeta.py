@@ -41,10 +41,7 @@ def read_lock_text(path: Path) -> str | None:
         key = None
     if key is not None and key in _LAST:
         return _LAST[key]
-    document = _load(path)
-    value = document.get("metadata", {}).get(KEY, {})  # _load checked that metadata is an object
-    text = value.get(LOCK_KEY) if isinstance(value, dict) else None
-    text = text if isinstance(text, str) and text.strip() else None
+    text = lock_text_in(_read(path), path)
     if key is not None:
         _LAST.clear()
         _LAST[key] = text
@@ -56,11 +53,34 @@ def write_lock_text(path: Path, text: str | None) -> bool:
     path = Path(path)
     _LAST.clear()  # a rewrite may keep the size, and a coarse clock the mtime
     original = _read(path)
-    document = _parse(path, original)
-    layout = _layout_of(original, document)
-    if layout is None:
+    updated = with_lock_text(original, text, path)
+    if updated is None:
         return False
+    if updated != original:
+        from pyx_server.engine.edits import write_atomic  # writing only: reading stays light
+
+        write_atomic(path, updated.encode("utf-8"))
+    return True
+
+
+def lock_text_in(notebook_text: str, path: Path | str = "notebook.ipynb") -> str | None:
+    """The lock held in a notebook's JSON text (an editor's unsaved buffer), or None."""
+    document = _parse(Path(path), notebook_text)
+    value = document.get("metadata", {}).get(KEY, {})  # _parse checked that metadata is an object
+    text = value.get(LOCK_KEY) if isinstance(value, dict) else None
+    return text if isinstance(text, str) and text.strip() else None
+
+
+def with_lock_text(notebook_text: str, text: str | None, path: Path | str = "notebook.ipynb") -> str | None:
+    """The notebook's JSON text with its lock set to ``text`` (None removes it), in the layout
+    it was saved in; None when that layout cannot be reproduced (pure: nothing is written)."""
+    document = _parse(Path(path), notebook_text)
+    layout = _layout_of(notebook_text, document)
+    if layout is None:
+        return None
     metadata = document.setdefault("metadata", {})
+    if not isinstance(metadata, dict):
+        return None
     section = metadata.get(KEY) if isinstance(metadata.get(KEY), dict) else {}
     if text is None:
         section.pop(LOCK_KEY, None)
@@ -70,17 +90,7 @@ def write_lock_text(path: Path, text: str | None) -> bool:
         metadata[KEY] = section
     else:
         metadata.pop(KEY, None)
-    updated = _dump(document, layout)
-    if updated != original:
-        from pyx_server.engine.inline.files import write_atomic  # writing only: reading stays light
-
-        write_atomic(path, updated.encode("utf-8"))
-    return True
-
-
-def _load(path: Path) -> dict[str, Any]:
-    """The notebook's JSON object; malformed JSON or ``metadata`` is an ``InlineMetadataError``."""
-    return _parse(path, _read(path))
+    return _dump(document, layout)
 
 
 def _read(path: Path) -> str:
@@ -92,6 +102,7 @@ def _read(path: Path) -> str:
 
 
 def _parse(path: Path, text: str) -> dict[str, Any]:
+    """The notebook's JSON object; malformed JSON or ``metadata`` is an ``InlineMetadataError``."""
     from pyx_server.engine.inline.notebook import NotebookProblem, load_json
 
     try:
