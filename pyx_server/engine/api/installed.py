@@ -114,7 +114,8 @@ class PipShowResult:
 class BrokenRequirement:
     """An installed distribution's requirement that what is installed does not meet."""
 
-    #: the distribution that requires it (None for a requirement checked on its own)
+    #: the distribution that requires it, with its version (``app 1.0``); None for a requirement
+    #: checked on its own
     required_by: str | None
     requirement: str
     #: the installed version, None when it is missing

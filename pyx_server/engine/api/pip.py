@@ -158,7 +158,6 @@ async def pip_install(
             f"not pinned with `==`: {loose}; `pyx pip sync` installs the best match of each without its dependencies",
             hints=(Hint("pin them with `pyx pip compile`"),),
         ))
-    env = await to_thread(find_environment, ctx)
     options = InstallOptions(
         exact=exact,
         reinstall=True if reinstall else frozenset(_canonical(reinstall_packages)),
@@ -174,6 +173,7 @@ async def pip_install(
             no_build_packages=no_build_packages, no_binary=no_binary,
         ) if resolving else None,
     )
+    env = await to_thread(find_environment, ctx)
     result = None if resolving else await to_thread(audit, reqs.requirements, env, options)
     if result is None:
         options = dataclasses.replace(options, link_mode=_link_mode(link_mode, ctx.env))
