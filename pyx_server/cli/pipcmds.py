@@ -15,10 +15,10 @@ from pyx_server.cli.flags import context
 from pyx_server.cli.render import as_json, elapsed, plural, render_install, warn
 
 
-def _progress(args, console):
+def _progress(args, console, *, lazy: bool = False):
     from pyx_server.cli.progressbars import reporter_for
 
-    return reporter_for(console, enabled=console.progress and not args.no_progress)
+    return reporter_for(console, enabled=console.progress and not args.no_progress, lazy=lazy)
 
 
 def _resolution_flags(args) -> dict:
@@ -44,7 +44,8 @@ def cmd_pip_install(args, console, *, exact: bool) -> int:
     flags = {} if exact else {
         "requirements": args.packages, "editables": args.editable, "no_deps": args.no_deps, **_resolution_flags(args)
     }
-    with _progress(args, console) as reporter:
+    # lazy: a warm sync that finds everything in place reports nothing, and never loads rich
+    with _progress(args, console, lazy=True) as reporter:
         result = run(pip_install(
             context(args, reporter=reporter),
             requirement_files=[*args.requirement, *(args.src if exact else ())],
