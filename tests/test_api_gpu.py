@@ -20,9 +20,9 @@ from pyx_server.engine.api import (
     cache_prune,
     gpu_report,
     gpu_variants,
-    run,
     venv,
 )
+from pyx_server.engine.api.blocking import run
 from pyx_server.engine.api import cache_dir as cache_dir_of
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.errors import TorchIndexNotConfigured

@@ -28,8 +28,8 @@ from pyx_server.engine.api import (
     pip_list,
     pip_show,
     pip_uninstall,
-    run,
 )
+from pyx_server.engine.api.blocking import run
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.envs.environment import open_venv
 from pyx_server.engine.envs.interpreter import query_interpreter

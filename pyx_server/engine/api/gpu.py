@@ -13,11 +13,17 @@ tests); by default the real machine, with the context's environment variables.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyx_server.engine.errors import Hint, PyxError, PyxWarning
+from pyx_server.engine.gpu import Accelerator, Choice, GpuDevice, Probe
 
-__all__ = ["GpuReport", "GpuVariants", "VariantIndexStatus", "gpu_report", "gpu_variants"]
+if TYPE_CHECKING:
+    from pyx_server.engine.gpu import VariantInfo  # loads the index client: not at import
+
+#: the detection and choice types are re-exported: the data a front renders
+__all__ = ["Accelerator", "Choice", "GpuDevice", "GpuReport", "GpuVariants", "Probe", "VariantIndexStatus",
+           "gpu_report", "gpu_variants"]
 
 
 @dataclass(frozen=True)
@@ -42,12 +48,11 @@ class VariantIndexStatus:
 
 @dataclass(frozen=True)
 class GpuReport:
-    """The accelerator (``engine.gpu.Accelerator``: kind, driver, devices, every source
-    consulted) and the variant choice (``engine.gpu.Choice``: variant, reason, explicit,
-    compatible variants) with the variant index's part in it."""
+    """The accelerator (kind, driver, devices, every source consulted) and the variant choice
+    (variant, reason, explicit, compatible variants) with the variant index's part in it."""
 
-    accelerator: Any
-    choice: Any
+    accelerator: Accelerator
+    choice: Choice
     index: VariantIndexStatus
     warnings: tuple[PyxWarning, ...] = ()
 
@@ -67,16 +72,16 @@ class GpuReport:
 @dataclass(frozen=True)
 class GpuVariants:
     """Every variant a PyTorch-style index offers for one package version, with sizes and
-    verdicts (``engine.gpu.VariantInfo``), and the one pyx would install."""
+    verdicts, and the one pyx would install."""
 
     package: str
     #: the version listed (without its local label), None when nothing was listed
     version: str | None
     #: the variant index's base URL, credentials removed
     index_url: str
-    accelerator: Any
-    choice: Any
-    variants: tuple[Any, ...] = ()
+    accelerator: Accelerator
+    choice: Choice
+    variants: tuple[VariantInfo, ...] = ()
     warnings: tuple[PyxWarning, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:

@@ -23,8 +23,11 @@ from pyx_server.engine.api.inputs import (
     resolve_options,
 )
 from pyx_server.engine.errors import Hint, PyxWarning, UsageError
+from pyx_server.engine.install.plan import Plan, PlannedWheel
 
-__all__ = ["PackageChange", "PipInstallResult", "PipUninstallResult", "pip_install", "pip_uninstall"]
+#: ``Plan`` and ``PlannedWheel`` are re-exported: the data a front renders for a dry run
+__all__ = ["PackageChange", "PipInstallResult", "PipUninstallResult", "Plan", "PlannedWheel", "pip_install",
+           "pip_uninstall"]
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,9 @@ class PipInstallResult:
 
     #: the environment's root directory
     environment: str
-    #: everything planned before anything was touched (``engine.install.plan.Plan``): cached and
-    #: remote wheels, reinstalls, extraneous and unchanged distributions
-    plan: Any
+    #: everything planned before anything was touched: cached and remote wheels, reinstalls,
+    #: extraneous and unchanged distributions
+    plan: Plan
     dry_run: bool = False
     installed: tuple[PackageChange, ...] = ()
     uninstalled: tuple[PackageChange, ...] = ()
