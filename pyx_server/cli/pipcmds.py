@@ -136,16 +136,17 @@ def cmd_check(args, console) -> int:
 def cmd_list(args, console, fmt: str) -> int:
     """``pyx pip list`` (columns, json, freeze) and ``pyx pip freeze``."""
     from pyx_server.engine.api.blocking import run
-    from pyx_server.engine.api.installed import pip_list
+    from pyx_server.engine.api.installed import pip_freeze, pip_list
 
+    if fmt == "freeze":
+        for line in run(pip_freeze(context(args))).requirements:
+            console.data(line)
+        return 0
     packages = run(pip_list(context(args))).packages
     if fmt == "json":
         import json
 
         console.data(json.dumps([{"name": p.name, "version": p.version} for p in packages]))
-    elif fmt == "freeze":
-        for p in packages:
-            console.data(p.requirement)
     elif packages:
         width = max(len("Package"), *(len(p.name) for p in packages))
         vwidth = max(len("Version"), *(len(p.version) for p in packages))
