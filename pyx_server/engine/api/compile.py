@@ -11,10 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyx_server.engine.api.inputs import PathLike, find_environment, index_request, read_requirements, resolve_options
 from pyx_server.engine.errors import PyxWarning, UsageError
+
+if TYPE_CHECKING:
+    from pyx_server.engine.api.context import Context
 
 __all__ = ["PinnedPackage", "PipCompileResult", "format_requirements", "pip_compile"]
 
@@ -58,7 +61,7 @@ class PipCompileResult:
 
 
 async def pip_compile(
-    ctx,
+    ctx: Context,
     sources: Sequence[PathLike],
     *,
     constraints: Sequence[PathLike] = (),

@@ -19,6 +19,7 @@ from pyx_server.engine.errors import Hint, PyxError, PyxWarning
 from pyx_server.engine.gpu import Accelerator, Choice, GpuDevice, Probe
 
 if TYPE_CHECKING:
+    from pyx_server.engine.api.context import Context
     from pyx_server.engine.gpu import VariantInfo  # loads the index client: not at import
 
 #: the detection and choice types are re-exported: the data a front renders
@@ -98,7 +99,7 @@ class GpuVariants:
         }
 
 
-async def gpu_report(ctx, *, torch_backend: str | None = None, torch_index_url: str | None = None) -> GpuReport:
+async def gpu_report(ctx: Context, *, torch_backend: str | None = None, torch_index_url: str | None = None) -> GpuReport:
     """What accelerator this machine has and which PyTorch variant pyx would install.
 
     ``torch_backend`` (``auto``, ``cpu``, ``cuXYZ``, ``rocmX.Y``, ``xpu``) beats
@@ -131,7 +132,7 @@ async def gpu_report(ctx, *, torch_backend: str | None = None, torch_index_url: 
 
 
 async def gpu_variants(
-    ctx,
+    ctx: Context,
     package: str = "torch",
     *,
     version: str | None = None,
@@ -158,7 +159,7 @@ async def gpu_variants(
                        (*_warnings(accelerator, choice), *notices))
 
 
-async def _detect(ctx, torch_backend: str | None):
+async def _detect(ctx: Context, torch_backend: str | None):
     """Detection is blocking (files, bounded tool runs): off a running loop."""
     from pyx_server.engine.gpu import Readers, detect
     from pyx_server.engine.loop import to_thread
@@ -181,7 +182,7 @@ def _base_url(ctx, torch_index_url: str | None):
         return None, err
 
 
-async def _offered_for_torch(ctx, accelerator, base: str, notices: list[PyxWarning]):
+async def _offered_for_torch(ctx: Context, accelerator, base: str, notices: list[PyxWarning]):
     """``(offered variants, choice, note)`` for the newest torch on this interpreter; the
     first two are None (and the note says why) when the index could not be asked."""
     from pyx_server.engine.gpu import choose_from_listing, list_variants

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyx_server.engine.api.inputs import find_environment
 from pyx_server.engine.errors import PyxWarning
+
+if TYPE_CHECKING:
+    from pyx_server.engine.api.context import Context
 
 __all__ = [
     "BrokenRequirement",
@@ -144,7 +147,7 @@ class PipCheckResult:
                 "problems": [p.to_dict() for p in self.problems]}
 
 
-async def pip_list(ctx) -> PipListResult:
+async def pip_list(ctx: Context) -> PipListResult:
     """The distributions installed in the context's environment, sorted by name."""
     from pyx_server.engine.loop import to_thread
 
@@ -161,13 +164,13 @@ def _list(ctx) -> PipListResult:
     return PipListResult(str(env.root), tuple(packages))
 
 
-async def pip_freeze(ctx) -> PipFreezeResult:
+async def pip_freeze(ctx: Context) -> PipFreezeResult:
     """The environment as requirements (``name==version``, or ``name @ URL``)."""
     listed = await pip_list(ctx)
     return PipFreezeResult(listed.environment, tuple(p.requirement for p in listed.packages))
 
 
-async def pip_show(ctx, packages: Sequence[str]) -> PipShowResult:
+async def pip_show(ctx: Context, packages: Sequence[str]) -> PipShowResult:
     """Core metadata, location, requirements and reverse requirements of installed
     distributions; a name that is not installed is a warning."""
     from pyx_server.engine.loop import to_thread
@@ -234,7 +237,7 @@ def _unconditional_requirements(meta) -> list[str]:
     return names
 
 
-async def pip_check(ctx) -> PipCheckResult:
+async def pip_check(ctx: Context) -> PipCheckResult:
     """Whether every installed distribution's requirements are met by what is installed."""
     from pyx_server.engine.loop import to_thread
 

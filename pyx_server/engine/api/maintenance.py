@@ -11,9 +11,12 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyx_server.engine.api.pip import PackageChange
+
+if TYPE_CHECKING:
+    from pyx_server.engine.api.context import Context
 
 __all__ = [
     "CacheCleanResult",
@@ -83,7 +86,7 @@ class CachePruneResult:
 
 
 async def venv(
-    ctx,
+    ctx: Context,
     path: str | os.PathLike[str] = ".venv",
     *,
     seed: bool = False,
@@ -123,12 +126,12 @@ async def venv(
                       str(target / "bin" / "activate"), seeded, seconds)
 
 
-async def cache_dir(ctx) -> CacheDirResult:
+async def cache_dir(ctx: Context) -> CacheDirResult:
     """Where the global cache is (``PYX_CACHE_DIR``, else the user cache directory)."""
     return CacheDirResult(str(ctx.cache.root))
 
 
-async def cache_clean(ctx, packages: Sequence[str] = ()) -> CacheCleanResult:
+async def cache_clean(ctx: Context, packages: Sequence[str] = ()) -> CacheCleanResult:
     """Empty the whole cache, or remove every entry of the named packages."""
     from pyx_server.engine.loop import to_thread
 
@@ -141,7 +144,7 @@ async def cache_clean(ctx, packages: Sequence[str] = ()) -> CacheCleanResult:
     return CacheCleanResult(str(cache.root), packages=tuple(removed))
 
 
-async def cache_prune(ctx) -> CachePruneResult:
+async def cache_prune(ctx: Context) -> CachePruneResult:
     """Remove what nothing uses: unreferenced cache entries and long-unused managed
     environments (each left alone while an operation holds it)."""
     from pyx_server.engine.envs.store import gc

@@ -13,7 +13,7 @@ import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyx_server.engine.api.inputs import (
     PathLike,
@@ -24,6 +24,9 @@ from pyx_server.engine.api.inputs import (
 )
 from pyx_server.engine.errors import Hint, PyxWarning, UsageError
 from pyx_server.engine.install.plan import Plan, PlannedWheel
+
+if TYPE_CHECKING:
+    from pyx_server.engine.api.context import Context
 
 #: ``Plan`` and ``PlannedWheel`` are re-exported: the data a front renders for a dry run
 __all__ = ["PackageChange", "PipInstallResult", "PipUninstallResult", "Plan", "PlannedWheel", "pip_install",
@@ -101,7 +104,7 @@ class PipUninstallResult:
 
 
 async def pip_install(
-    ctx,
+    ctx: Context,
     requirements: Sequence[str] = (),
     *,
     requirement_files: Sequence[PathLike] = (),
@@ -211,7 +214,7 @@ def as_warning(value, code: str) -> PyxWarning:
 
 
 async def pip_uninstall(
-    ctx,
+    ctx: Context,
     packages: Sequence[str] = (),
     *,
     requirement_files: Sequence[PathLike] = (),
