@@ -5,18 +5,12 @@
 index was not consulted; with one, it narrows the choice to what the index offers for the
 newest ``torch``. ``pyx gpu variants PACKAGE [--version V]`` lists every variant the index
 offers, with sizes and verdicts (the JupyterLab GPU card shows the same data). All decisions
-live in ``pyx_server.engine.gpu``; this module parses flags and renders.
+live in ``engine.api.gpu``; this module parses flags and renders.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-
-from pyx_server.engine.errors import PyxError
-
-EXIT_ERROR = 2
 
 
 def add_parsers(commands, global_options, index_options) -> None:
@@ -59,81 +53,39 @@ def _gpu_options(p: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 def _readers():
-    """The machine's real sources (tests replace this function)."""
-    from pyx_server.engine.gpu import Readers
-
-    return Readers()
-
-
-def _base_url(args):
-    """``(base URL, None)``, or ``(None, the engine's TorchIndexNotConfigured)`` to tell what to set."""
-    from pyx_server.engine.errors import TorchIndexNotConfigured
-    from pyx_server.engine.gpu import torch_index_base
-
-    env = dict(os.environ)
-    if args.torch_index_url:
-        env["PYX_TORCH_INDEX_URL"] = args.torch_index_url
-    try:
-        return torch_index_base(env), None
-    except TorchIndexNotConfigured as err:
-        return None, err
+    """How detection touches the machine: None, the engine's default (the real machine, with
+    the context's environment variables). Tests replace this function with fake readers."""
+    return None
 
 
-def cmd_gpu(args, console, helpers) -> int:
-    """``pyx gpu`` and ``pyx gpu variants``."""
-    from pyx_server.engine.gpu import detect
+def cmd_gpu(args, console, helpers=None) -> int:
+    """``pyx gpu`` and ``pyx gpu variants``: the engine decides (``engine.api.gpu``), this renders."""
+    from pyx_server.cli.flags import context
+    from pyx_server.cli.progressbars import reporter_for
+    from pyx_server.engine.api.blocking import run
+    from pyx_server.engine.api.gpu import gpu_report, gpu_variants
 
-    accelerator = detect(_readers(), torch_backend=args.torch_backend)
-    if getattr(args, "gpu_command", None) == "variants":
-        return _cmd_variants(args, console, helpers, accelerator)
-    return _cmd_show(args, console, helpers, accelerator)
+    del helpers  # accepted for the callers that still pass it
+    with reporter_for(console, enabled=False) as reporter:
+        ctx = context(args, reporter=reporter, gpu=_readers())
+        if getattr(args, "gpu_command", None) == "variants":
+            result = run(gpu_variants(ctx, args.package, version=args.package_version,
+                                      torch_backend=args.torch_backend, torch_index_url=args.torch_index_url))
+            return _render_variants(args, console, result)
+        result = run(gpu_report(ctx, torch_backend=args.torch_backend, torch_index_url=args.torch_index_url))
+    return _render_report(args, console, result)
 
 
 # -- pyx gpu -------------------------------------------------------------------------------------
 
 
-def _cmd_show(args, console, helpers, accelerator) -> int:
-    from pyx_server.engine.config import redact_url
-    from pyx_server.engine.gpu import choose_variant
-
-    base, missing = _base_url(args)
-    offered: list[str] | None = None
-    choice = None
-    hints: list[str] = []
-    note: str
-    if accelerator.backend:
-        note = "not consulted: the variant was chosen explicitly"
-    elif accelerator.kind == "apple":
-        note = "not needed: Apple silicon uses the default index's build"
-    elif base is None:
-        note = "not consulted: `PYX_TORCH_INDEX_URL` (or `--torch-index-url`) is not set"
-        hints = list(missing.hints)
-    else:
-        offered, choice, note = _offered_for_torch(args, helpers, accelerator, base)
-    if choice is None:
-        choice = choose_variant(accelerator, offered)
-    warnings = [str(w) for w in (*accelerator.warnings, *choice.warnings)]
+def _render_report(args, console, report) -> int:
+    from pyx_server.cli.render import as_json
 
     if args.format == "json":
-        payload = {
-            "variant": choice.variant,
-            "reason": choice.reason,
-            "explicit": choice.explicit,
-            "routed": choice.routed,
-            "compatible": list(choice.compatible),
-            "index": {
-                "url": redact_url(base) if base else None,
-                "consulted": choice.index_consulted,
-                "offered": offered,
-                "note": note,
-                "hints": hints,
-            },
-            "warnings": warnings,
-            "accelerator": accelerator.to_dict(),
-        }
-        console.data(json.dumps(payload, indent=2))
+        console.data(as_json(report))
         return 0
-
+    accelerator, choice, index = report.accelerator, report.choice, report.index
     lines = [f"{console.bold('Accelerator')}: {accelerator.summary}"]
     for number, device in enumerate(accelerator.devices):
         lines.append(f"  GPU {number}: {_describe_device(device)}")
@@ -148,8 +100,8 @@ def _cmd_show(args, console, helpers, accelerator) -> int:
         if console.verbose:
             text = ", ".join(shown)
         lines.append(f"  this machine runs: {text}")
-    lines.append(f"  variant index: {redact_url(base) if base else '(none)'} — {note}")
-    lines += [f"  hint: {hint}" for hint in hints]
+    lines.append(f"  variant index: {index.url or '(none)'} — {index.note}")
+    lines += [f"  hint: {hint}" for hint in index.hints]
     if console.verbose:
         lines.append(console.bold("Sources consulted") + ":")
         width = max((len(p.source) for p in accelerator.sources), default=0)
@@ -157,30 +109,9 @@ def _cmd_show(args, console, helpers, accelerator) -> int:
         for probe in accelerator.sources:
             lines.append(f"  {probe.source.ljust(width)}  {probe.outcome.ljust(outcome_width)}  {probe.detail}".rstrip())
     console.data("\n".join(lines))
-    for warning in warnings:
-        console.warn(warning)
+    for warning in report.warnings:
+        console.warn(warning.message)
     return 0
-
-
-def _offered_for_torch(args, helpers, accelerator, base: str):
-    """``(offered variants, choice, note)`` for the newest torch on this interpreter; the first two
-    are None (and the note says why) when the index could not be asked."""
-    from pyx_server.engine.loop import run as run_engine
-
-    from pyx_server.engine.gpu import choose_from_listing, list_variants
-
-    try:
-        infos = run_engine(
-            list_variants("torch", None, accelerator, base_url=base, cache=helpers.cache(args), offline=args.offline)
-        )
-    except PyxError as err:
-        return None, None, f"could not be consulted ({err.message}); chose by the driver table"
-    offered = [info.variant for info in infos if info.filename is not None]
-    version = infos[0].version.split("+", 1)[0] if infos else "?"
-    judged = [i.variant for i in infos if i.judged_by == "variant metadata"]
-    declared = f" ({', '.join(judged)} judged by their variant metadata)" if judged else ""
-    note = f"consulted: torch {version} is offered as {', '.join(offered) or 'nothing for this platform'}{declared}"
-    return offered, choose_from_listing(accelerator, infos), note
 
 
 def _describe_device(device) -> str:
@@ -199,65 +130,26 @@ def _describe_device(device) -> str:
 # -- pyx gpu variants ---------------------------------------------------------------------------------
 
 
-def _cmd_variants(args, console, helpers, accelerator) -> int:
-    from pyx_server.engine.loop import run as run_engine
+def _render_variants(args, console, listing) -> int:
+    from pyx_server.cli.render import as_json
 
-    from pyx_server.engine.config import redact_url
-    from pyx_server.engine.gpu import choose_from_listing, list_variants
-    from pyx_server.engine.progress import Notice, Reporter
-
-    base, missing = _base_url(args)
-    if missing is not None:
-        raise missing  # one readable error that says what to set
-    notices: list[Notice] = []
-
-    class _Notices(Reporter):
-        def report(self, event) -> None:
-            if isinstance(event, Notice):
-                notices.append(event)
-
-    infos = run_engine(
-        list_variants(
-            args.package,
-            args.package_version,
-            accelerator,
-            base_url=base,
-            cache=helpers.cache(args),
-            offline=args.offline,
-            reporter=_Notices(),
-        )
-    )
-    choice = choose_from_listing(accelerator, infos)
-    version = infos[0].version.split("+", 1)[0] if infos else args.package_version
-    warnings = [*(str(w) for w in (*accelerator.warnings, *choice.warnings)), *(n.message for n in notices)]
     if args.format == "json":
-        payload = {
-            "package": args.package,
-            "version": version,
-            "index_url": redact_url(base),
-            "variant": choice.variant,
-            "reason": choice.reason,
-            "explicit": choice.explicit,
-            "warnings": warnings,
-            "variants": [info.to_dict() for info in infos],
-            "accelerator": accelerator.to_dict(),
-        }
-        console.data(json.dumps(payload, indent=2))
+        console.data(as_json(listing))
     else:
         rows = [("", "variant", "version", "size", "verdict")]
-        for info in infos:
+        for info in listing.variants:
             verdict = "compatible" if info.compatible else f"no: {info.reason}"
             if info.judged_by == "variant metadata":
                 verdict += f" [variant metadata `{info.label}`]"
             rows.append(("→" if info.chosen else "", info.variant, info.version, _size(info.size), verdict))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        lines = [f"{console.bold(args.package)} {version} on {redact_url(base)} — {accelerator.summary}"]
+        lines = [f"{console.bold(listing.package)} {listing.version} on {listing.index_url} — {listing.accelerator.summary}"]
         for row in rows:
             lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
-        lines.append(f"pyx would install: {choice.variant} ({choice.reason})")
+        lines.append(f"pyx would install: {listing.choice.variant} ({listing.choice.reason})")
         console.data("\n".join(line.rstrip() for line in lines))
-    for warning in warnings:
-        console.warn(warning)
+    for warning in listing.warnings:
+        console.warn(warning.message)
     return 0
 
 

@@ -147,12 +147,31 @@ class NoticePrinter(Reporter):
 
 
 @contextlib.contextmanager
-def reporter_for(console, *, enabled: bool) -> Iterator[Reporter]:
+def reporter_for(console, *, enabled: bool, lazy: bool = False) -> Iterator[Reporter]:
     """A reporter drawing bars on stderr while the block runs; without bars, one that still
-    passes the engine's notices on (warnings always, the rest with ``-v``)."""
+    passes the engine's notices on (warnings always, the rest with ``-v``).
+
+    ``lazy``: the display (and rich) starts with the first event, so a call that reports
+    nothing, such as a warm ``pip sync`` that finds everything in place, never loads it.
+    """
     if not enabled:
         yield NoticePrinter(console)
         return
+    if lazy:
+        reporter = _LazyBars(console)
+        try:
+            yield reporter
+        finally:
+            reporter.close()
+        return
+    with contextlib.ExitStack() as stack:
+        reporter = _open_bars(console, stack)
+        reporter.redrawing.start()
+        yield reporter
+
+
+def _open_bars(console, stack: contextlib.ExitStack) -> RichReporter:
+    """A live rich display on stderr (closed by ``stack``), its redrawing thread not started."""
     from rich.console import Console as RichConsole
     from rich.progress import (
         BarColumn,
@@ -184,10 +203,52 @@ def reporter_for(console, *, enabled: bool) -> Iterator[Reporter]:
         transient=True,
         auto_refresh=False,  # RichReporter's own thread redraws it (see ``_Redrawing``)
     )
-    with progress:
-        reporter = RichReporter(progress, console)
-        reporter.redrawing.start()
+    stack.enter_context(progress)
+    reporter = RichReporter(progress, console)
+    stack.callback(reporter.redrawing.stop)
+    return reporter
+
+
+class _LazyBars(Reporter):
+    """Bars that appear with the first event (see ``reporter_for``'s ``lazy``).
+
+    Events may come from the engine's threads: the display is started once, under a lock.
+    Started inside a ``no_threads`` block, its redrawing thread waits for the block's end.
+    """
+
+    def __init__(self, console) -> None:
+        import threading
+
+        self.console = console
+        self.bars: RichReporter | None = None
+        self._stack = contextlib.ExitStack()
+        self._lock = threading.Lock()
+        self._paused = 0
+
+    def _started(self) -> RichReporter:
+        with self._lock:
+            if self.bars is None:
+                self.bars = _open_bars(self.console, self._stack)
+                if not self._paused:
+                    self.bars.redrawing.start()
+            return self.bars
+
+    @contextlib.contextmanager
+    def no_threads(self) -> Iterator[None]:
+        with self._lock:
+            self._paused += 1
+            if self.bars is not None:
+                self.bars.redrawing.stop()
         try:
-            yield reporter
+            yield
         finally:
-            reporter.redrawing.stop()
+            with self._lock:
+                self._paused -= 1
+                if self.bars is not None and not self._paused:
+                    self.bars.redrawing.start()
+
+    def report(self, event: Event) -> None:
+        self._started().report(event)
+
+    def close(self) -> None:
+        self._stack.close()

@@ -13,7 +13,8 @@ from __future__ import annotations
 import importlib
 
 #: the submodules that define use cases and result types, searched in this order
-_SUBMODULES = ("context", "declared", "status", "environments", "pip", "gpu", "maintenance", "blocking", "results")
+_SUBMODULES = ("context", "declared", "status", "environments", "pip", "installed", "compile", "gpu",
+               "maintenance", "blocking", "results")
 
 
 def __getattr__(name: str):

@@ -1,21 +1,13 @@
-"""The blocking entry point for synchronous fronts (the CLI): ``run(add(ctx, …))``.
+"""The blocking entry point for synchronous fronts: ``run(pip_install(ctx, ...))``.
 
-Fronts import only ``engine.api``; this is how a synchronous one drives a use case's
-coroutine (``engine.loop.run``: without an event loop until one is needed).
+The use cases are coroutines. A synchronous front (the CLI, a cell of the ``%pyx`` magic)
+runs one to its end with ``run``; it is ``engine.loop.run``, which starts an event loop only
+once the use case needs one (a warm ``pip sync`` never does), re-exported here so that a
+front imports nothing from the engine but ``engine.api``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from pyx_server.engine.loop import run
 
 __all__ = ["run"]
-
-T = TypeVar("T")
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a use case to its end from synchronous code and return its result."""
-    from pyx_server.engine.loop import run as run_engine
-
-    return run_engine(coro)
