@@ -120,23 +120,14 @@ def _gpu_readers():
 
 
 @contextlib.contextmanager
-def _context(args, console, helpers, *, gpu: bool = False):
+def _context(args, console, *, gpu: bool = False):
     """The request's ``Context`` (this process's environment and directory, the flags), with
     the terminal's progress reporter; ``gpu``: the verb may detect the machine's GPU."""
+    from pyx_server.cli.flags import context
     from pyx_server.cli.progressbars import reporter_for
-    from pyx_server.engine.api import Context, IndexRequest
 
-    index = IndexRequest(
-        index_url=getattr(args, "index_url", None),
-        extra_index_urls=tuple(getattr(args, "extra_index_url", ()) or ()),
-        find_links=tuple(getattr(args, "find_links", ()) or ()),
-        no_index=bool(getattr(args, "no_index", False)),
-        offline=bool(getattr(args, "offline", False)),
-        strategy=getattr(args, "index_strategy", None),
-    )
     with reporter_for(console, enabled=console.progress and not getattr(args, "no_progress", False)) as reporter:
-        yield Context.for_process(cache=helpers.cache(args), index=index, python=getattr(args, "python", None),
-                                  reporter=_WarningsLater(reporter), gpu=_gpu_readers() if gpu else None)
+        yield context(args, reporter=_WarningsLater(reporter), gpu=_gpu_readers() if gpu else None)
 
 
 def _warn(console, warnings) -> None:
@@ -153,7 +144,7 @@ def _lock_label(where: str) -> str:
 def cmd_init(args, console, helpers) -> int:
     from pyx_server.engine.api import init, run
 
-    with _context(args, console, helpers) as ctx:
+    with _context(args, console) as ctx:
         result = run(init(ctx, args.path, name=args.name, requires_python=args.requires_python))
     console.status(f"Initialized project at `{result.path}`")
     return 0
@@ -162,7 +153,7 @@ def cmd_init(args, console, helpers) -> int:
 def cmd_lock(args, console, helpers) -> int:
     from pyx_server.engine.api import lock, run
 
-    with _context(args, console, helpers) as ctx:
+    with _context(args, console) as ctx:
         result = run(lock(ctx, _target(args), upgrade=args.upgrade))
     console.status(console.dim(
         f"Resolved {helpers.plural(len(result.packages), 'package')} in {helpers.elapsed(result.seconds)}"
@@ -184,7 +175,7 @@ def _render_torch(console, torch) -> None:
 def cmd_sync(args, console, helpers) -> int:
     from pyx_server.engine.api import run, sync
 
-    with _context(args, console, helpers, gpu=bool(args.torch_backend)) as ctx:
+    with _context(args, console, gpu=bool(args.torch_backend)) as ctx:
         result = run(sync(ctx, _target(args), locked=args.locked, frozen=args.frozen,
                           torch_backend=args.torch_backend))
     _warn(console, result.warnings)
@@ -201,7 +192,7 @@ def cmd_sync(args, console, helpers) -> int:
 def cmd_add(args, console, helpers, *, removing: bool = False) -> int:
     from pyx_server.engine.api import add, remove, run
 
-    with _context(args, console, helpers, gpu=not removing) as ctx:
+    with _context(args, console, gpu=not removing) as ctx:
         if removing:
             result = run(remove(ctx, _target(args), list(args.names), group=args.group, optional=args.optional,
                                 sync=not args.no_sync))
@@ -231,7 +222,7 @@ def cmd_run(args, console, helpers) -> int:
                          hints=[f"build its environment with `pyx sync --notebook {args.target}`, then open it in "
                                 "Jupyter (or run `jupyter lab`)"])
     is_file = args.script or (target.suffix in (".py", ".pyw") and target.is_file())
-    with _context(args, console, helpers) as ctx:
+    with _context(args, console) as ctx:
         info = run(environment_for(ctx, args.target if is_file else None, with_requirements=args.with_requirements,
                                    locked=args.locked, frozen=args.frozen))
     if is_file:
@@ -260,7 +251,7 @@ def _exec(argv: list[str]) -> int:
 def cmd_tree(args, console, helpers) -> int:
     from pyx_server.engine.api import run, tree
 
-    with _context(args, console, helpers) as ctx:
+    with _context(args, console) as ctx:
         result = run(tree(ctx, _target(args)))
     for line in tree_lines(result):
         console.data(line)
