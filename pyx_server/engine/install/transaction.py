@@ -1,0 +1,361 @@
+"""One install into an environment, all or nothing: staged removals, remembered links, rollback.
+
+The act stage (``operations._act``) removes distributions and links wheels, the wheels on
+several threads or forked processes at once. If anything fails part-way (a file that cannot be
+linked, a permission error, a full disk, an interrupted job), the environment afterwards holds
+exactly the distributions and files it held before, replaced versions included. Without
+copying the environment:
+
+* a removed distribution (extraneous, or the old version of a replaced one) is not deleted but
+  moved, file by file, into a staging directory in site-packages (``.pyx-staging-<pid>-…``,
+  a rename on the same filesystem), its dist-info first; files of other distributions that a
+  new wheel finds in its way go there too;
+* each wheel's job reports what it placed (its RECORD, the directories it made, what it
+  moved); a failed job has already taken its own files back;
+* on failure the placed files are removed and the staged ones renamed back; on success the
+  staging directory is deleted, which is the deletion an uninstall does anyway.
+
+Two wheels of one install may ship the same file (``bulky/__init__.py`` in three packages).
+Linked at once they raced (``File exists``, issue 11), and which copy stayed depended on
+the scheduling. Here the paths are compared before any job starts (``claims``): every path is
+placed by exactly one wheel, the one whose project name sorts last, the others list it in
+their RECORD without placing it (the state pip reaches by installing one after the other, and
+uv by overwriting). When the copies differ, a warning ``Notice`` (code ``overlapping-files``)
+names the packages, as uv does. Uninstalling one of them keeps the file while another RECORD
+lists it (``uninstaller``).
+
+A process killed with SIGKILL cannot roll back. What it leaves is repaired by the next run
+that changes the environment: a distribution is either whole or missing its dist-info
+(installs write the dist-info last, removals move it first), so the next install sees what is
+missing and installs it over the debris; the staging directory of a process that no longer
+runs is deleted when the next transaction starts.
+
+Reporting happens only here, on the thread running the operation (the ``Reporter`` contract):
+jobs return what happened, they never report.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pyx_server.engine.errors import Hint, InstallError, PyxError
+from pyx_server.engine.install.contents import WheelContents, scan_contents
+from pyx_server.engine.install.installer import InstalledWheel, destinations, install_wheel, move_into
+from pyx_server.engine.install.scheme import Scheme
+from pyx_server.engine.install.uninstaller import listed_by_others, read_installed_record, remove_dist
+from pyx_server.engine.install.wheel import parse_record
+from pyx_server.engine.progress import Notice, Reporter
+
+T = TypeVar("T")
+
+STAGING_PREFIX = ".pyx-staging-"
+
+
+class _Failed:
+    """A job's exception, returned as a value so that every job's outcome reaches the coordinator."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class EnvironmentChange:
+    """The removals and installs of one operation on one environment (see the module docstring).
+
+    Use ``all_or_nothing``; call ``remove`` and ``claims`` on the operation's thread, and
+    ``install`` from jobs (``job`` wraps them, ``collect`` gathers their results).
+    """
+
+    def __init__(self, site: Path | str, reporter: Reporter | None = None) -> None:
+        self.site = os.path.abspath(site)
+        self.reporter = reporter or Reporter()
+        self.staging = f"{self.site}/{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        self._pid = os.getpid()
+        #: (staged, original) of every removed file and dist-info, in order
+        self._staged: list[tuple[str, str]] = []
+        #: installed wheels by dist-info: what a rollback takes out again
+        self._done: dict[str, InstalledWheel] = {}
+        #: per project: the paths a later package of this install places instead
+        self._leave: dict[str, frozenset[str]] = {}
+        self._failure: BaseException | None = None
+        sweep_staging(self.site)
+
+    # -- removals, on the operation's thread ------------------------------------------------
+
+    def remove(self, dist_info: Path | str) -> list[Path]:
+        """Uninstall ``dist_info`` into the staging directory (put back on rollback): files
+        another installed distribution lists stay, as in ``uninstaller.uninstall``."""
+        dist_info = Path(os.path.abspath(dist_info))
+        entries = read_installed_record(dist_info)
+        removed, notices = remove_dist(dist_info, entries, keep=listed_by_others(dist_info, entries),
+                                       discard=self._stage)
+        for notice in notices:
+            self.reporter.report(notice)
+        return removed
+
+    def _stage(self, path: str) -> None:
+        self._staged.append((move_into(self.staging, path), path))
+
+    # -- installs ----------------------------------------------------------------------------
+
+    def claims(self, archives: Mapping[str, Path], scheme: Scheme,
+               read: Callable[[Path], WheelContents | None]) -> dict[str, WheelContents]:
+        """Read what each wheel holds (``read``, else a scan) and decide, before any job runs,
+        which wheel places each path two of them ship; warn when their copies differ."""
+        contents: dict[str, WheelContents] = {}
+        for name, archive in archives.items():
+            try:
+                contents[name] = read(archive) or scan_contents(archive)
+            except PyxError:
+                raise
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InstallError(f"cannot read the unpacked wheel `{Path(archive).name}`: {exc}") from exc
+        leave, overlaps = claims(contents, scheme, {name: Path(a) for name, a in archives.items()})
+        self._leave = leave
+        for names, paths in overlaps.items():
+            self.reporter.report(_overlap_notice(names, paths, self.site))
+        return contents
+
+    def install(self, unpacked: Path, scheme: Scheme, **options: Any) -> InstalledWheel:
+        """``install_wheel`` inside this change: what is in the way is staged, contested paths
+        are left to the wheel that ``claims`` chose. Safe in threads and forked copies."""
+        contents = options.get("contents")
+        leave = self._leave.get(contents.name, frozenset()) if contents is not None else frozenset()
+        done = install_wheel(unpacked, scheme, staging=self.staging, leave=leave, **options)
+        if os.getpid() == self._pid:
+            self._done[str(done.dist_info)] = done  # known even if the coordinator never sees it
+        return done
+
+    def job(self, fn: Callable[[T], Any]) -> Callable[[T], Any]:
+        """``fn`` returning its exception instead of raising it, so that the jobs that succeed
+        after one failed still reach ``collect`` (a thread pool drops their results)."""
+
+        def run(item: T) -> Any:
+            try:
+                return fn(item)
+            except Exception as exc:  # noqa: BLE001 - raised by ``collect`` after every job ended
+                return _Failed(exc)
+
+        return run
+
+    async def collect(self, results: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """The jobs' results as they come, remembering each installed wheel; once all have
+        ended, the first failure is raised."""
+        async for result in results:
+            if isinstance(result, _Failed):
+                self._failure = self._failure or result.exc
+                continue
+            for part in result if isinstance(result, tuple) else (result,):
+                if isinstance(part, InstalledWheel):
+                    self._done[str(part.dist_info)] = part
+            yield result
+        if self._failure is not None:
+            raise self._failure
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def commit(self) -> None:
+        """Delete what was staged: the removals become final."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+        for staged, _ in self._staged:  # staged next to the original (another filesystem)
+            if not staged.startswith(self.staging + "/"):
+                _delete(staged)
+        for done in self._done.values():
+            for staged, _ in done.moved:
+                if not staged.startswith(self.staging + "/"):
+                    _delete(staged)
+
+    def rollback(self) -> list[str]:
+        """Take out every wheel placed, put back every staged file; what could not be put back."""
+        problems: list[str] = []
+        done = list(self._done.values())
+        for wheel in reversed(done):
+            for path in _placed_by(wheel):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    problems.append(f"{path}: {exc.strerror}")
+        for wheel in reversed(done):
+            for staged, original in reversed(wheel.moved):
+                _put_back(staged, original, problems)
+        for path in sorted({d for wheel in done for d in wheel.created}, key=len, reverse=True):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+        for staged, original in reversed(self._staged):
+            _put_back(staged, original, problems)
+        if not problems:
+            shutil.rmtree(self.staging, ignore_errors=True)
+        return problems
+
+
+def _placed_by(wheel: InstalledWheel) -> Iterator[str]:
+    """The files an installed wheel placed: its RECORD but what it left to another wheel."""
+    site = str(wheel.dist_info.parent)
+    try:
+        with open(wheel.dist_info / "RECORD", encoding="utf-8") as f:
+            rows = parse_record(f.read(), source=str(wheel.dist_info))
+    except (OSError, UnicodeDecodeError, PyxError):
+        return
+    for row in rows:
+        path = os.path.normpath(os.path.join(site, row.path))
+        if path not in wheel.left:
+            yield path
+
+
+def _put_back(staged: str, original: str, problems: list[str]) -> None:
+    try:
+        os.makedirs(os.path.dirname(original), exist_ok=True)
+        os.replace(staged, original)
+    except OSError as exc:
+        problems.append(f"{original}: {exc.strerror}")
+
+
+def _delete(path: str) -> None:
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def sweep_staging(site: str) -> None:
+    """Delete the staging directories in ``site`` of processes that no longer run (killed)."""
+    try:
+        with os.scandir(site) as it:
+            leftovers = [e for e in it if e.name.startswith(STAGING_PREFIX)]
+    except OSError:
+        return
+    for entry in leftovers:
+        pid = entry.name[len(STAGING_PREFIX):].partition("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def claims(contents: Mapping[str, WheelContents], scheme: Scheme,
+           archives: Mapping[str, Path] | None = None) -> tuple[dict[str, frozenset[str]], dict[tuple[str, ...], list[str]]]:
+    """Which wheel places each path that several ship: the one whose name sorts last.
+
+    Returns, per project, the paths it leaves to a later one, and, per group of projects whose
+    copies of some files differ (by RECORD hash), those files. Only wheels that share a
+    top-level name, a launcher name or have a ``.data`` directory are compared file by file
+    (``archives``, the unpacked wheels, are listed for that: one call per wheel).
+    """
+    names = sorted(contents)
+    if len(names) < 2:
+        return {}, {}
+    compared = _suspects(contents, archives) if archives is not None else set(names)
+    owner: dict[str, tuple[str, str | None]] = {}
+    leave: dict[str, set[str]] = {}
+    differ: dict[tuple[str, ...], list[str]] = {}
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        if name not in compared:
+            continue
+        for path, digest in destinations(contents[name], scheme):
+            before = owner.get(path)
+            owner[path] = (name, digest)
+            if before is None:
+                continue
+            leave.setdefault(before[0], set()).add(path)
+            shipped = groups.setdefault(path, [before[0]])
+            shipped.append(name)
+            if digest is None or digest != before[1]:
+                differ.setdefault(path, [])
+    overlaps: dict[tuple[str, ...], list[str]] = {}
+    for path in differ:
+        overlaps.setdefault(tuple(groups[path]), []).append(path)
+    return {name: frozenset(paths) for name, paths in leave.items()}, overlaps
+
+
+def _suspects(contents: Mapping[str, WheelContents], archives: Mapping[str, Path]) -> set[str]:
+    """The wheels that may share a path with another, found from top-level names (one listing
+    per wheel) and launcher names: a warm install of unrelated packages compares nothing more."""
+    tops: dict[str, set[str]] = {}
+    scripts: dict[str, set[str]] = {}
+    with_data: set[str] = set()
+    for name, wheel in contents.items():
+        try:
+            entries = os.listdir(archives[name])
+        except OSError:
+            return set(contents)
+        for entry in entries:
+            if entry.endswith(".dist-info"):
+                continue
+            if entry.endswith(".data"):
+                if {"purelib", "platlib"} & set(_listdir(os.path.join(archives[name], entry))):
+                    return set(contents)  # may land on any root file: compare everything
+                with_data.add(name)
+                continue
+            tops.setdefault(entry, set()).add(name)
+        for ep in wheel.entry_points:
+            scripts.setdefault(ep.name, set()).add(name)
+    suspects: set[str] = set()
+    for owners in (*tops.values(), *scripts.values()):
+        if len(owners) > 1:
+            suspects |= owners
+    if with_data:  # scripts, data and headers: compared with every other wheel that has some
+        suspects |= with_data
+        suspects.update(*scripts.values())
+    return suspects
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _overlap_notice(names: tuple[str, ...], paths: list[str], site: str) -> Notice:
+    first = os.path.relpath(sorted(paths)[0], site)
+    others = f" and {len(paths) - 1} other file{'s' if len(paths) > 2 else ''}" if len(paths) > 1 else ""
+    listed = ", ".join(f"`{n}`" for n in names[:-1]) + f" and `{names[-1]}`"
+    return Notice(
+        f"`{first}`{others} are shipped by {listed} with different contents: "
+        f"`{names[-1]}`'s are installed (the last by name)",
+        level="warning",
+        code="overlapping-files",
+        hints=(f"these packages conflict; consider depending on only one of {listed}",),
+    )
+
+
+@contextmanager
+def all_or_nothing(site: Path | str, reporter: Reporter | None = None) -> Iterator[EnvironmentChange]:
+    """An ``EnvironmentChange`` committed when the block succeeds and rolled back when it raises
+    (interruptions included). Hold the environment's lock around it."""
+    change = EnvironmentChange(site, reporter)
+    try:
+        yield change
+    except BaseException as exc:
+        problems = change.rollback()
+        if problems and isinstance(exc, PyxError):
+            exc.hints.append(Hint(f"{len(problems)} files could not be put back: {problems[0]}"))
+        raise
+    change.commit()
+
+
+__all__ = ["STAGING_PREFIX", "EnvironmentChange", "all_or_nothing", "claims", "sweep_staging"]
