@@ -261,7 +261,7 @@ async def _act(plan: planning.Plan, archives, env, interpreter, options: Install
     # all or nothing: a failure puts back what was removed or replaced (``install.transaction``)
     from pyx_server.engine.install.transaction import all_or_nothing
 
-    with all_or_nothing(interpreter.scheme.purelib, reporter) as tx:
+    async with all_or_nothing(interpreter.scheme.purelib, reporter) as tx:
         await _act_in(tx, plan, archives, env, interpreter, options, result, reporter, cache)
 
 
@@ -320,7 +320,7 @@ async def _act_in(tx, plan: planning.Plan, archives, env, interpreter, options: 
         order = sorted(plan.installs, key=size, reverse=True)
         # The jobs report nothing (replaced versions are staged above), so they may run in
         # forked processes: see ``engine.forked``.
-        async for old, done in tx.collect(completed(tx.job(one), order, workers=min(os.cpu_count() or 1, 4),
+        async for old, done in tx.collect(completed(one, order, workers=min(os.cpu_count() or 1, 4),
                                                     processes_ok=True, weight=size)):
             if old is not None:
                 result.uninstalled.append(Change(old.name, str(old.version)))

@@ -40,37 +40,33 @@ import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pyx_server.engine.errors import Hint, InstallError, PyxError
 from pyx_server.engine.install.contents import WheelContents, scan_contents
 from pyx_server.engine.install.installer import InstalledWheel, destinations, install_wheel, move_into
 from pyx_server.engine.install.scheme import Scheme
-from pyx_server.engine.install.uninstaller import listed_by_others, read_installed_record, remove_dist
+from pyx_server.engine.install.uninstaller import (
+    environment_root,
+    listed_by_others,
+    prune_empty_dirs,
+    read_installed_record,
+    remove_dist,
+)
 from pyx_server.engine.install.wheel import parse_record
 from pyx_server.engine.progress import Notice, Reporter
 
-T = TypeVar("T")
-
 STAGING_PREFIX = ".pyx-staging-"
-
-
-class _Failed:
-    """A job's exception, returned as a value so that every job's outcome reaches the coordinator."""
-
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
 
 
 class EnvironmentChange:
     """The removals and installs of one operation on one environment (see the module docstring).
 
-    Use ``all_or_nothing``; call ``remove`` and ``claims`` on the operation's thread, and
-    ``install`` from jobs (``job`` wraps them, ``collect`` gathers their results).
+    A context manager (``with``, or ``async with`` around jobs): committed when the block
+    succeeds, rolled back when it raises, interruptions included. Hold the environment's lock
+    around it. Call ``remove`` and ``claims`` on the operation's thread, and ``install`` from
+    jobs (``collect`` gathers their results).
     """
 
     def __init__(self, site: Path | str, reporter: Reporter | None = None) -> None:
@@ -84,8 +80,40 @@ class EnvironmentChange:
         self._done: dict[str, InstalledWheel] = {}
         #: per project: the paths a later package of this install places instead
         self._leave: dict[str, frozenset[str]] = {}
-        self._failure: BaseException | None = None
+        #: dist-info directory names this install may create, by project (see ``rollback``)
+        self._expected: dict[str, str] = {}
+        #: the jobs' result streams, closed (so every job has ended) before a rollback
+        self._streams: list[Any] = []
         sweep_staging(self.site)
+
+    def __enter__(self) -> EnvironmentChange:
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if exc is None:
+            self.commit()
+            return
+        self._undo(exc)
+
+    async def __aenter__(self) -> EnvironmentChange:
+        return self
+
+    async def __aexit__(self, kind, exc, tb) -> None:
+        if exc is None:
+            self.commit()
+            return
+        for stream in self._streams:
+            try:
+                await stream.aclose()  # waits for the jobs still running
+            except BaseException:  # noqa: BLE001 - the block's exception is the one raised
+                pass
+        self._undo(exc)
+
+    def _undo(self, exc: BaseException) -> None:
+        problems = self.rollback()
+        if problems and isinstance(exc, PyxError):  # the promise of the hints no longer holds
+            exc.hints = [h for h in exc.hints if "left as it was" not in h]
+            exc.hints.append(Hint(f"{len(problems)} files could not be put back: {problems[0]}"))
 
     # -- removals, on the operation's thread ------------------------------------------------
 
@@ -118,7 +146,9 @@ class EnvironmentChange:
             except (OSError, UnicodeDecodeError) as exc:
                 raise InstallError(f"cannot read the unpacked wheel `{Path(archive).name}`: {exc}") from exc
         leave, overlaps = claims(contents, scheme, {name: Path(a) for name, a in archives.items()})
-        self._leave = leave
+        # by the project's own spelling (METADATA ``Name``), which is what a job knows
+        self._leave = {contents[name].name: paths for name, paths in leave.items()}
+        self._expected = {wheel.name: wheel.dist_info for wheel in contents.values()}
         for names, paths in overlaps.items():
             self.reporter.report(_overlap_notice(names, paths, self.site))
         return contents
@@ -133,31 +163,15 @@ class EnvironmentChange:
             self._done[str(done.dist_info)] = done  # known even if the coordinator never sees it
         return done
 
-    def job(self, fn: Callable[[T], Any]) -> Callable[[T], Any]:
-        """``fn`` returning its exception instead of raising it, so that the jobs that succeed
-        after one failed still reach ``collect`` (a thread pool drops their results)."""
-
-        def run(item: T) -> Any:
-            try:
-                return fn(item)
-            except Exception as exc:  # noqa: BLE001 - raised by ``collect`` after every job ended
-                return _Failed(exc)
-
-        return run
-
     async def collect(self, results: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        """The jobs' results as they come, remembering each installed wheel; once all have
-        ended, the first failure is raised."""
+        """The jobs' results as they come, remembering each installed wheel (jobs that ran in
+        this process are known even when their result never arrives: see ``install``)."""
+        self._streams.append(results)
         async for result in results:
-            if isinstance(result, _Failed):
-                self._failure = self._failure or result.exc
-                continue
             for part in result if isinstance(result, tuple) else (result,):
                 if isinstance(part, InstalledWheel):
                     self._done[str(part.dist_info)] = part
             yield result
-        if self._failure is not None:
-            raise self._failure
 
     # -- the end -----------------------------------------------------------------------------
 
@@ -176,6 +190,16 @@ class EnvironmentChange:
         """Take out every wheel placed, put back every staged file; what could not be put back."""
         problems: list[str] = []
         done = list(self._done.values())
+        emptied: set[str] = set()
+        for name, info in self._expected.items():
+            # a wheel installed by a forked copy whose result never arrived (an interruption):
+            # its dist-info is new, as any old one was staged first
+            path = os.path.join(self.site, info)
+            if path not in self._done and os.path.isdir(path):
+                wheel = InstalledWheel(name, "", Path(path), 0, left=self._leave.get(name, frozenset()))
+                done.append(wheel)
+                emptied.update(os.path.dirname(p) for p in _placed_by(wheel))
+                emptied.add(path)
         for wheel in reversed(done):
             for path in _placed_by(wheel):
                 try:
@@ -192,6 +216,8 @@ class EnvironmentChange:
                 os.rmdir(path)
             except OSError:
                 pass
+        if emptied:
+            prune_empty_dirs(emptied, str(environment_root(Path(self.site))), self.site)
         for staged, original in reversed(self._staged):
             _put_back(staged, original, problems)
         if not problems:
@@ -343,19 +369,10 @@ def _overlap_notice(names: tuple[str, ...], paths: list[str], site: str) -> Noti
     )
 
 
-@contextmanager
-def all_or_nothing(site: Path | str, reporter: Reporter | None = None) -> Iterator[EnvironmentChange]:
-    """An ``EnvironmentChange`` committed when the block succeeds and rolled back when it raises
-    (interruptions included). Hold the environment's lock around it."""
-    change = EnvironmentChange(site, reporter)
-    try:
-        yield change
-    except BaseException as exc:
-        problems = change.rollback()
-        if problems and isinstance(exc, PyxError):
-            exc.hints.append(Hint(f"{len(problems)} files could not be put back: {problems[0]}"))
-        raise
-    change.commit()
+def all_or_nothing(site: Path | str, reporter: Reporter | None = None) -> EnvironmentChange:
+    """An ``EnvironmentChange`` of the environment whose site-packages is ``site``, to use as
+    ``with`` / ``async with``: committed when the block succeeds, rolled back when it raises."""
+    return EnvironmentChange(site, reporter)
 
 
 __all__ = ["STAGING_PREFIX", "EnvironmentChange", "all_or_nothing", "claims", "sweep_staging"]

@@ -238,7 +238,7 @@ def remove_dist(
         removed.extend(leftovers)
         removed.append(dist_info)
 
-    removed.extend(Path(d) for d in _prune_empty_dirs(touched_dirs, env_root, site))
+    removed.extend(Path(d) for d in prune_empty_dirs(touched_dirs, env_root, site))
     return removed, notices
 
 
@@ -246,7 +246,7 @@ def remove_dist(
 _LAYOUT = frozenset({"bin", "Scripts", "lib", "lib64", "Lib", "include", "Include"})
 
 
-def _prune_empty_dirs(dirs: set[str], env_root: str, site: str) -> list[str]:
+def prune_empty_dirs(dirs: set[str], env_root: str, site: str) -> list[str]:
     """Remove directories the uninstall emptied, never the environment's own layout.
 
     Kept: the root, site-packages and its ancestors, and in an environment (not a
