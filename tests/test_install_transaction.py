@@ -260,8 +260,8 @@ def test_a_wheel_installed_by_a_worker_whose_result_never_arrived_is_rolled_back
                      entry_points={"console_scripts": {"alpha": "alpha:main"}})
     with pytest.raises(KeyboardInterrupt):
         with EnvironmentChange(env.site) as tx:
-            contents = tx.claims({"alpha": wheel}, env.scheme, lambda a: None)
-            install_wheel(wheel, env.scheme, python=env.python, linker=Linker(), contents=contents["alpha"],
+            tx.claims({"alpha": wheel}, env.scheme, lambda a: None)
+            install_wheel(wheel, env.scheme, python=env.python, linker=Linker(),
                           staging=tx.staging)  # as in the worker: the coordinator never hears of it
             raise KeyboardInterrupt
     assert snapshot(env.root) == before

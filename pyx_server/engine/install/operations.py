@@ -303,7 +303,8 @@ async def _act_in(tx, plan: planning.Plan, archives, env, interpreter, options: 
             kwargs = {
                 "requested": p.source.requested,
                 "direct_url": _direct_url(p.source, archive) if p.source.direct else None,
-                "contents": contents[p.source.name],
+                "contents": contents.get(p.source.name) or (
+                    cached_contents(archive, store) if archive.parent == archive_bucket else None),
             }
             return replaced.get(p.source.name), tx.install(archive, scheme, python=python, linker=linker, **kwargs)
 

@@ -80,8 +80,8 @@ class EnvironmentChange:
         self._done: dict[str, InstalledWheel] = {}
         #: per project: the paths a later package of this install places instead
         self._leave: dict[str, frozenset[str]] = {}
-        #: dist-info directory names this install may create, by project (see ``rollback``)
-        self._expected: dict[str, str] = {}
+        #: the dist-info directories this install may create, with what each leaves to others
+        self._expected: dict[str, frozenset[str]] = {}
         #: the jobs' result streams, closed (so every job has ended) before a rollback
         self._streams: list[Any] = []
         sweep_staging(self.site)
@@ -135,20 +135,27 @@ class EnvironmentChange:
 
     def claims(self, archives: Mapping[str, Path], scheme: Scheme,
                read: Callable[[Path], WheelContents | None]) -> dict[str, WheelContents]:
-        """Read what each wheel holds (``read``, else a scan) and decide, before any job runs,
-        which wheel places each path two of them ship; warn when their copies differ."""
+        """Decide, before any job runs, which wheel places each path that two of ``archives``
+        (unpacked wheels by project) ship, and warn when their copies differ.
+
+        Only the wheels that may share a path (``_suspects``: a top-level name, a launcher, a
+        ``.data`` directory) are read (``read``, else a scan); what was read is returned for the
+        jobs to reuse. The others' jobs read their own contents, in parallel.
+        """
+        listings = {name: _Listing.of(Path(archive)) for name, archive in archives.items()}
         contents: dict[str, WheelContents] = {}
-        for name, archive in archives.items():
+        for name in _suspects(listings):
             try:
-                contents[name] = read(archive) or scan_contents(archive)
+                contents[name] = read(archives[name]) or scan_contents(archives[name])
             except PyxError:
                 raise
             except (OSError, UnicodeDecodeError) as exc:
-                raise InstallError(f"cannot read the unpacked wheel `{Path(archive).name}`: {exc}") from exc
-        leave, overlaps = claims(contents, scheme, {name: Path(a) for name, a in archives.items()})
+                raise InstallError(f"cannot read the unpacked wheel `{Path(archives[name]).name}`: {exc}") from exc
+        leave, overlaps = claims(contents, scheme)
         # by the project's own spelling (METADATA ``Name``), which is what a job knows
         self._leave = {contents[name].name: paths for name, paths in leave.items()}
-        self._expected = {wheel.name: wheel.dist_info for wheel in contents.values()}
+        self._expected = {listing.dist_info: leave.get(name, frozenset())
+                          for name, listing in listings.items() if listing.dist_info}
         for names, paths in overlaps.items():
             self.reporter.report(_overlap_notice(names, paths, self.site))
         return contents
@@ -191,12 +198,12 @@ class EnvironmentChange:
         problems: list[str] = []
         done = list(self._done.values())
         emptied: set[str] = set()
-        for name, info in self._expected.items():
+        for info, left in self._expected.items():
             # a wheel installed by a forked copy whose result never arrived (an interruption):
             # its dist-info is new, as any old one was staged first
             path = os.path.join(self.site, info)
             if path not in self._done and os.path.isdir(path):
-                wheel = InstalledWheel(name, "", Path(path), 0, left=self._leave.get(name, frozenset()))
+                wheel = InstalledWheel(info, "", Path(path), 0, left=left)
                 done.append(wheel)
                 emptied.update(os.path.dirname(p) for p in _placed_by(wheel))
                 emptied.add(path)
@@ -281,72 +288,110 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def claims(contents: Mapping[str, WheelContents], scheme: Scheme,
-           archives: Mapping[str, Path] | None = None) -> tuple[dict[str, frozenset[str]], dict[tuple[str, ...], list[str]]]:
+def claims(contents: Mapping[str, WheelContents],
+           scheme: Scheme) -> tuple[dict[str, frozenset[str]], dict[tuple[str, ...], list[str]]]:
     """Which wheel places each path that several ship: the one whose name sorts last.
 
     Returns, per project, the paths it leaves to a later one, and, per group of projects whose
-    copies of some files differ (by RECORD hash), those files. Only wheels that share a
-    top-level name, a launcher name or have a ``.data`` directory are compared file by file
-    (``archives``, the unpacked wheels, are listed for that: one call per wheel).
+    copies of some files differ (by RECORD hash), those files.
     """
-    names = sorted(contents)
-    if len(names) < 2:
-        return {}, {}
-    compared = _suspects(contents, archives) if archives is not None else set(names)
     owner: dict[str, tuple[str, str | None]] = {}
     leave: dict[str, set[str]] = {}
-    differ: dict[tuple[str, ...], list[str]] = {}
     groups: dict[str, list[str]] = {}
-    for name in names:
-        if name not in compared:
-            continue
+    differ: dict[str, None] = {}
+    for name in sorted(contents) if len(contents) > 1 else ():
         for path, digest in destinations(contents[name], scheme):
             before = owner.get(path)
             owner[path] = (name, digest)
             if before is None:
                 continue
             leave.setdefault(before[0], set()).add(path)
-            shipped = groups.setdefault(path, [before[0]])
-            shipped.append(name)
+            groups.setdefault(path, [before[0]]).append(name)
             if digest is None or digest != before[1]:
-                differ.setdefault(path, [])
+                differ[path] = None
     overlaps: dict[tuple[str, ...], list[str]] = {}
     for path in differ:
         overlaps.setdefault(tuple(groups[path]), []).append(path)
     return {name: frozenset(paths) for name, paths in leave.items()}, overlaps
 
 
-def _suspects(contents: Mapping[str, WheelContents], archives: Mapping[str, Path]) -> set[str]:
-    """The wheels that may share a path with another, found from top-level names (one listing
-    per wheel) and launcher names: a warm install of unrelated packages compares nothing more."""
+class _Listing:
+    """The top of one unpacked wheel, read with one directory listing (and its launchers'
+    names from ``entry_points.txt``): enough to tell which wheels may share a path."""
+
+    __slots__ = ("tops", "dist_info", "data", "data_in_root", "launchers")
+
+    def __init__(self) -> None:
+        self.tops: list[str] = []
+        self.dist_info = ""
+        self.data = False
+        self.data_in_root = False
+        self.launchers: set[str] = set()
+
+    @classmethod
+    def of(cls, archive: Path) -> _Listing | None:
+        listing = cls()
+        try:
+            entries = os.listdir(archive)
+        except OSError:
+            return None
+        for entry in entries:
+            if entry.endswith(".dist-info"):
+                listing.dist_info = entry
+                listing.launchers = _launcher_names(os.path.join(archive, entry, "entry_points.txt"))
+            elif entry.endswith(".data"):
+                listing.data = True
+                listing.data_in_root = bool({"purelib", "platlib"} & set(_listdir(os.path.join(archive, entry))))
+            else:
+                listing.tops.append(entry)
+        return listing
+
+
+def _launcher_names(path: str) -> set[str]:
+    """The script names of ``entry_points.txt`` (a quick superset: exact names come from contents)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return set()
+    names: set[str] = set()
+    scripts = False
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            scripts = line.replace(" ", "") in ("[console_scripts]", "[gui_scripts]")
+        elif scripts and "=" in line:
+            names.add(line.partition("=")[0].strip())
+    return names
+
+
+def _suspects(listings: Mapping[str, _Listing | None]) -> set[str]:
+    """The wheels that may share a path with another: those sharing a top-level name or a
+    launcher name, and with a ``.data`` directory (compared with every wheel that has launchers,
+    or with all when it lands files in the root). Unrelated wheels: no more than the listings."""
+    if len(listings) < 2:
+        return set()
+    if any(listing is None or listing.data_in_root for listing in listings.values()):
+        return set(listings)
     tops: dict[str, set[str]] = {}
     scripts: dict[str, set[str]] = {}
     with_data: set[str] = set()
-    for name, wheel in contents.items():
-        try:
-            entries = os.listdir(archives[name])
-        except OSError:
-            return set(contents)
-        for entry in entries:
-            if entry.endswith(".dist-info"):
-                continue
-            if entry.endswith(".data"):
-                if {"purelib", "platlib"} & set(_listdir(os.path.join(archives[name], entry))):
-                    return set(contents)  # may land on any root file: compare everything
-                with_data.add(name)
-                continue
+    for name, listing in listings.items():
+        assert listing is not None
+        for entry in listing.tops:
             tops.setdefault(entry, set()).add(name)
-        for ep in wheel.entry_points:
-            scripts.setdefault(ep.name, set()).add(name)
+        for launcher in listing.launchers:
+            scripts.setdefault(launcher, set()).add(name)
+        if listing.data:
+            with_data.add(name)
     suspects: set[str] = set()
     for owners in (*tops.values(), *scripts.values()):
         if len(owners) > 1:
             suspects |= owners
-    if with_data:  # scripts, data and headers: compared with every other wheel that has some
+    if with_data:
         suspects |= with_data
         suspects.update(*scripts.values())
-    return suspects
+    return suspects if len(suspects) > 1 else set()
 
 
 def _listdir(path: str) -> list[str]:
