@@ -98,3 +98,21 @@ def test_claims_give_each_contested_path_to_one_wheel_whatever_the_spelling_of_i
     rows = {e.path: e for e in read_record(done.dist_info)}
     assert "bulky/a.py" in rows and "../../../bin/tool" in rows
     assert contents["alpha-pkg"].name == "Alpha_Pkg" and scan_contents(loser).name == "Alpha_Pkg"
+
+
+def test_uninstall_keeps_a_launcher_another_distribution_lists(tmp_path: Path) -> None:
+    from pyx_server.engine.install.installer import install_wheel, uninstall
+    from pyx_server.engine.install.linker import Linker
+    from tests.test_installer import make_venv as plain_venv
+    from tests.test_installer import unpacked
+
+    env = plain_venv(tmp_path / "venv")
+    first = install_wheel(unpacked(tmp_path, "one", "1.0", files={"one.py": "def main(): pass\n"},
+                                   entry_points={"console_scripts": {"tool": "one:main"}}),
+                          env.scheme, python=env.python, linker=Linker())
+    install_wheel(unpacked(tmp_path, "two", "1.0", files={"two.py": "def main(): pass\n"},
+                           entry_points={"console_scripts": {"tool": "two:main"}}),
+                  env.scheme, python=env.python, linker=Linker())
+    uninstall(first.dist_info)
+    assert not (env.site / "one.py").exists()
+    assert "two" in (env.scheme.scripts / "tool").read_text()  # `two` lists it: it stays

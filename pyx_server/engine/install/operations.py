@@ -222,8 +222,8 @@ async def install(
         finally:
             unpackers.close()
 
-    # -- act: remove what is extraneous, then link the new wheels in; a replaced version is
-    # swapped by ``replace_wheel`` (new files first), so a failed upgrade keeps the old one.
+    # -- act: remove what is extraneous, then link the new wheels in, all or nothing: removed
+    # and replaced versions are staged and put back if anything fails (``install.transaction``).
     with environment_lock(env, cache):
         await _act(plan, archives, env, interpreter, options, result, reporter, cache)
     if options.resolve:

@@ -74,8 +74,8 @@ def listed_by_others(dist_info: Path, entries: Iterable[RecordEntry]) -> set[str
     """The files of ``entries`` (``dist_info``'s RECORD) that another distribution next to it
     also lists in its RECORD: what uninstalling ``dist_info`` must leave in place.
 
-    Only the RECORDs that mention one of the removed top-level names (or script names) are
-    parsed; a RECORD that cannot be read keeps nothing.
+    Only the RECORDs with a line starting with one of the removed top-level names (or ending in
+    one of its script names) are parsed; a RECORD that cannot be read keeps nothing.
     """
     site = str(dist_info.parent)
     mine: dict[str, str] = {}
@@ -85,7 +85,11 @@ def listed_by_others(dist_info: Path, entries: Iterable[RecordEntry]) -> set[str
         head = path.partition("/")[0]
         if head == dist_info.name:
             continue
-        needles.add(path.rpartition("/")[2] if head == ".." else head)
+        if head == "..":  # a script: ``../../../bin/<name>``, anywhere on a line
+            name = path.rpartition("/")[2]
+            needles.update((f"/{name},", f'/{name}"'))
+        else:  # a top-level name, at the start of a line (plain or quoted)
+            needles.update((f"\n{head}/", f"\n{head},", f'\n"{head}'))
         mine[os.path.normpath(os.path.join(site, path))] = path
     shared: set[str] = set()
     if not mine:
@@ -101,10 +105,11 @@ def listed_by_others(dist_info: Path, entries: Iterable[RecordEntry]) -> set[str
                 text = f.read()
         except (OSError, UnicodeDecodeError):
             continue
+        text = "\n" + text
         if not any(needle in text for needle in needles):
             continue
         try:
-            rows = parse_record(text, source=other)
+            rows = parse_record(text[1:], source=other)
         except InvalidWheel:
             continue
         for row in rows:
