@@ -10,19 +10,25 @@ copying the environment:
   moved, file by file, into a staging directory in site-packages (``.pyx-staging-<pid>-…``,
   a rename on the same filesystem), its dist-info first; files of other distributions that a
   new wheel finds in its way go there too;
-* each wheel's job reports what it placed (its RECORD, the directories it made, what it
-  moved); a failed job has already taken its own files back;
+* each wheel's job returns what it placed (its RECORD, the directories it made, what it
+  moved); a failed job has already taken its own files back. On failure the jobs' stream is
+  closed first, so that every job has ended; a wheel a forked worker installed whose result
+  never arrived (an interruption) is found by its dist-info, new since any old one was staged;
 * on failure the placed files are removed and the staged ones renamed back; on success the
-  staging directory is deleted, which is the deletion an uninstall does anyway.
+  staging directory is deleted, which is the deletion an uninstall does anyway. Moving a file
+  and deleting it later costs about what deleting it costs: a warm install of new packages
+  stages nothing, and an upgrade no longer keeps its jobs out of forked workers.
 
 Two wheels of one install may ship the same file (``bulky/__init__.py`` in three packages).
 Linked at once they raced (``File exists``, issue 11), and which copy stayed depended on
 the scheduling. Here the paths are compared before any job starts (``claims``): every path is
 placed by exactly one wheel, the one whose project name sorts last, the others list it in
-their RECORD without placing it (the state pip reaches by installing one after the other, and
-uv by overwriting). When the copies differ, a warning ``Notice`` (code ``overlapping-files``)
-names the packages, as uv does. Uninstalling one of them keeps the file while another RECORD
-lists it (``uninstaller``).
+their RECORD (with the hash of their own copy) without placing it: the state pip reaches by
+installing one after the other, where the later overwrites. uv links in parallel and
+overwrites too, so its winner depends on the scheduling; it warns (a preview feature) when
+the copies' sizes differ. pyx warns when their hashes differ: a warning ``Notice`` (code
+``overlapping-files``) names the packages. Uninstalling one of them keeps the file while
+another RECORD lists it (``uninstaller``; pip and uv remove it).
 
 A process killed with SIGKILL cannot roll back. What it leaves is repaired by the next run
 that changes the environment: a distribution is either whole or missing its dist-info
