@@ -1,4 +1,4 @@
-"""Installing an unpacked wheel per the binary distribution format; uninstalling by RECORD.
+"""Installing one unpacked wheel into an environment, per the binary distribution format.
 
 ``install_wheel`` takes the directory ``wheel.unpack_wheel`` made in the cache and places it
 into an environment's ``Scheme``:
@@ -8,96 +8,90 @@ into an environment's ``Scheme``:
 * files are *linked* (see ``linker``), so the cached copy is never modified: anything whose
   installed bytes differ from the archive (a ``#!python`` script, an entry-point launcher,
   ``RECORD``, ``INSTALLER``…) is written as a new file;
-* ``console_scripts`` / ``gui_scripts`` become launchers with the interpreter's shebang;
+* ``console_scripts`` / ``gui_scripts`` become launchers with the interpreter's shebang
+  (``scripts``);
 * the new ``RECORD`` lists every installed file relative to site-packages with sha256 and
   size — reusing the wheel's RECORD hashes for linked files, hashing only what was generated.
 
 It plans before it acts (every path is known and checked before the first write) and is
 transactional: a file of another distribution that is in the way is moved aside and put back
 if the install fails, and everything placed so far is removed, so a failed install leaves the
-environment as it was.
+environment as it was. Inside an install of several wheels (``transaction``), the moved files
+go to the install's staging directory and the wheel reports what it placed, so that the whole
+install can be undone when another wheel fails.
 
-Launchers are POSIX shell-less Python scripts (distlib's template, as pip and uv write); no
-Windows ``.exe`` launchers are produced.
+Uninstalling by RECORD is ``uninstaller``'s job; both names are re-exported here.
 """
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
+import itertools
 import json
 import os
-import shlex
-import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyx_server.engine.install.contents import (
-    ScriptEntryPoint,
-    WheelContents,
-    read_script_entry_points,
-    scan_contents,
-    walk_files,
-)
-from pyx_server.engine.errors import InstallError, InvalidWheel, PyxError, UninstallError
+from pyx_server.engine.errors import InstallError, PyxError
+from pyx_server.engine.install.contents import WheelContents, read_script_entry_points, scan_contents
 from pyx_server.engine.install.linker import Linker
-from pyx_server.engine.progress import Notice, Reporter
 from pyx_server.engine.install.scheme import Scheme
-from pyx_server.engine.install.wheel import RecordEntry, parse_record, record_hash
+from pyx_server.engine.install.scripts import MAX_SHEBANG, launcher_script, script_shebang
+from pyx_server.engine.install.uninstaller import (
+    environment_root,
+    listed_by_others,
+    read_installed_record,
+    remove_dist,
+    uninstall,
+)
+from pyx_server.engine.install.wheel import RecordEntry, record_hash
+from pyx_server.engine.progress import Reporter
 
-#: the longest ``#!`` line the kernel is trusted to honour (distlib / pip use the same limit)
-MAX_SHEBANG = 127
 _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-
-# distlib's launcher (pip and uv write the same body)
-_LAUNCHER = """\
-# -*- coding: utf-8 -*-
-import re
-import sys
-from {module} import {import_name}
-if __name__ == '__main__':
-    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
-    sys.exit({func}())
-"""
+#: names of files moved into a staging directory: unique across the threads of one process
+_STAGED = itertools.count()
 
 
 @dataclass(frozen=True)
 class InstalledWheel:
-    """What ``install_wheel`` placed: the project, its new dist-info, and how many files."""
+    """What ``install_wheel`` placed: the project, its new dist-info, and how many files.
+
+    Inside an environment transaction (``staging`` given) it also says how to undo it: the
+    directories it created, the files of others it moved into the staging directory
+    ``(staged, original)``, and the paths it listed in RECORD but left to a later package.
+    """
 
     name: str
     version: str
     dist_info: Path
     files: int
+    created: tuple[str, ...] = ()
+    moved: tuple[tuple[str, str], ...] = ()
+    left: frozenset[str] = frozenset()
 
 
-# -- scripts ----------------------------------------------------------------------------------
-
-
-def script_shebang(python: str) -> bytes:
-    """The ``#!`` header for scripts run by ``python``.
-
-    A plain ``#!<python>`` line, unless the path is longer than the kernel honours or holds
-    whitespace: then the ``/bin/sh`` trick pip and distlib use, a header that is valid shell
-    (``exec`` the interpreter on this file) and a harmless string literal for Python.
-    """
-    exe = os.fsencode(python)
-    if len(exe) + 2 <= MAX_SHEBANG and not any(c in exe for c in b" \t\n\r\f\v"):
-        return b"#!" + exe + b"\n"
-    quoted = os.fsencode(shlex.quote(python))
-    return b"#!/bin/sh\n'''exec' " + quoted + b' "$0" "$@"\n' + b"' '''\n"
-
-
-def launcher_script(python: str, module: str, attr: str) -> bytes:
-    """A console/gui launcher: import ``module:attr`` (``attr`` may be dotted) and exit with it."""
-    body = _LAUNCHER.format(module=module, import_name=attr.split(".")[0], func=attr)
-    return script_shebang(python) + body.encode("utf-8")
-
-
-# -- the install ------------------------------------------------------------------------------
+def move_into(staging: str, path: str) -> str:
+    """Move ``path`` (a file, or a whole directory) into the directory ``staging``, made when
+    missing; where it went. On another filesystem it goes next to where it was instead."""
+    staged = f"{staging}/{os.getpid()}-{next(_STAGED)}"
+    try:
+        os.rename(path, staged)
+    except FileNotFoundError:
+        if os.path.lexists(path) and not os.path.isdir(staging):
+            os.makedirs(staging, exist_ok=True)
+            os.rename(path, staged)
+        else:
+            raise
+    except OSError as exc:
+        if exc.errno != 18:  # EXDEV: staging is on another filesystem
+            raise
+        head, tail = os.path.split(path)
+        staged = os.path.join(head, f".{tail}.pyx-old-{os.getpid()}-{next(_STAGED)}")
+        os.rename(path, staged)
+    return staged
 
 
 @dataclass
@@ -117,7 +111,9 @@ class _Action:
 class _Transaction:
     """What an install has placed so far, so a failure can put the environment back."""
 
-    def __init__(self) -> None:
+    def __init__(self, staging: str | None = None) -> None:
+        #: the environment transaction's staging directory: moved files wait there for its end
+        self.staging = staging
         self.files: list[str] = []
         self.dirs: list[str] = []
         self.moved: list[tuple[str, str]] = []  # (aside, original)
@@ -177,12 +173,17 @@ class _Transaction:
     def move_aside(self, dst: str) -> None:
         if os.path.isdir(dst) and not os.path.islink(dst):
             raise IsADirectoryError(21, "a directory is in the way", dst)
+        if self.staging is not None:
+            self.moved.append((move_into(self.staging, dst), dst))
+            return
         head, tail = os.path.split(dst)
-        aside = os.path.join(head, f".{tail}.pyx-old-{os.getpid()}-{len(self.moved)}")
+        aside = os.path.join(head, f".{tail}.pyx-old-{os.getpid()}-{next(_STAGED)}")
         os.rename(dst, aside)
         self.moved.append((aside, dst))
 
     def commit(self) -> None:
+        if self.staging is not None:
+            return  # the environment transaction removes its staging directory at its end
         for aside, _ in self.moved:
             try:
                 os.unlink(aside)
@@ -317,6 +318,8 @@ def install_wheel(
     direct_url: dict | None = None,
     installer: str = "pyx",
     contents: WheelContents | None = None,
+    staging: str | None = None,
+    leave: frozenset[str] = frozenset(),
 ) -> InstalledWheel:
     """Install the unpacked wheel ``unpacked`` (a cache entry, never modified) into ``scheme``.
 
@@ -325,6 +328,10 @@ def install_wheel(
     another distribution in the way are replaced; on any failure everything is put back and
     ``InstallError`` (or the ``InvalidWheel`` that explains it) names the package. Replacing
     an installed version of the same project is ``replace_wheel``'s job (or ``uninstall`` first).
+
+    Inside an environment transaction: files in the way go to ``staging`` (kept until the
+    transaction ends), and the paths in ``leave`` are listed in RECORD but not placed, as a
+    later package of the same install ships them (``transaction.claims``).
     """
     unpacked = Path(unpacked)
     label = unpacked.name
@@ -349,23 +356,30 @@ def install_wheel(
     prefix = dist_dir + "/"
     actions = sorted(actions, key=lambda a: a.dst.startswith(prefix))
     info = f"{contents.dist_info}/"
-    split = next((i for i, path in enumerate(linked) if path.startswith(info)), len(linked))
-    tx = _Transaction()
+    src_base, dst_base = f"{unpacked}/", f"{root_dir}/"
+    # RECORD lists ``linked``; what this wheel links may be fewer (``leave``)
+    bulk = [p for p in linked if dst_base + p not in leave] if leave else linked
+    split = next((i for i, path in enumerate(bulk) if path.startswith(info)), len(bulk))
+    tx = _Transaction(staging)
     record: dict[str, tuple[str, str, str]] = {}
     link = linker.link
-    src_base, dst_base = f"{unpacked}/", f"{root_dir}/"
     try:
         # the bulk of the wheel: its directories, then its files, the dist-info's last
-        for parent in dict.fromkeys(path.rpartition("/")[0] for path in linked):
+        for parent in dict.fromkeys(path.rpartition("/")[0] for path in bulk):
             if parent:
                 tx.ensure_dir(dst_base + parent)
-        tx.link_bulk(linker, src_base, dst_base, linked[:split])
+        tx.link_bulk(linker, src_base, dst_base, bulk[:split])
         info_linked = False
         for action in actions:
             if not info_linked and action.dst.startswith(prefix):
-                tx.link_bulk(linker, src_base, dst_base, linked[split:])
+                tx.link_bulk(linker, src_base, dst_base, bulk[split:])
                 info_linked = True
             dst = action.dst
+            if dst in leave:  # a later package places it: recorded, as that install would
+                digest, size = (action.hash, action.size) if action.hash else (
+                    (record_hash(action.data), len(action.data)) if action.data is not None else _file_hash(action.src))
+                record[dst] = (action.record_path, digest, "" if size is None else str(size))
+                continue
             parent = dst.rpartition("/")[0]
             if parent not in tx._known:
                 tx.ensure_dir(parent)
@@ -383,7 +397,7 @@ def install_wheel(
                     digest, size = _file_hash(action.dst)
             record[action.dst] = (action.record_path, digest, "" if size is None else str(size))
         if not info_linked:
-            tx.link_bulk(linker, src_base, dst_base, linked[split:])
+            tx.link_bulk(linker, src_base, dst_base, bulk[split:])
         record_rel = f"{os.path.basename(dist_dir)}/RECORD"
         rows = sorted(record.values())
         rows.append((record_rel, "", ""))
@@ -403,7 +417,11 @@ def install_wheel(
             hints=["the environment was left as it was before the install"],
         ) from exc
     tx.commit()
-    return InstalledWheel(name=name, version=version, dist_info=Path(dist_dir), files=len(rows) + len(linked))
+    files = len(rows) + len(linked)
+    if staging is None:
+        return InstalledWheel(name=name, version=version, dist_info=Path(dist_dir), files=files)
+    return InstalledWheel(name=name, version=version, dist_info=Path(dist_dir), files=files,
+                          created=tuple(tx.dirs), moved=tuple(tx.moved), left=leave)
 
 
 def _lands_on(actions: list[_Action], root_dir: str, linked: Sequence[str]) -> bool:
@@ -428,201 +446,48 @@ def replace_wheel(
 
     Installing first (files in the way are moved aside and restored on failure) keeps the old
     version working if the new one fails; files both versions ship end up present because
-    only the old paths the new RECORD does not list are removed.
+    only the old paths the new RECORD does not list are removed. Notices (RECORD lines pointing
+    outside the environment) go to ``reporter`` on the calling thread. An install of several
+    wheels stages the old version instead (``transaction``), so that it can come back.
     """
     old_dist_info = Path(os.path.abspath(old_dist_info))
-    old_entries = _read_installed_record(old_dist_info)
+    old_entries = read_installed_record(old_dist_info)
     new = install_wheel(unpacked, scheme, python=python, linker=linker, **options)
     site = str(new.dist_info.parent)
-    keep = {os.path.normpath(os.path.join(site, e.path)) for e in _read_installed_record(new.dist_info)}
-    _remove_dist(old_dist_info, old_entries, root=None, reporter=reporter, keep=keep,
-                 remove_dist_info=old_dist_info != new.dist_info)
+    keep = {os.path.normpath(os.path.join(site, e.path)) for e in read_installed_record(new.dist_info)}
+    if old_dist_info != new.dist_info:
+        keep |= listed_by_others(old_dist_info, old_entries) - {str(new.dist_info)}
+    _, notices = remove_dist(old_dist_info, old_entries, keep=keep, remove_dist_info=old_dist_info != new.dist_info)
+    for notice in notices:
+        (reporter or Reporter()).report(notice)
     return new
 
 
-# -- uninstall --------------------------------------------------------------------------------
-
-
-def _read_installed_record(dist_info: Path) -> list[RecordEntry]:
-    record = dist_info / "RECORD"
-    try:
-        text = record.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UninstallError(
-            f"cannot uninstall `{dist_info.name}`: it has no RECORD, so its files are unknown",
-            context={"dist_info": dist_info},
-            hints=[
-                "it was installed by a tool that does not record its files (a distutils "
-                "`setup.py install` or a system package manager); remove it with that tool, "
-                f"or delete its files and `{dist_info}` by hand"
-            ],
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UninstallError(f"cannot read `{record}`: {exc}") from exc
-    try:
-        return parse_record(text, source=str(record))
-    except InvalidWheel as exc:
-        raise UninstallError(exc.message) from exc
-
-
-def environment_root(site_packages: Path) -> Path:
-    """The environment a site-packages belongs to: the venv (``pyvenv.cfg``) or the prefix.
-
-    Uninstall never removes anything outside it. ``--target``-style directories are their own root.
-    """
-    site = Path(os.path.abspath(site_packages))
-    for candidate in [site, *list(site.parents)[:3]]:
-        if (candidate / "pyvenv.cfg").is_file():
-            return candidate
-    parts = site.parts
-    if len(parts) >= 4 and site.name in ("site-packages", "dist-packages"):
-        if site.parent.name.startswith(("python", "pypy")) and site.parent.parent.name.startswith("lib"):
-            return site.parent.parent.parent
-        if site.parent.name.lower() == "lib":
-            return site.parent.parent
-    return site
-
-
-def uninstall(
-    dist_info: Path, *, root: Path | None = None, reporter: Reporter | None = None
-) -> list[Path]:
-    """Remove an installed distribution by its RECORD (pip's and pyx's alike); return what went.
-
-    RECORD paths are relative to site-packages and may climb out of it (``../../../bin/x``).
-    Their ``__pycache__`` files, directories left empty and the dist-info go too. A RECORD
-    line pointing outside the environment ``root`` (default: ``environment_root``) is
-    skipped and reported as a warning ``Notice``, never followed.
-    """
-    dist_info = Path(os.path.abspath(dist_info))
-    entries = _read_installed_record(dist_info)
-    return _remove_dist(dist_info, entries, root=root, reporter=reporter, keep=frozenset(),
-                        remove_dist_info=True)
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-
-def _remove_dist(
-    dist_info: Path,
-    entries: list[RecordEntry],
-    *,
-    root: Path | None,
-    reporter: Reporter | None,
-    keep: set[str] | frozenset[str],
-    remove_dist_info: bool,
-) -> list[Path]:
-    site = str(dist_info.parent)
-    env_root = os.path.abspath(root if root is not None else environment_root(dist_info.parent))
-    real_root = os.path.realpath(env_root)
-    reporter = reporter or Reporter()
-    real_dirs: dict[str, str] = {}
-    removed: list[Path] = []
-    touched_dirs: set[str] = set()
-    py_stems: dict[str, set[str]] = {}
-    seen: set[str] = set()
-
-    for entry in entries:
-        full = os.path.normpath(os.path.join(site, entry.path))
-        if full in seen:
-            continue
-        seen.add(full)
-        parent = os.path.dirname(full)
-        real_parent = real_dirs.get(parent)
-        if real_parent is None:
-            real_parent = real_dirs[parent] = os.path.realpath(parent)
-        if not _inside(full, env_root) or full == env_root or not _inside(real_parent, real_root):
-            reporter.report(Notice(
-                f"skipped `{entry.path}` from the RECORD of `{dist_info.name}`: "
-                f"it points outside the environment `{env_root}`", level="warning", code="record-outside-environment"))
-            continue
-        if full in keep:
-            continue
-        try:
-            os.unlink(full)
-        except FileNotFoundError:
-            continue
-        except (IsADirectoryError, PermissionError) as exc:
-            if os.path.isdir(full) and not os.path.islink(full):
-                continue  # a directory listed by mistake: emptied ones go below
-            raise UninstallError(f"cannot remove `{full}`: {exc.strerror}",
-                                 context={"dist_info": dist_info}) from exc
-        except OSError as exc:
-            raise UninstallError(f"cannot remove `{full}`: {exc.strerror}",
-                                 context={"dist_info": dist_info}) from exc
-        removed.append(Path(full))
-        touched_dirs.add(parent)
-        if full.endswith(".py"):
-            py_stems.setdefault(parent, set()).add(full)
-
-    for directory, sources in py_stems.items():
-        cache = os.path.join(directory, "__pycache__")
-        try:
-            names = os.listdir(cache)
-        except OSError:
-            continue
-        for n in names:
-            if not n.endswith(".pyc"):
-                continue
-            pyc = os.path.join(cache, n)
-            try:
-                source = importlib.util.source_from_cache(pyc)
-            except (ValueError, NotImplementedError):
-                continue
-            if source in sources and pyc not in keep:
-                try:
-                    os.unlink(pyc)
-                except OSError:
-                    continue
-                removed.append(Path(pyc))
-        touched_dirs.add(cache)
-
-    if remove_dist_info and os.path.isdir(dist_info) and not os.path.islink(dist_info):
-        leftovers = [Path(p) for p, _ in walk_files(str(dist_info))]
-        try:
-            shutil.rmtree(dist_info)
-        except OSError as exc:
-            raise UninstallError(f"cannot remove `{dist_info}`: {exc.strerror}") from exc
-        removed.extend(leftovers)
-        removed.append(dist_info)
-
-    removed.extend(Path(d) for d in _prune_empty_dirs(touched_dirs, env_root, site))
-    return removed
-
-
-#: what ``python -m venv`` creates at the root: kept even when an uninstall empties them
-_LAYOUT = frozenset({"bin", "Scripts", "lib", "lib64", "Lib", "include", "Include"})
-
-
-def _prune_empty_dirs(dirs: set[str], env_root: str, site: str) -> list[str]:
-    """Remove directories the uninstall emptied, never the environment's own layout.
-
-    Kept: the root, site-packages and its ancestors, and in an environment (not a
-    ``--target`` directory) the standard top-level directories (``bin``, ``include``…).
-    """
-    protected = {env_root}
-    p = site
-    while _inside(p, env_root) and p not in protected:
-        protected.add(p)
-        p = os.path.dirname(p)
-    if env_root != site:
-        protected.update(os.path.join(env_root, name) for name in _LAYOUT)
-    gone: list[str] = []
-    for d in sorted(dirs, key=len, reverse=True):
-        while _inside(d, env_root) and d not in protected:
-            try:
-                os.rmdir(d)
-            except OSError:
-                break
-            gone.append(d)
-            d = os.path.dirname(d)
-    return gone
+def destinations(contents: WheelContents, scheme: Scheme) -> Iterator[tuple[str, str | None]]:
+    """Every path an install of ``contents`` into ``scheme`` places, with its RECORD hash (None
+    for what the install generates): what ``transaction.claims`` compares between wheels."""
+    root_dir = os.path.abspath(scheme.purelib if contents.root_is_purelib else scheme.platlib)
+    targets = {
+        "": root_dir,
+        "purelib": os.path.abspath(scheme.purelib),
+        "platlib": os.path.abspath(scheme.platlib),
+        "scripts": os.path.abspath(scheme.scripts),
+        "data": os.path.abspath(scheme.data),
+        "headers": os.path.abspath(scheme.headers_for(contents.name)),
+    }
+    for area, rel, digest, _ in contents.files:
+        yield f"{targets[area]}/{rel}", (None if area == "scripts" else digest)
+    for ep in contents.entry_points:
+        yield f"{targets['scripts']}/{ep.name}", None
 
 
 __all__ = [
+    "MAX_SHEBANG",
     "InstalledWheel",
+    "destinations",
     "environment_root",
     "install_wheel",
+    "move_into",
     "launcher_script",
     "read_script_entry_points",
     "replace_wheel",

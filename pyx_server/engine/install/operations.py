@@ -226,8 +226,8 @@ async def install(
         finally:
             unpackers.close()
 
-    # -- act: remove what is extraneous, then link the new wheels in; a replaced version is
-    # swapped by ``replace_wheel`` (new files first), so a failed upgrade keeps the old one.
+    # -- act: remove what is extraneous, then link the new wheels in, all or nothing: removed
+    # and replaced versions are staged and put back if anything fails (``install.transaction``).
     with environment_lock(env, cache):
         await _act(plan, archives, env, interpreter, options, result, reporter, cache)
     if options.resolve:
@@ -262,8 +262,16 @@ def environment_lock(env, cache: Cache | None = None):
 
 async def _act(plan: planning.Plan, archives, env, interpreter, options: InstallOptions, result: InstallResult,
                reporter: Reporter, cache: Cache) -> None:
+    # all or nothing: a failure puts back what was removed or replaced (``install.transaction``)
+    from pyx_server.engine.install.transaction import all_or_nothing
+
+    async with all_or_nothing(interpreter.scheme.purelib, reporter) as tx:
+        await _act_in(tx, plan, archives, env, interpreter, options, result, reporter, cache)
+
+
+async def _act_in(tx, plan: planning.Plan, archives, env, interpreter, options: InstallOptions, result: InstallResult,
+                  reporter: Reporter, cache: Cache) -> None:
     from pyx_server.engine.install.contents import cached_contents
-    from pyx_server.engine.install.installer import install_wheel, replace_wheel, uninstall
     from pyx_server.engine.install.linker import Linker, link_mode_from_env
     from pyx_server.engine.loop import completed
 
@@ -273,7 +281,7 @@ async def _act(plan: planning.Plan, archives, env, interpreter, options: Install
         t = time.perf_counter()
         reporter.report(PhaseStarted("uninstall", len(plan.extraneous)))
         for dist in plan.extraneous:
-            uninstall(dist.dist_info, reporter=reporter)
+            tx.remove(dist.dist_info)
             result.uninstalled.append(Change(dist.name, str(dist.version)))
             reporter.report(Uninstalled(dist.name, str(dist.version)))
         timings["uninstall"] = time.perf_counter() - t
@@ -289,18 +297,20 @@ async def _act(plan: planning.Plan, archives, env, interpreter, options: Install
 
         store = cache.bucket(Bucket.CONTENTS)
         archive_bucket = cache.root / Bucket.ARCHIVE.value
+        for old in plan.reinstall:  # staged first: put back if the install fails
+            tx.remove(old.dist_info)
+        contents = tx.claims({p.source.name: archives[p.source.name] for p in plan.installs}, scheme,
+                             lambda a: cached_contents(a, store) if a.parent == archive_bucket else None)
 
         def one(p: planning.PlannedWheel):
             archive = archives[p.source.name]
             kwargs = {
                 "requested": p.source.requested,
                 "direct_url": _direct_url(p.source, archive) if p.source.direct else None,
-                "contents": cached_contents(archive, store) if archive.parent == archive_bucket else None,
+                "contents": contents.get(p.source.name) or (
+                    cached_contents(archive, store) if archive.parent == archive_bucket else None),
             }
-            old = replaced.get(p.source.name)
-            if old is not None:
-                return old, replace_wheel(old.dist_info, archive, scheme, python=python, linker=linker, reporter=reporter, **kwargs)
-            return None, install_wheel(archive, scheme, python=python, linker=linker, **kwargs)
+            return replaced.get(p.source.name), tx.install(archive, scheme, python=python, linker=linker, **kwargs)
 
         def size(p: planning.PlannedWheel) -> int:
             # the stored contents grow with the file count, and a stat parses nothing here
@@ -311,12 +321,12 @@ async def _act(plan: planning.Plan, archives, env, interpreter, options: Install
 
         # Linking is system calls that release the GIL: one thread per core keeps both busy
         # without the lock hand-offs more threads cost. The largest wheels start first, so
-        # no core is left with numpy alone at the end; each thread reads its wheels' contents.
+        # no core is left with numpy alone at the end.
         order = sorted(plan.installs, key=size, reverse=True)
-        # A fresh install (nothing replaced, so no event to report from inside a job) may run
-        # in forked processes: see ``engine.forked``.
-        async for old, done in completed(one, order, workers=min(os.cpu_count() or 1, 4),
-                                         processes_ok=not replaced, weight=size):
+        # The jobs report nothing (replaced versions are staged above), so they may run in
+        # forked processes: see ``engine.forked``.
+        async for old, done in tx.collect(completed(one, order, workers=min(os.cpu_count() or 1, 4),
+                                                    processes_ok=True, weight=size)):
             if old is not None:
                 result.uninstalled.append(Change(old.name, str(old.version)))
             result.installed.append(Change(done.name, done.version))
@@ -1159,12 +1169,12 @@ class UninstallResult:
 
 
 def uninstall(names: Sequence[str], env, *, dry_run: bool = False, reporter: Reporter | None = None) -> UninstallResult:
-    """Remove the named distributions (by their RECORD); names not installed are reported."""
-    from pyx_server.engine.install.installer import uninstall as remove
+    """Remove the named distributions (by their RECORD), all or none; names not installed are reported."""
+    from pyx_server.engine.install.transaction import all_or_nothing
 
     reporter = reporter or Reporter()
-    with environment_lock(env):
-        return _uninstall(names, env, dry_run, reporter, remove)
+    with environment_lock(env), all_or_nothing(env.site_packages[0] if env.site_packages else env.root, reporter) as tx:
+        return _uninstall(names, env, dry_run, reporter, tx.remove)
 
 
 def _uninstall(names: Sequence[str], env, dry_run: bool, reporter: Reporter, remove) -> UninstallResult:
