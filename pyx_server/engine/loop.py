@@ -106,14 +106,15 @@ async def _continue(coro: Coroutine[Any, Any, T]) -> T:
     return await _Resume(coro)
 
 
-async def to_thread(fn: Callable[..., R], *args: Any) -> R:
-    """``fn(*args)`` on a worker thread under a running loop; called directly without one
-    (nothing else would run meanwhile)."""
+async def to_thread(fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """``fn(*args, **kwargs)`` on a worker thread under a running loop (in a copy of this
+    context: locks held stay held there); called directly without one (nothing else would
+    run meanwhile)."""
     if current_loop() is None:
-        return fn(*args)
+        return fn(*args, **kwargs)
     import asyncio
 
-    return await asyncio.to_thread(fn, *args)
+    return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 async def completed(fn: Callable[[T], R], items: Iterable[T], workers: int, *, processes_ok: bool = False,

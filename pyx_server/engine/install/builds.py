@@ -70,7 +70,9 @@ class BuildSupport:
         target = self.cache.bucket(Bucket.BUILDS) / "sdists" / key / file.filename
         if target.is_file():
             return target
-        with self.cache.lock(target):
+        from pyx_server.engine import locks
+
+        async with locks.hold(f"{target}.lock", what=f"the download of `{file.filename}`", reporter=self.reporter):
             if not target.is_file():
                 part = target.with_name(f".{target.name}.{os.getpid()}.part")
                 if client is None:

@@ -146,26 +146,42 @@ async def install(
     reporter: Reporter | None = None,
     build=None,
     files: Mapping[NormalizedName, object] | None = None,
+    wait: bool = True,
 ) -> InstallResult:
     """Install ``requirements`` into ``env``: exactly what is named, or (``options.resolve``)
     with everything it depends on. Wheels, sdists and source trees; sdists are built
     (``build``: a ``building.BuildSupport``, made here when not given).
 
     With ``options.exact`` this is ``pip sync``: distributions not named are removed.
+
+    Plan and act happen under one hold of the environment's lock (``environment_lock``), so
+    what is installed cannot change between reading it and acting on it; the cache is held
+    shared meanwhile (``Cache.in_use``: ``cache clean`` waits). Another operation holding the
+    environment is waited for with a notice, or (``wait=False``) is a ``Busy`` error.
     """
     reporter = reporter or Reporter()
     started = time.perf_counter()
     if options.require_hashes:
         _check_hash_mode(requirements)
+    async with cache.in_use(reporter=reporter, wait=wait), environment_lock(env, cache, reporter=reporter, wait=wait):
+        return await _install(requirements, env, index, cache, options, reporter, build, files, started)
+
+
+async def _install(requirements, env, index: IndexSettings, cache: Cache, options: InstallOptions,
+                   reporter: Reporter, build, files, started: float) -> InstallResult:
+    # Reading the environment (and, once, asking its interpreter) is blocking file work: a
+    # server's loop goes on meanwhile (``to_thread``; called directly without a loop).
+    from pyx_server.engine.loop import to_thread
+
     if not options.break_system_packages:
-        _check_not_externally_managed(env)
-    installed = env.installed()
+        await to_thread(_check_not_externally_managed, env)
+    installed = await to_thread(env.installed)
     #: the file to install per name, when a lock or a resolution already chose it
     chosen: Mapping[NormalizedName, object] = dict(files or {})
     requested: frozenset[str] | None = None
     resolution = None
     if options.resolve:
-        satisfied = _already_satisfied(requirements, env, installed, options, started)
+        satisfied = await to_thread(_already_satisfied, requirements, env, installed, options, started)
         if satisfied is not None:
             return satisfied
         reporter.report(PhaseStarted("resolve", len(requirements)))
@@ -175,7 +191,7 @@ async def install(
         requested = frozenset(s.name for s in requirements)
         chosen = {**resolved.files, **chosen}
         requirements = _pins(resolved, requirements)
-    part = _partition(requirements, env, options, installed)
+    part = await to_thread(_partition, requirements, env, options, installed)
     noop = _noop_result(part, options, started)
     if noop is not None:
         noop.resolution = resolution
@@ -184,7 +200,7 @@ async def install(
 
     if not options.resolve:
         reporter.report(PhaseStarted("resolve", len(part.to_install)))
-    interpreter = env.interpreter
+    interpreter = await to_thread(getattr, env, "interpreter")
     build = build or _build_support(index, cache, env, reporter)
     unpackers = _Unpackers(enabled=not options.dry_run, index=index, reporter=reporter)
     fetcher = _Fetcher(index, cache, reporter, unpackers)
@@ -224,10 +240,9 @@ async def install(
 
     # -- act: remove what is extraneous, then link the new wheels in; a replaced version is
     # swapped by ``replace_wheel`` (new files first), so a failed upgrade keeps the old one.
-    with environment_lock(env, cache):
-        await _act(plan, archives, env, interpreter, options, result, reporter, cache)
+    await _act(plan, archives, env, interpreter, options, result, reporter, cache)
     if options.resolve:
-        result.warnings += _broken_by(result, env)
+        result.warnings += await to_thread(_broken_by, result, env)
     return result
 
 
@@ -243,17 +258,24 @@ def _broken_by(result: InstallResult, env) -> list[str]:
     ]
 
 
-def environment_lock(env, cache: Cache | None = None):
-    """A cross-process lock on one environment: two installers never change it at once.
+def environment_lock(env, cache: Cache, *, reporter: Reporter | None = None, wait: bool = True):
+    """``async with environment_lock(env, cache):`` holds one environment's lock: two operations
+    (processes, threads, coroutines) never change it at once (``engine.locks``).
 
-    A venv holds its own ``.lock`` (as uv's do); another Python's lock lives in the cache.
+    A venv holds its own ``.lock`` (as uv's do); another Python's lock lives in the cache's
+    ``environments-v1`` bucket, which ``prune`` leaves alone.
     """
-    from filelock import FileLock
+    from pyx_server.engine import locks
 
+    return locks.hold(environment_lock_file(env, cache), what=f"the environment `{env.root}`",
+                      reporter=reporter, wait=wait)
+
+
+def environment_lock_file(env, cache: Cache) -> Path:
+    """The lock file of ``env`` (see ``environment_lock``)."""
     if env.is_venv:
-        return FileLock(str(env.root / ".lock"))
-    cache = cache or Cache()
-    return cache.lock(cache.root / "locks-v1" / digest(str(env.root)))
+        return env.root / ".lock"
+    return cache.root / Bucket.ENVIRONMENTS.value / f"{digest(str(env.root))}.lock"
 
 
 async def _act(plan: planning.Plan, archives, env, interpreter, options: InstallOptions, result: InstallResult,
@@ -1153,29 +1175,62 @@ class UninstallResult:
     missing: list[str] = field(default_factory=list)
 
 
-def uninstall(names: Sequence[str], env, *, dry_run: bool = False, reporter: Reporter | None = None) -> UninstallResult:
-    """Remove the named distributions (by their RECORD); names not installed are reported."""
+def uninstall(names: Sequence[str], env, *, dry_run: bool = False, reporter: Reporter | None = None,
+              cache: Cache | None = None, wait: bool = True) -> UninstallResult:
+    """Remove the named distributions (by their RECORD); names not installed are reported.
+
+    Synchronous, for a caller on a thread of its own (the CLI). Under a running loop await
+    ``uninstall_async``, which reports from the loop's thread (``Reporter``'s contract).
+    ``cache`` holds the lock of an environment that is not a venv (the default cache if None).
+    """
+    from pyx_server.engine import locks
     from pyx_server.engine.install.installer import uninstall as remove
 
     reporter = reporter or Reporter()
-    with environment_lock(env):
-        return _uninstall(names, env, dry_run, reporter, remove)
+    cache = cache or Cache()
+    # the cache held shared too: ``clean`` would remove a lock file held in it
+    with locks.hold_sync(cache.lock_file, what=f"the cache `{cache.root}`", reporter=reporter, wait=wait,
+                         shared=True), \
+            locks.hold_sync(environment_lock_file(env, cache), what=f"the environment `{env.root}`",
+                            reporter=reporter, wait=wait):
+        result = UninstallResult()
+        for dist in _to_uninstall(names, env, result):
+            if not dry_run:
+                remove(dist.dist_info)
+                reporter.report(Uninstalled(dist.name, str(dist.version)))
+            result.uninstalled.append(Change(dist.name, str(dist.version)))
+        return result
 
 
-def _uninstall(names: Sequence[str], env, dry_run: bool, reporter: Reporter, remove) -> UninstallResult:
+async def uninstall_async(names: Sequence[str], env, *, cache: Cache, dry_run: bool = False,
+                          reporter: Reporter | None = None, wait: bool = True) -> UninstallResult:
+    """``uninstall`` for a caller on a loop: the file removals run on a worker thread, the
+    events are reported from the loop's thread, and waiting for the lock never blocks the loop."""
+    from pyx_server.engine.install.installer import uninstall as remove
+    from pyx_server.engine.loop import to_thread
+
+    reporter = reporter or Reporter()
+    async with cache.in_use(reporter=reporter, wait=wait), environment_lock(env, cache, reporter=reporter, wait=wait):
+        result = UninstallResult()
+        for dist in await to_thread(_to_uninstall, names, env, result):
+            if not dry_run:
+                await to_thread(remove, dist.dist_info)
+                reporter.report(Uninstalled(dist.name, str(dist.version)))
+            result.uninstalled.append(Change(dist.name, str(dist.version)))
+        return result
+
+
+def _to_uninstall(names: Sequence[str], env, result: UninstallResult) -> list:
+    """The installed distributions ``names`` name; the others go to ``result.missing``."""
     installed = env.installed()
-    result = UninstallResult()
+    found = []
     for raw in names:
-        name = canonicalize_name(raw)
-        dist = installed.get(name)
+        dist = installed.get(canonicalize_name(raw))
         if dist is None:
             result.missing.append(raw)
-            continue
-        if not dry_run:
-            remove(dist.dist_info)
-            reporter.report(Uninstalled(dist.name, str(dist.version)))
-        result.uninstalled.append(Change(dist.name, str(dist.version)))
-    return result
+        else:
+            found.append(dist)
+    return found
 
 
 def unpinned(specs: Sequence[RequirementSpec]) -> list[RequirementSpec]:
