@@ -288,10 +288,10 @@ def test_server_error_always_is_a_readable_error(local_index, venv: Path, monkey
 
 @pytest.mark.parametrize("in_memory", [True, False], ids=["into-memory", "into-a-file"])
 def test_dropped_download_is_retried(local_index, venv: Path, monkeypatch, in_memory: bool) -> None:
-    import pyx_server.engine.install.operations as operations
+    import pyx_server.engine.install.fetch as fetch
 
     if not in_memory:  # big wheels go through a temporary file
-        monkeypatch.setattr(operations, "_IN_MEMORY_MAX", 0)
+        monkeypatch.setattr(fetch, "_IN_MEMORY_MAX", 0)
     index = local_index()
     served = index.build("alpha", "1.0", files={"alpha/data.bin": os.urandom(200_000), "alpha/__init__.py": ""})
     index.drop_connection(served.filename)
