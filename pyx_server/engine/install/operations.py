@@ -36,7 +36,7 @@ from pyx_server.engine.install.fetch import _cached_archive, _Fetcher, _remember
 from pyx_server.engine.install.results import Change, InstallOptions, InstallResult, UninstallResult
 
 __all__ = ["Change", "InstallOptions", "InstallResult", "UninstallResult", "audit", "environment_lock",
-           "environment_lock_file", "install", "seed", "uninstall", "uninstall_async", "unpinned"]
+           "build_support", "environment_lock_file", "install", "seed", "uninstall", "uninstall_async", "unpinned"]
 
 
 def audit(
@@ -273,9 +273,15 @@ def _already_satisfied(requirements, env, installed, options: InstallOptions, st
 
 
 def _build_support(index: IndexSettings, cache: Cache, env, reporter: Reporter):
+    return build_support(index, cache, env.interpreter, reporter)
+
+
+def build_support(index: IndexSettings, cache: Cache, interpreter, reporter: Reporter | None = None):
+    """A ``builds.BuildSupport`` whose build environments are filled by ``install``: the builder
+    is handed in here, so ``builds`` does not import this module (no import cycle)."""
     from pyx_server.engine.install.builds import BuildSupport
 
-    return BuildSupport(index, cache, env.interpreter, reporter)
+    return BuildSupport(index, cache, interpreter, reporter, installer=install)
 
 
 async def _resolve(requirements, env, installed, index, cache, options: InstallOptions, reporter, build):
