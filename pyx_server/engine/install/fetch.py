@@ -277,7 +277,7 @@ class _Unpackers:
             import email.parser  # noqa: F401  (METADATA, WHEEL)
             import zipfile  # noqa: F401
 
-            import filelock  # noqa: F401  (the cache's locks)
+            import fcntl  # noqa: F401  (the cache's locks: engine.locks)
 
             from pyx_server.engine.index import client as index  # noqa: F401
             from pyx_server.engine.index import http
