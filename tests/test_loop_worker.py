@@ -112,3 +112,26 @@ def test_the_worker_runs_in_the_callers_context_so_its_locks_stay_held(tmp_path:
             return run(work())
 
     assert in_a_running_loop(cell) is True
+
+
+def test_no_fork_under_a_loop_or_beside_other_threads_and_the_work_still_gets_done() -> None:
+    import os
+
+    from pyx_server.engine import forked
+    from pyx_server.engine.loop import completed
+
+    async def jobs() -> tuple[bool, set[int]]:
+        pids = {pid async for pid in completed(lambda _: os.getpid(), range(8), workers=4, processes_ok=True)}
+        return forked.can_fork(), pids
+
+    # on a loop (a server), and on the worker thread ``run`` starts under one (a cell)
+    assert asyncio.run(jobs()) == (False, {os.getpid()})
+    assert in_a_running_loop(lambda: run(jobs())) == (False, {os.getpid()})
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert forked.can_fork() is False  # another thread runs: a fork would copy its locks mid-use
+    finally:
+        stop.set()
+        other.join()
