@@ -30,9 +30,6 @@ from pyx_server.engine.errors import HashMismatch, PyxError
 from pyx_server.engine.install import plan as planning
 from pyx_server.engine.progress import PhaseFinished, PhaseStarted, Reporter, Uninstalled
 from pyx_server.engine.requirements import RequirementSpec
-from pyx_server.engine.install.act import _act
-from pyx_server.engine.install.choose import _choose_wheels
-from pyx_server.engine.install.fetch import _cached_archive, _Fetcher, _remember, _source_key, _Unpackers
 from pyx_server.engine.install.results import Change, InstallOptions, InstallResult, UninstallResult
 
 __all__ = ["Change", "InstallOptions", "InstallResult", "UninstallResult", "audit", "environment_lock",
@@ -114,6 +111,10 @@ async def _install(requirements, env, index: IndexSettings, cache: Cache, option
     # Reading the environment (and, once, asking its interpreter) is blocking file work: a
     # server's loop goes on meanwhile (``to_thread``; called directly without a loop).
     from pyx_server.engine.loop import to_thread
+    # the stages, imported here: the no-op path (``audit``) needs none of them
+    from pyx_server.engine.install.act import _act
+    from pyx_server.engine.install.choose import _choose_wheels
+    from pyx_server.engine.install.fetch import _cached_archive, _Fetcher, _remember, _source_key, _Unpackers
 
     if not options.break_system_packages:
         await to_thread(_check_not_externally_managed, env)
