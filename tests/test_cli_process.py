@@ -419,7 +419,7 @@ def test_cache_clean_or_prune_during_a_cold_install_waits_for_it(local_index, tm
     names = [f"pkg{i}" for i in range(4)]
     for name in names:
         index.build(name, "1.0", files={f"{name}/__init__.py": "", f"{name}/data.bin": os.urandom(200_000),
-                                        **{f"{name}/m{i}.py": "" for i in range(200)}})
+                                        **{f"{name}/m{i}.py": "" for i in range(1500)}})
     index.delay = 0.05
     req = tmp_path / "r.txt"
     req.write_text("".join(f"{n}==1.0\n" for n in names))
@@ -428,7 +428,7 @@ def test_cache_clean_or_prune_during_a_cold_install_waits_for_it(local_index, tm
         cache = tmp_path / f"cache{round}"  # cold each round
         install = subprocess.Popen([sys.executable, "-m", "pyx_server", "--cache-dir", str(cache), "pip", "sync", str(req),
                                     "-i", index.url, "-p", str(venv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        tmp = cache / ".tmp"
+        tmp = cache / ".tmp"  # unpacking (1,500 files a wheel) is under way there
         assert _wait_for(lambda: tmp.exists() and any(tmp.iterdir())), "the install finished before the cache was touched"
         maintenance = subprocess.run([sys.executable, "-m", "pyx_server", "--cache-dir", str(cache), "cache", verb],
                                      capture_output=True, text=True, timeout=120)
