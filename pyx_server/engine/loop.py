@@ -126,20 +126,23 @@ def _run_on_worker(coro: Coroutine[Any, Any, T]) -> T:
 
     # a copy of the caller's context: what it holds (engine.locks) it holds for the engine too
     worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), name="pyx-engine", daemon=True)
-    worker.start()
     try:
+        worker.start()
         _deliver(mailbox)
     except BaseException:
         # interrupted (or the caller's reporter failed): cancel the engine, let it clean up
-        started.wait()
-        loop, task = state.get("loop"), state.get("task")
-        if loop is not None and task is not None:
-            try:
-                loop.call_soon_threadsafe(task.cancel)
-            except RuntimeError:
-                pass  # the loop already closed: the engine has ended
-        _deliver(mailbox)
-        worker.join()
+        if worker.ident is not None:  # (it started)
+            started.wait()
+            loop, task = state.get("loop"), state.get("task")
+            if loop is not None and task is not None:
+                try:
+                    loop.call_soon_threadsafe(task.cancel)
+                except RuntimeError:
+                    pass  # the loop already closed: the engine has ended
+            _deliver(mailbox)
+            worker.join()
+        else:
+            coro.close()
         raise
     worker.join()
     if "error" in state:
