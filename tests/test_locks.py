@@ -278,15 +278,31 @@ def test_a_timeout_ends_the_wait_with_busy(tmp_path: Path) -> None:
         _finish(proc)
 
 
-def test_a_lock_file_removed_while_held_is_not_taken_twice(tmp_path: Path) -> None:
+@pytest.mark.skipif(os.name != "posix", reason="flock")
+def test_a_lock_file_replaced_between_open_and_lock_is_not_taken(tmp_path: Path, monkeypatch) -> None:
+    # ``cache clean`` removes lock files: a holder that opened the old file just before, then
+    # locked it, would hold a lock nobody else can see while another holds the new file's
     lock = tmp_path / "env.lock"
-    proc = _holder(lock)
+    real_open = os.open
+    holders: list[subprocess.Popen] = []
+
+    def open_then_replace(path, *args, **kwargs):
+        fd = real_open(path, *args, **kwargs)
+        if os.fspath(path) == str(lock) and not holders:
+            os.unlink(lock)
+            holders.append(_holder(lock))  # another process makes the file anew and holds it
+        return fd
+
+    monkeypatch.setattr(locks.os, "open", open_then_replace)
     try:
-        lock.unlink()  # (``cache clean`` removing lock files)
-        with locks.hold_sync(lock, what="`e`", wait=False):
-            pass  # a new file: the old holder's lock guards a file nobody can open any more
+        with pytest.raises(Busy):
+            with locks.hold_sync(lock, what="`e`", wait=False):
+                pass
     finally:
-        _finish(proc)
+        monkeypatch.undo()
+        for proc in holders:
+            _finish(proc)
+    assert locks._TABLE == {}
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
