@@ -187,3 +187,24 @@ def test_a_python_that_is_not_a_venv_keeps_its_lock_out_of_the_parsed_locks_buck
     with locks.hold_sync(path, what="x"):
         cache.prune()
         assert path.exists()
+
+
+def test_two_coroutines_needing_one_sdist_download_it_once(local_index, tmp_path: Path, cache_dir: Path) -> None:
+    from pyx_server.engine.index.simple import DistFile
+    from pyx_server.engine.install.operations import build_support
+
+    index = local_index()
+    served = index.add_sdist("legacy", "0.1")
+    index.delay = 0.05  # both are waiting for the body at once
+    cache = Cache(cache_dir)
+    settings = IndexSettings(indexes=(index.url,), find_links=())
+    support = build_support(settings, cache, query_interpreter(sys.executable, cache))
+    url = index.url.replace("/simple/", f"/files/{served.filename}")
+    file = DistFile(filename=served.filename, url=url, index=index.url, hashes={"sha256": served.sha256})
+
+    async def both():
+        return await asyncio.gather(support.local_source(file), support.local_source(file))
+
+    first, second = asyncio.run(both())
+    assert first == second and first.is_file()
+    assert len(index.requests_to(f"/files/{served.filename}")) == 1
