@@ -210,23 +210,34 @@ def test_user_errors_never_print_a_traceback(tmp_path: Path) -> None:
 
 
 def test_two_processes_installing_into_one_environment_take_turns(local_index, tmp_path: Path, cache_dir: Path) -> None:
+    from pyx_server.engine import locks
+
     index = local_index()
     for name in ("left", "right"):
         index.build(name, "1.0", files={f"{name}/__init__.py": "", **{f"{name}/m{i}.py": "" for i in range(300)}})
     venv = make_venv(tmp_path / "v", cache_dir)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "pyx_server", "pip", "install", "--no-deps", f"{name}==1.0", "-i", index.url, "-p", str(venv)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        for name in ("left", "right")
-    ]
+    # the environment is held (as a third pyx would) while both start: each must wait for it,
+    # say so, and change nothing until it is free
+    with locks.hold_sync(venv / ".lock", what="the test"):
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "pyx_server", "-v", "pip", "install", "--no-deps", f"{name}==1.0",
+                 "-i", index.url, "-p", str(venv)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            for name in ("left", "right")
+        ]
+        for p in procs:
+            said = []  # what each says (-v: its settings first) until it waits; EOF if it never does
+            while not said or said[-1] and "Waiting for another operation" not in said[-1]:
+                said.append(p.stderr.readline())
+            assert f"Waiting for another operation on the environment `{venv}`" in said[-1], "".join(said)
+        assert open_venv(venv).installed() == {}
     for p in procs:
         _, err = p.communicate(timeout=60)
         assert p.returncode == 0, err
     for name in ("left", "right"):
         assert_complete(venv, name)
-    assert (venv / ".lock").exists()
 
 
 def _sync_reporting_asyncio(req: Path, index_url: str, venv: Path) -> tuple[subprocess.CompletedProcess, bool]:
@@ -400,3 +411,33 @@ def test_on_a_terminal_worker_processes_download_and_the_display_shows_it(
     assert "worker jobs: {'fetch': 2}" in screen
     assert "Downloading" in screen  # the workers' download events reach the display as they happen
     assert sorted(open_venv(venv).installed()) == ["alpha", "beta"]
+
+
+@pytest.mark.parametrize("verb", ["clean", "prune"])
+def test_cache_clean_or_prune_during_a_cold_install_waits_for_it(local_index, tmp_path: Path, cache_dir: Path, verb: str) -> None:
+    # both broke installs in flight (FileNotFoundError, InvalidWheel, half-installed
+    # environments): now they wait for the install to end, then do their work
+    index = local_index()
+    names = [f"pkg{i}" for i in range(4)]
+    for name in names:
+        index.build(name, "1.0", files={f"{name}/__init__.py": "", f"{name}/data.bin": os.urandom(200_000),
+                                        **{f"{name}/m{i}.py": "" for i in range(1500)}})
+    index.delay = 0.05
+    req = tmp_path / "r.txt"
+    req.write_text("".join(f"{n}==1.0\n" for n in names))
+    for round in range(3):
+        venv = make_venv(tmp_path / f"v{round}", cache_dir)
+        cache = tmp_path / f"cache{round}"  # cold each round
+        install = subprocess.Popen([sys.executable, "-m", "pyx_server", "--cache-dir", str(cache), "pip", "sync", str(req),
+                                    "-i", index.url, "-p", str(venv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        tmp = cache / ".tmp"  # unpacking (1,500 files a wheel) is under way there
+        assert _wait_for(lambda: tmp.exists() and any(tmp.iterdir())), "the install finished before the cache was touched"
+        maintenance = subprocess.run([sys.executable, "-m", "pyx_server", "--cache-dir", str(cache), "cache", verb],
+                                     capture_output=True, text=True, timeout=120)
+        _, err = install.communicate(timeout=120)
+        assert install.returncode == 0, err
+        assert "Traceback" not in err
+        assert maintenance.returncode == 0, maintenance.stderr
+        assert sorted(open_venv(venv).installed()) == names
+        for name in names:
+            assert_complete(venv, name)

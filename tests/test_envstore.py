@@ -74,3 +74,47 @@ def test_key_ignores_order_and_spelling() -> None:
     b = environment_key(["pandas", "NumPy >= 1"], Interp())
     assert a == b
     assert environment_key(["pandas"], Interp(), requires_python=">=3.11") != environment_key(["pandas"], Interp())
+
+
+def test_two_coroutines_asking_for_one_environment_build_it_once(local_index, cache_dir: Path, tmp_path: Path) -> None:
+    from pyx_server.engine.progress import CollectingReporter, Notice
+
+    index = make(local_index)
+    index.delay = 0.02
+    cache = Cache(cache_dir)
+    interpreter = query_interpreter(sys.executable, cache)
+    settings = IndexSettings(indexes=(index.url,), find_links=())
+    reporters = [CollectingReporter(), CollectingReporter()]
+
+    async def both():
+        return await asyncio.gather(*(
+            ensure_environment([parse_requirement("alpha")], interpreter, index=settings, cache=cache, store=tmp_path,
+                               reporter=reporter)
+            for reporter in reporters
+        ))
+
+    first, second = asyncio.run(both())
+    assert (first.created, second.created) == (True, False)  # the second found it built
+    assert first.path == second.path
+    assert any(isinstance(e, Notice) and "Waiting for another operation" in e.message for e in reporters[1].events)
+
+
+def test_gc_leaves_an_environment_being_built_alone(local_index, cache_dir: Path, tmp_path: Path) -> None:
+    from pyx_server.engine import locks
+
+    building = tmp_path / "envs" / "cafe"
+    building.mkdir(parents=True)  # no marker yet: unfinished, or being built right now
+    with locks.hold_sync(tmp_path / "envs" / ".cafe.lock", what="the build"):
+        assert _gc_in_another_thread(tmp_path) == []
+        assert building.exists()
+    assert gc(tmp_path) == [building]
+
+
+def _gc_in_another_thread(store: Path):
+    import threading
+
+    box = {}
+    t = threading.Thread(target=lambda: box.update(removed=gc(store)))
+    t.start()
+    t.join(30)
+    return box["removed"]

@@ -181,7 +181,7 @@ def test_a_worker_that_dies_is_an_error_and_no_caller_waits_forever():
 def test_an_unpacking_worker_commits_nothing_once_its_parent_is_gone(tmp_path):
     from pyx_server.engine.cache import Cache
     from pyx_server.engine.errors import InstallError
-    from pyx_server.engine.install.operations import _unpack_in_worker
+    from pyx_server.engine.install.fetch import _unpack_in_worker
     from tests.support.wheels import build_wheel
 
     wheel = build_wheel(tmp_path / "dist", "demo", "1.0", files={"demo/__init__.py": "X = 1\n"})
@@ -198,7 +198,7 @@ def test_an_unpacking_worker_commits_nothing_once_its_parent_is_gone(tmp_path):
 
 def test_when_no_process_can_be_forked_the_work_is_done_here(monkeypatch, tmp_path):
     from pyx_server.engine import forked
-    from pyx_server.engine.install.operations import _Unpackers
+    from pyx_server.engine.install.fetch import _Unpackers
 
     def refuse():
         raise BlockingIOError(11, "Resource temporarily unavailable")

@@ -80,16 +80,15 @@ def test_finally_blocks_run_when_the_loop_part_fails():
     assert cleaned == [True]
 
 
-def test_run_refuses_to_run_inside_a_running_loop():
+def test_run_inside_a_running_loop_runs_the_coroutine_on_another_thread():
+    # (it refused before: a cell in a running kernel needs it; see test_loop_worker.py)
     async def inner():
-        return 1
+        return threading.get_ident()
 
     async def outer():
-        coro = inner()
-        with pytest.raises(RuntimeError, match="running event loop"):
-            run(coro)
+        return run(inner())
 
-    asyncio.run(outer())
+    assert asyncio.run(outer()) != threading.get_ident()
 
 
 def test_a_wait_without_asking_for_the_loop_is_named():

@@ -11,14 +11,20 @@ Layout (bump a bucket's suffix whenever its format changes, as uv's ``CacheBucke
       archive-v1/<sha256>/                       a wheel unpacked once, linked into envs
       contents-v1/<sha256>.json                  what that unpacked wheel holds (``contents``)
       locks-v1/<sha256>-<code>.pickle            a lock file already parsed (``lock.read``)
+      environments-v1/<key>.lock                 the lock of an environment that is not a venv
       interpreter-v1/<key>.json                  facts about an interpreter (path + mtime)
       .tmp/                                      work in progress; renamed into place
+      .lock                                      held shared by operations using the cache
 
 Every write is atomic: files go through a temporary name and ``os.replace``; archives are
 unpacked into ``.tmp`` and renamed into ``archive-v1`` in one step, so a reader sees either
 nothing or a complete entry, and a process killed mid-way leaves only ``.tmp`` debris that
-``prune`` removes. Creation of an entry is guarded by a file lock (``filelock``), so two
+``prune`` removes. Creation of an entry is guarded by a lock (``engine.locks``), so two
 processes installing the same wheel at once unpack it once and neither sees a partial copy.
+
+Operations that use the cache hold ``.lock`` shared (``in_use``); ``clean`` and ``prune`` hold
+it exclusively, so they never pull an entry, a download or an unpacking from under a running
+install: they wait for it (saying so), or fail with ``environment-busy`` when told not to.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ class Bucket(str, Enum):
     BUILDS = "builds-v1"
     CONTENTS = "contents-v1"
     LOCKS = "locks-v1"
+    ENVIRONMENTS = "environments-v1"
 
 
 def default_cache_dir(env: dict[str, str] | os._Environ[str] | None = None) -> Path:
@@ -125,12 +132,22 @@ class Cache:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def lock(self, path: Path, timeout: float = -1):
-        """A cross-process lock guarding the creation of ``path`` (a ``filelock.FileLock``)."""
-        from filelock import FileLock
+    @property
+    def lock_file(self) -> Path:
+        """Held shared by every operation using the cache, exclusively by ``clean`` and ``prune``."""
+        return self.root / ".lock"
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(path) + ".lock", timeout=timeout)
+    def in_use(self, *, reporter=None, wait: bool = True):
+        """``async with cache.in_use():`` the cache's entries stay while the block runs (a
+        shared hold of ``lock_file``: ``clean`` and ``prune`` wait for it to end)."""
+        from pyx_server.engine import locks
+
+        return locks.hold(self.lock_file, what=f"the cache `{self.root}`", reporter=reporter, wait=wait, shared=True)
+
+    def _exclusive(self, reporter, wait: bool):
+        from pyx_server.engine import locks
+
+        return locks.hold_sync(self.lock_file, what=f"the cache `{self.root}`", reporter=reporter, wait=wait)
 
     @contextlib.contextmanager
     def temp_dir(self, prefix: str = "work-") -> Iterator[Path]:
@@ -163,7 +180,9 @@ class Cache:
         if final.is_dir():
             return final
         self.bucket(Bucket.ARCHIVE)
-        with self.lock(final):
+        from pyx_server.engine import locks
+
+        with locks.hold_sync(f"{final}.lock", what=f"the cache entry `{sha256[:12]}…`"):
             if final.is_dir():
                 return final
             import tempfile
@@ -198,14 +217,25 @@ class Cache:
 
     # -- maintenance ----------------------------------------------------------------------
 
-    def clean(self, package: str | None = None) -> int:
-        """Remove everything (``package`` None) or every entry of one package; returns entries removed."""
+    def clean(self, package: str | None = None, *, reporter=None, wait: bool = True) -> int:
+        """Remove everything (``package`` None) or every entry of one package; returns entries removed.
+
+        Waits for the operations using the cache to end (``in_use``), or with ``wait=False``
+        raises ``Busy`` while one runs.
+        """
         if package is None:
             if not self.root.exists():
                 return 0
-            count = sum(1 for _ in self.root.rglob("*") if _.is_file())
-            _rmtree(self.root)
-            return count
+            with self._exclusive(reporter, wait):
+                # ``.lock`` goes too, held: a waiter that opened it finds it gone once it has
+                # the lock and takes a new one (``engine.locks``)
+                count = sum(1 for _ in self.root.rglob("*") if _.is_file() and _ != self.lock_file)
+                _rmtree(self.root)
+                return count
+        with self._exclusive(reporter, wait):
+            return self._clean_package(package)
+
+    def _clean_package(self, package: str) -> int:
         from packaging.utils import canonicalize_name
 
         name = canonicalize_name(package)
@@ -237,8 +267,19 @@ class Cache:
                     refs.add(data["sha256"])
         return refs
 
-    def prune(self) -> list[Path]:
-        """Remove unpacked wheels no pointer refers to, and leftovers of interrupted work."""
+    def prune(self, *, reporter=None, wait: bool = True) -> list[Path]:
+        """Remove unpacked wheels no pointer refers to, and leftovers of interrupted work.
+
+        Work in flight is not a leftover: prune waits for the operations using the cache to
+        end (``in_use``: their ``.tmp`` work, the archives they unpack and link), or with
+        ``wait=False`` raises ``Busy`` while one runs.
+        """
+        if not self.root.exists():
+            return []
+        with self._exclusive(reporter, wait):
+            return self._prune()
+
+    def _prune(self) -> list[Path]:
         removed: list[Path] = []
         refs = self.referenced_archives()
         archives = self.root / Bucket.ARCHIVE.value

@@ -13,7 +13,10 @@ hands the very same coroutine to ``asyncio.run``, which drives it from there on.
 done twice and nothing is lost: the coroutine simply continues on the loop.
 
 Under a running loop (the Jupyter server, the language server) every helper here is plain
-asyncio, so those fronts never block their loop.
+asyncio, so those fronts never block their loop. A synchronous caller in a thread where a loop
+already runs (an IPython cell) gets the engine on a worker thread with a loop of its own:
+``run`` waits for it, delivering a ``Relay`` reporter's events on the caller's thread, and an
+interrupt of the wait cancels the engine cleanly.
 
 Helpers for work that must not block a loop yet needs none: ``to_thread`` and ``completed``.
 """
@@ -23,6 +26,8 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
+
+from pyx_server.engine.progress import Reporter
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -70,11 +75,16 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run the engine coroutine ``coro`` to its end from synchronous code (``asyncio.run``'s place).
 
     It runs without an event loop until it awaits ``running_loop()``; the rest of it runs
-    under ``asyncio.run``. Like ``asyncio.run``, this cannot be called from a running loop.
+    under ``asyncio.run``.
+
+    Called where a loop already runs in this thread (every IPython cell runs inside one), it
+    runs ``coro`` on a worker thread with a loop of its own and waits for it, delivering the
+    events of a ``Relay`` reporter on this thread meanwhile. An interrupt of the wait
+    (``KeyboardInterrupt``) cancels the engine's task, waits for it to clean up (locks
+    released, temporary files removed) and is raised again.
     """
     if current_loop() is not None:
-        coro.close()
-        raise RuntimeError("loop.run() cannot be called from a running event loop")
+        return _run_on_worker(coro)
     try:
         yielded = coro.send(None)
     except StopIteration as done:
@@ -87,6 +97,132 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     import asyncio
 
     return asyncio.run(_continue(coro))
+
+
+def _run_on_worker(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncio
+    import contextvars
+    import threading
+
+    mailbox = _mailbox()
+    state: dict[str, Any] = {}
+    started = threading.Event()
+
+    def work() -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            task = state["task"] = loop.create_task(coro)
+            state["loop"] = loop
+            started.set()
+            try:
+                state["result"] = loop.run_until_complete(task)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                state["error"] = exc
+            finally:
+                _close(loop)
+        finally:
+            started.set()
+            mailbox.put(_DONE)
+
+    # a copy of the caller's context: what it holds (engine.locks) it holds for the engine too
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), name="pyx-engine", daemon=True)
+    try:
+        worker.start()
+        _deliver(mailbox)
+    except BaseException:
+        # interrupted (or the caller's reporter failed): cancel the engine, let it clean up
+        if worker.ident is not None:  # (it started)
+            started.wait()
+            loop, task = state.get("loop"), state.get("task")
+            if loop is not None and task is not None:
+                try:
+                    loop.call_soon_threadsafe(task.cancel)
+                except RuntimeError:
+                    pass  # the loop already closed: the engine has ended
+            _deliver(mailbox)
+            worker.join()
+        else:
+            coro.close()
+        raise
+    worker.join()
+    if "error" in state:
+        raise state["error"]
+    return state["result"]
+
+
+def _close(loop) -> None:
+    """What ``asyncio.run`` does on the way out: cancel what is left, close generators and the
+    default executor, close the loop."""
+    import asyncio
+
+    try:
+        left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in left:
+            t.cancel()
+        if left:
+            loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
+
+
+#: put in a mailbox when the engine's thread has ended
+_DONE = object()
+_MAILBOXES = None
+
+
+def _mailbox():
+    """This thread's mailbox: events a ``Relay`` made on this thread received elsewhere."""
+    global _MAILBOXES
+    import threading
+
+    if _MAILBOXES is None:
+        _MAILBOXES = threading.local()
+    box = getattr(_MAILBOXES, "box", None)
+    if box is None:
+        import queue
+
+        box = _MAILBOXES.box = queue.SimpleQueue()
+    return box
+
+
+def _deliver(mailbox) -> None:
+    """Hand each event in ``mailbox`` to its reporter, on this thread, until the engine ends."""
+    while True:
+        item = mailbox.get()
+        if item is _DONE:
+            return
+        reporter, event = item
+        reporter.report(event)
+
+
+class Relay(Reporter):
+    """A reporter for ``run`` under a running loop: events reported on the thread that made it
+    go straight to ``reporter``; events from the engine's worker thread are delivered on the
+    making thread while it waits in ``run`` (a cell's output belongs to the cell's thread).
+
+    ``reporter = Relay(cell_reporter)``, then ``run(api.add(ctx.replace(reporter=reporter), …))``.
+    """
+
+    def __init__(self, reporter: Reporter) -> None:
+        import threading
+
+        self.inner = reporter
+        self.wants_progress = reporter.wants_progress
+        self._owner = threading.get_ident()
+        self._mailbox = _mailbox()
+
+    def no_threads(self):
+        return self.inner.no_threads()
+
+    def report(self, event) -> None:
+        import threading
+
+        if threading.get_ident() == self._owner:
+            self.inner.report(event)
+        else:
+            self._mailbox.put((self.inner, event))
 
 
 class _Resume:
@@ -106,14 +242,15 @@ async def _continue(coro: Coroutine[Any, Any, T]) -> T:
     return await _Resume(coro)
 
 
-async def to_thread(fn: Callable[..., R], *args: Any) -> R:
-    """``fn(*args)`` on a worker thread under a running loop; called directly without one
-    (nothing else would run meanwhile)."""
+async def to_thread(fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """``fn(*args, **kwargs)`` on a worker thread under a running loop (in a copy of this
+    context: locks held stay held there); called directly without one (nothing else would
+    run meanwhile)."""
     if current_loop() is None:
-        return fn(*args)
+        return fn(*args, **kwargs)
     import asyncio
 
-    return await asyncio.to_thread(fn, *args)
+    return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 async def completed(fn: Callable[[T], R], items: Iterable[T], workers: int, *, processes_ok: bool = False,

@@ -153,7 +153,17 @@ Event = (
 
 
 class Reporter:
-    """Receives progress events; does nothing unless a front overrides ``report``."""
+    """Receives progress events; does nothing unless a front overrides ``report``.
+
+    Thread contract: the engine calls ``report`` only on the thread that runs the operation:
+    the event loop's thread when one runs, else the caller's own thread (``engine.loop.run``
+    without a loop). Never from a pool thread, a forked worker or a download thread: work
+    done there hands its events back (as results, or through ``loop.call_soon_threadsafe``)
+    and the coordinating coroutine reports them. So a front needs no locking in ``report``,
+    and a front that must draw on its own thread while the engine runs on a worker thread
+    (an IPython cell: ``engine.loop.run`` under a running loop) wraps its reporter in
+    ``engine.loop.Relay``. ``tests/test_reporter_threads.py`` holds the engine to it.
+    """
 
     #: whether ``DownloadProgress`` events are wanted. A front that draws no progress (piped
     #: output) says False: downloads then report only their start and end, which spares a

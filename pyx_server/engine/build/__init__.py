@@ -61,7 +61,6 @@ from pyx_server.engine.build.archive import extract_sdist, inspect_sdist, is_sdi
 from pyx_server.engine.build.hooks import HookCaller, HookMissing
 from pyx_server.engine.build.isolation import (
     BuildEnvInstaller,
-    acquire_lock,
     build_environment,
     normalized_requirements,
     satisfied_by,
@@ -84,6 +83,7 @@ from pyx_server.engine.build.store import (
     trees_dir,
     wheels_dir,
 )
+from pyx_server.engine import locks
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.errors import BuildError, InvalidSdist, InvalidWheel, PyxError, UsageError
 from pyx_server.engine.hashing import sha256_file
@@ -169,12 +169,8 @@ async def build_wheel(
     hit = _cached(cache, sha256, interpreter)
     if hit is not None:
         return hit
-    from filelock import FileLock
-
     directory = wheels_dir(cache, sha256)
-    lock = FileLock(str(directory) + ".lock", thread_local=False)
-    await acquire_lock(lock)
-    try:
+    async with locks.hold(f"{directory}.lock", what=f"the build of `{source.name}`", reporter=reporter):
         hit = _cached(cache, sha256, interpreter)  # built by another process meanwhile
         if hit is not None:
             return hit
@@ -182,8 +178,6 @@ async def build_wheel(
             tree = await asyncio.to_thread(extract_sdist, source, work / "src")
             builder = _Builder(tree, label_for_sdist(source), interpreter, cache, installer, reporter)
             return await builder.build_sdist_wheel(sha256, work / "out")
-    finally:
-        lock.release()
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -329,19 +323,12 @@ class _Builder:
             return self._built(await self._build_into_tree_dir(editable), None)
 
     async def _build_into_tree_dir(self, editable: bool) -> Path:
-        from filelock import FileLock
-
         directory = trees_dir(self.cache, self.tree) / ("editable" if editable else "wheel")
-        lock = FileLock(str(directory) + ".lock", thread_local=False)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        await acquire_lock(lock)
-        try:
+        async with locks.hold(f"{directory}.lock", what=f"the build of `{self.label}`", reporter=self.reporter):
             with self.cache.temp_dir("build-") as out:
                 built = await self._build(out, editable)
                 shutil.rmtree(directory, ignore_errors=True)
                 return store_wheel(directory, built)
-        finally:
-            lock.release()
 
     async def _build(self, out: Path, editable: bool) -> Path:
         """Run ``build_wheel`` (or ``build_editable``) into ``out``; check and return the wheel."""

@@ -39,7 +39,6 @@ from pyx_server.engine.progress import Notice, Reporter
 from pyx_server.engine.build.source import SourceLabel
 
 MARKER = "pyx-build-env.json"
-_LOCK_POLL = 0.05
 
 
 class BuildEnvInstaller(Protocol):
@@ -97,18 +96,6 @@ def _complete(root: Path) -> bool:
     return isinstance(read_json(root / MARKER), dict)
 
 
-async def acquire_lock(lock) -> None:
-    """Take a ``filelock`` lock without blocking the event loop (and without leaking it on cancel)."""
-    from filelock import Timeout
-
-    while True:
-        try:
-            lock.acquire(timeout=0)
-            return
-        except Timeout:
-            await asyncio.sleep(_LOCK_POLL)
-
-
 async def build_environment(
     requirements: Sequence[str],
     *,
@@ -119,17 +106,14 @@ async def build_environment(
     reporter: Reporter,
 ) -> PythonEnvironment:
     """The complete build environment holding ``requirements``: reused if made before, else made now."""
-    from filelock import FileLock
-
+    from pyx_server.engine import locks
     from pyx_server.engine.envs.venv import create_venv
 
     wanted = normalized_requirements(requirements)
     root = envs_dir(cache) / env_key(wanted, interpreter)
     if _complete(root):
         return _open(root, interpreter, cache)
-    lock = FileLock(str(root) + ".lock", thread_local=False)
-    await acquire_lock(lock)
-    try:
+    async with locks.hold(f"{root}.lock", what=f"the build environment `{root.name}`", reporter=reporter):
         if _complete(root):  # made by another process while this one waited
             return _open(root, interpreter, cache)
         if os.path.lexists(root):  # debris of an interrupted creation
@@ -137,7 +121,7 @@ async def build_environment(
         shown = ", ".join(wanted) or "no requirements"
         reporter.report(Notice(f"Creating a build environment for `{label}` ({shown})"))
         try:
-            env = create_venv(root, interpreter, cache=cache, prompt="pyx-build")
+            env = await asyncio.to_thread(create_venv, root, interpreter, cache=cache, prompt="pyx-build")
             if wanted:
                 await installer(env, list(wanted))
             atomic_write_json(
@@ -159,8 +143,6 @@ async def build_environment(
             shutil.rmtree(root, ignore_errors=True)
             raise
         return env
-    finally:
-        lock.release()
 
 
 def satisfied_by(env: PythonEnvironment, requirements: Sequence[str]) -> bool:

@@ -9,7 +9,8 @@ declaration gets a new one (the old one is left for ``gc``).
 
 An environment is complete once its ``pyx-env.json`` marker is written, last; a process that
 dies half-way leaves no marker, and the next use clears and rebuilds it. Creation is guarded
-by a file lock, so two notebooks opening at once build it once. Using an environment touches
+by a lock (``engine.locks``: processes, threads, coroutines), so two notebooks opening at once
+build it once, and ``gc`` leaves an environment being built alone. Using an environment touches
 the marker, which is what ``gc`` reads to drop environments unused for a while.
 """
 
@@ -111,6 +112,7 @@ async def ensure_environment(
     extra_key: Mapping[str, Any] | None = None,
     store: Path | None = None,
     reporter: Reporter | None = None,
+    wait: bool = True,
 ) -> StoredEnvironment:
     """The environment for ``requirements`` on ``base_interpreter``: found, or made and filled.
 
@@ -134,15 +136,19 @@ async def ensure_environment(
     if marker.is_file():
         _touch(marker)
         return StoredEnvironment(root, open_venv(root, cache=cache), created=False)
-    lock_path = (store or data_dir()) / "envs" / f".{key}"
-    with cache.lock(lock_path):
+    from pyx_server.engine import locks
+    from pyx_server.engine.loop import to_thread
+
+    lock_path = _lock_file(store, key)
+    async with cache.in_use(reporter=reporter, wait=wait), \
+            locks.hold(lock_path, what=f"the environment `{root}`", reporter=reporter, wait=wait):
         if marker.is_file():
             _touch(marker)
             return StoredEnvironment(root, open_venv(root, cache=cache), created=False)
         if root.exists():
-            shutil.rmtree(root)  # a build that died half-way: start again
-        environment = create_venv(root, base_interpreter, cache=cache)
-        result = await _fill(environment, requirements, pins, index=index, cache=cache, reporter=reporter)
+            await to_thread(shutil.rmtree, root)  # a build that died half-way: start again
+        environment = await to_thread(create_venv, root, base_interpreter, cache=cache)
+        result = await _fill(environment, requirements, pins, index=index, cache=cache, reporter=reporter, wait=wait)
         atomic_write_json(
             marker,
             {
@@ -156,14 +162,20 @@ async def ensure_environment(
     return StoredEnvironment(root, environment, created=True, result=result)
 
 
-async def _fill(environment, requirements, pins, *, index, cache, reporter):
+def _lock_file(store: Path | None, key: str) -> Path:
+    """The lock guarding the creation of environment ``key`` (beside it: ``gc`` reads it too)."""
+    return (store or data_dir()) / "envs" / f".{key}.lock"
+
+
+async def _fill(environment, requirements, pins, *, index, cache, reporter, wait):
     from pyx_server.engine.install.operations import InstallOptions, install
 
     if pins is not None:
         options = InstallOptions(exact=True)
-        return await install(pins, environment, index=index, cache=cache, options=options, reporter=reporter)
+        return await install(pins, environment, index=index, cache=cache, options=options, reporter=reporter, wait=wait)
     options = InstallOptions(resolve=True)
-    return await install(requirements, environment, index=index, cache=cache, options=options, reporter=reporter)
+    return await install(requirements, environment, index=index, cache=cache, options=options, reporter=reporter,
+                         wait=wait)
 
 
 def _touch(marker: Path) -> None:
@@ -175,6 +187,9 @@ def _touch(marker: Path) -> None:
 
 def gc(store: Path | None = None, *, max_age: float = DEFAULT_MAX_AGE, now: float | None = None) -> list[Path]:
     """Remove environments unused for ``max_age`` seconds, and any left half-built."""
+    from pyx_server.engine import locks
+    from pyx_server.engine.errors import Busy
+
     envs = (store or data_dir()) / "envs"
     now = time.time() if now is None else now
     removed: list[Path] = []
@@ -188,27 +203,20 @@ def gc(store: Path | None = None, *, max_age: float = DEFAULT_MAX_AGE, now: floa
             stale = not marker.is_file() or now - marker.stat().st_mtime > max_age
         except OSError:
             stale = True
-        if stale and not _locked(envs / f".{entry.name}.lock"):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry)
+        if not stale:
+            continue
+        try:
+            # held while removing: an environment being built (or rebuilt) now is left alone
+            with locks.hold_sync(_lock_file(store, entry.name), what=f"the environment `{entry}`", wait=False):
+                shutil.rmtree(entry, ignore_errors=True)
+        except Busy:
+            continue
+        removed.append(entry)
     if removed:
         from pyx_server.engine.envs import runstamp
 
         runstamp.prune(str(store or data_dir()))  # stamps of `pyx run` naming those environments
     return removed
-
-
-def _locked(lock_file: Path) -> bool:
-    """Whether another process is building this environment right now."""
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(lock_file), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        return True
-    lock.release()
-    return False
 
 
 def describe(root: Path) -> dict | None:

@@ -11,7 +11,7 @@ builds (a build dependency that itself has only an sdist) are allowed a few leve
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,23 +25,36 @@ if TYPE_CHECKING:
 
 MAX_DEPTH = 3
 
+#: ``operations.install``'s signature: fills an environment with requirements
+Installer = Callable[..., Awaitable[object]]
+
 
 class BuildSupport:
     """Builds for one operation: sdist metadata for the resolver, wheels for the installer."""
 
     def __init__(
-        self, index: IndexSettings, cache: Cache, interpreter, reporter: Reporter | None = None, depth: int = 0
+        self, index: IndexSettings, cache: Cache, interpreter, reporter: Reporter | None = None, depth: int = 0,
+        *, installer: Installer | None = None,
     ) -> None:
         self.index = index
         self.cache = cache
         self.interpreter = interpreter
         self.reporter = reporter or Reporter()
         self.depth = depth
+        #: what fills build environments: ``operations.install``, passed in by the install
+        #: operation (``operations.build_support``), so this module needs no import of it
+        self.installer = installer
 
     async def install_build_requirements(self, env, requirements: Sequence[str]) -> None:
         """The ``BuildEnvInstaller``: resolve and install ``requirements`` into a build env."""
-        from pyx_server.engine.install.operations import InstallOptions, install
+        from pyx_server.engine.install.results import InstallOptions
         from pyx_server.engine.requirements import parse_requirement
+
+        install = self.installer
+        if install is None:
+            # a caller that made this support itself rather than through
+            # ``operations.build_support``: the only path that still imports the operations
+            from pyx_server.engine.install.operations import install
 
         if self.depth >= MAX_DEPTH:
             raise BuildError(
@@ -50,7 +63,7 @@ class BuildSupport:
                        "install wheels of the build tools first"],
             )
         specs = [parse_requirement(r, source="build requirements") for r in requirements]
-        nested = BuildSupport(self.index, self.cache, env.interpreter, self.reporter, self.depth + 1)
+        nested = BuildSupport(self.index, self.cache, env.interpreter, self.reporter, self.depth + 1, installer=install)
         await install(
             specs,
             env,
@@ -70,7 +83,9 @@ class BuildSupport:
         target = self.cache.bucket(Bucket.BUILDS) / "sdists" / key / file.filename
         if target.is_file():
             return target
-        with self.cache.lock(target):
+        from pyx_server.engine import locks
+
+        async with locks.hold(f"{target}.lock", what=f"the download of `{file.filename}`", reporter=self.reporter):
             if not target.is_file():
                 part = target.with_name(f".{target.name}.{os.getpid()}.part")
                 if client is None:
