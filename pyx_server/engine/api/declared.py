@@ -222,7 +222,7 @@ async def _sync_project(ctx: Context, declaration, locked, reporter: Reporter, *
     started = time.perf_counter()
     found = pins_from_lock(declaration, locked, env.interpreter) if locked is not None else None
     result = await project_sync(declaration, env, index=ctx.index_settings(), cache=ctx.cache, locked=locked_flag,
-                                frozen=frozen, reporter=reporter, found_pins=found)
+                                frozen=frozen, reporter=reporter, found_pins=found, wait=ctx.wait)
     reporter.report(EnvironmentReady(str(env.root), created))
     return str(env.root), InstallSummary.of(result, time.perf_counter() - started), result
 

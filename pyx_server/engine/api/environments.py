@@ -109,7 +109,7 @@ async def environment_for(ctx: Context, target: str | os.PathLike[str] | None = 
         async with targets.hold_declaration(ctx, declaration.path, reporter):
             env, created = await to_thread(lambda: targets.project_venv(ctx, declaration))
             await project_sync(declaration, env, index=settings, cache=ctx.cache, locked=locked, frozen=frozen,
-                               reporter=reporter)
+                               reporter=reporter, wait=ctx.wait)
         reporter.report(EnvironmentReady(str(env.root), created))
         return _info(ctx, "project", declaration.path, env.root, created)
     from pyx_server.engine.envs.store import ensure_environment
@@ -118,7 +118,7 @@ async def environment_for(ctx: Context, target: str | os.PathLike[str] | None = 
     stored = await ensure_environment(extra, interpreter, index=settings, cache=ctx.cache, store=store,
                                       extra_key={"indexes": list(settings.indexes),
                                                  "pinned": [[n, list(u)] for n, u in settings.pinned]},
-                                      reporter=reporter)
+                                      reporter=reporter, wait=ctx.wait)
     reporter.report(EnvironmentReady(str(stored.path), stored.created))
     return _info(ctx, "ephemeral", None, stored.path, stored.created)
 

@@ -132,16 +132,18 @@ async def cache_dir(ctx: Context) -> CacheDirResult:
 
 
 async def cache_clean(ctx: Context, packages: Sequence[str] = ()) -> CacheCleanResult:
-    """Empty the whole cache, or remove every entry of the named packages."""
+    """Empty the whole cache, or remove every entry of the named packages. Waits for the
+    operations using the cache (with a notice), or with ``ctx.wait`` False fails ``Busy``."""
     from pyx_server.engine.loop import to_thread
 
     cache = ctx.cache
-    if not packages:
-        return CacheCleanResult(str(cache.root), files=await to_thread(cache.clean))
-    removed = []
-    for name in packages:
-        removed.append((name, await to_thread(cache.clean, name)))
-    return CacheCleanResult(str(cache.root), packages=tuple(removed))
+    async with _cache_to_itself(ctx):
+        if not packages:
+            return CacheCleanResult(str(cache.root), files=await to_thread(cache.clean))
+        removed = []
+        for name in packages:
+            removed.append((name, await to_thread(cache.clean, name)))
+        return CacheCleanResult(str(cache.root), packages=tuple(removed))
 
 
 async def cache_prune(ctx: Context) -> CachePruneResult:
@@ -150,6 +152,16 @@ async def cache_prune(ctx: Context) -> CachePruneResult:
     from pyx_server.engine.envs.store import gc
     from pyx_server.engine.loop import to_thread
 
-    entries = await to_thread(ctx.cache.prune)
+    async with _cache_to_itself(ctx):
+        entries = await to_thread(ctx.cache.prune)
     environments = await to_thread(gc, ctx.data_dir())
     return CachePruneResult(str(ctx.cache.root), tuple(map(str, entries)), tuple(map(str, environments)))
+
+
+def _cache_to_itself(ctx: Context):
+    """The cache's lock held exclusively, waited for here on the operation's thread (its notice
+    reported from there); ``clean`` and ``prune`` on their worker thread then hold it already."""
+    from pyx_server.engine import locks, progress
+
+    reporter = progress.for_operation(ctx.reporter, ctx.new_operation("cache").operation)
+    return locks.hold(ctx.cache.lock_file, what=f"the cache `{ctx.cache.root}`", reporter=reporter, wait=ctx.wait)

@@ -185,7 +185,7 @@ async def pip_install(
         options = dataclasses.replace(options, link_mode=_link_mode(link_mode, ctx.env))
         settings = ctx.index_settings(extra=index_request(reqs))
         result = await install(reqs.requirements, env, index=settings, cache=ctx.cache, options=options,
-                               reporter=reporter)
+                               reporter=reporter, wait=ctx.wait)
     return _install_result(result, env, warnings, time.perf_counter() - started)
 
 
@@ -223,7 +223,7 @@ async def pip_uninstall(
     """Remove the named distributions (and those ``requirement_files`` name) by their RECORD;
     a name that is not installed is a warning, not an error (as pip's ``-y``)."""
     from pyx_server.engine import progress
-    from pyx_server.engine.install.operations import uninstall
+    from pyx_server.engine.install.operations import uninstall_async
     from pyx_server.engine.loop import to_thread
 
     started = time.perf_counter()
@@ -234,7 +234,7 @@ async def pip_uninstall(
     if not names:
         raise UsageError("name the packages to uninstall, or pass `-r FILE`")
     env = await to_thread(find_environment, ctx)
-    result = await to_thread(lambda: uninstall(names, env, dry_run=dry_run, reporter=reporter))
+    result = await uninstall_async(names, env, cache=ctx.cache, dry_run=dry_run, reporter=reporter, wait=ctx.wait)
     return PipUninstallResult(
         environment=str(env.root),
         dry_run=dry_run,

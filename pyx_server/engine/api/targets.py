@@ -146,7 +146,7 @@ async def stored_environment(ctx: Context, declaration, interpreter, reporter, *
     from pyx_server.engine.declared.locking import NeedsRelock
 
     options = dict(index=ctx.index_settings(), cache=ctx.cache, with_requirements=with_requirements, locked=locked,
-                   frozen=frozen, reporter=reporter, store=ctx.data_dir())
+                   frozen=frozen, reporter=reporter, store=ctx.data_dir(), wait=ctx.wait)
     try:
         return await script_environment(declaration, interpreter, relock=False, **options)
     except NeedsRelock:

@@ -74,11 +74,13 @@ async def script_environment(
     store: Path | None = None,
     found_pins: tuple[list[RequirementSpec], dict] | None = None,
     relock: bool = True,
+    wait: bool = True,
 ):
     """The stored environment for a script or notebook (``envstore.StoredEnvironment``).
 
     ``found_pins``: the pins of a lock already in hand (a use case's planned lock);
-    ``relock=False``: raise ``NeedsRelock`` rather than write a missing or stale lock."""
+    ``relock=False``: raise ``NeedsRelock`` rather than write a missing or stale lock;
+    ``wait=False``: an environment another operation holds is a ``Busy`` error."""
     from pyx_server.engine.envs.store import ensure_environment
 
     check_python(declaration, interpreter)
@@ -100,6 +102,7 @@ async def script_environment(
         extra_key=_key_extra(settings),
         reporter=reporter,
         store=store,
+        wait=wait,
     )
 
 
@@ -113,10 +116,12 @@ async def project_sync(
     frozen: bool = False,
     reporter: Reporter | None = None,
     found_pins: tuple[list[RequirementSpec], dict] | None = None,
+    wait: bool = True,
 ):
     """Make the project's environment match its lock exactly (locking first when needed).
 
-    ``found_pins``: the pins of a lock already in hand (a use case's planned lock)."""
+    ``found_pins``: the pins of a lock already in hand (a use case's planned lock);
+    ``wait=False``: an environment another operation holds is a ``Busy`` error."""
     from pyx_server.engine.install.operations import InstallOptions, install
 
     check_python(declaration, env.interpreter)
@@ -129,7 +134,8 @@ async def project_sync(
     if own is not None:
         specs = [s for s in specs if s.name != own.name] + [own]
     options = InstallOptions(exact=True)
-    return await install(specs, env, index=settings, cache=cache, options=options, reporter=reporter, files=files)
+    return await install(specs, env, index=settings, cache=cache, options=options, reporter=reporter, files=files,
+                         wait=wait)
 
 
 def project_itself(declaration: Declaration) -> RequirementSpec | None:
