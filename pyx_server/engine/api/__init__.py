@@ -4,33 +4,47 @@ pip_*, gpu_*.
 Each is an async function taking a ``Context`` (``api.context``) and returning a frozen
 dataclass with ``to_dict()``; errors are ``engine.errors`` values and progress goes to the
 context's reporter. Fronts import from here (``from pyx_server.engine.api import add``) and
-render; they hold no logic of their own. Names are looked up lazily, so importing this
-package costs nothing on the CLI's fast path.
+render; they hold no logic of their own.
+
+Names are looked up lazily through ``_EXPORTS``, which says which submodule defines each, so
+a front imports only the use cases it calls: importing every result type's module (dozens of
+dataclasses) would cost a warm notebook sync about a fifth of its time.
+``tests/test_api_exports.py`` keeps the table equal to the submodules' ``__all__``.
 """
 
 from __future__ import annotations
 
 import importlib
 
-#: the submodules that define use cases and result types, searched in this order
-_SUBMODULES = ("context", "declared", "status", "environments", "pip", "installed", "compile", "gpu",
-               "maintenance", "blocking", "results")
+#: submodule → the names it defines (its ``__all__``)
+_EXPORTS = {
+    "context": ("Context", "IndexRequest"),
+    "declared": ("EditResult", "InitResult", "InstallSummary", "LockResult", "SyncResult", "TorchBuild",
+                 "TreeNode", "TreeResult", "add", "init", "lock", "remove", "sync", "tree"),
+    "overview": ("PackageStatus", "Status", "StatusProblem", "status"),
+    "environments": ("EnvironmentInfo", "environment_for", "stamp_run"),
+    "pip": ("PackageChange", "PipInstallResult", "PipUninstallResult", "Plan", "PlannedWheel", "pip_install",
+            "pip_uninstall"),
+    "installed": ("BrokenRequirement", "InstalledPackage", "PackageDetails", "PipCheckResult", "PipFreezeResult",
+                  "PipListResult", "PipShowResult", "pip_check", "pip_freeze", "pip_list", "pip_show"),
+    "compile": ("PinnedPackage", "PipCompileResult", "format_requirements", "pip_compile"),
+    "gpu": ("Accelerator", "Choice", "GpuDevice", "GpuReport", "GpuVariants", "Probe", "VariantIndexStatus",
+            "gpu_report", "gpu_variants"),
+    "maintenance": ("CacheCleanResult", "CacheDirResult", "CachePruneResult", "VenvResult", "cache_clean",
+                    "cache_dir", "cache_prune", "venv"),
+    "blocking": ("run",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 
 def __getattr__(name: str):
-    for sub in _SUBMODULES:
-        try:
-            module = importlib.import_module(f"{__name__}.{sub}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{sub}":
-                raise
-            continue
-        if sub in getattr(module, "__all__", ()):
-            # importing ``api.status`` binds the module to the package's ``status``: the use
-            # case of that name wins (a module's name may be one of its use cases)
-            globals()[sub] = getattr(module, sub)
-        if name in getattr(module, "__all__", ()):
-            value = getattr(module, name)
-            globals()[name] = value
-            return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
