@@ -221,14 +221,14 @@ def test_two_processes_installing_into_one_environment_take_turns(local_index, t
     with locks.hold_sync(venv / ".lock", what="the test"):
         procs = [
             subprocess.Popen(
-                [sys.executable, "-m", "pyx_server", "-v", "pip", "install", "--no-deps", f"{name}==1.0",
+                [sys.executable, "-m", "pyx_server", "pip", "install", "--no-deps", f"{name}==1.0",
                  "-i", index.url, "-p", str(venv)],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )
             for name in ("left", "right")
         ]
         for p in procs:
-            said = []  # what each says (-v: its settings first) until it waits; EOF if it never does
+            said = []  # what each says until it waits (at the default verbosity); EOF if it never does
             while not said or said[-1] and "Waiting for another operation" not in said[-1]:
                 said.append(p.stderr.readline())
             assert f"Waiting for another operation on the environment `{venv}`" in said[-1], "".join(said)

@@ -125,7 +125,9 @@ def cmd_cache(args, console: Console) -> int:
     from pyx_server.engine.api.blocking import run
     from pyx_server.engine.api import maintenance
 
-    ctx = context(args)
+    from pyx_server.cli.progressbars import NoticePrinter
+
+    ctx = context(args, reporter=NoticePrinter(console))  # "waiting for …" while an install runs
     if args.cache_command == "dir":
         console.data(run(maintenance.cache_dir(ctx)).path)
         return 0

@@ -140,6 +140,8 @@ class NoticePrinter(Reporter):
         if isinstance(event, Notice):
             if event.level == "warning":
                 self.console.warn(event.message)
+            elif event.code == "waiting-for-lock":  # a command that seems to hang says why
+                self.console.status(event.message)
             else:
                 self.console.detail(event.message)
         elif isinstance(event, Retrying):

@@ -57,6 +57,10 @@ _PAUSES = (0.005, 0.01, 0.02, 0.05)
 _STEADY = 0.1
 _TOKENS = itertools.count(1)
 
+#: the code of the notice a holder reports before it waits (a front shows it even when quiet
+#: about other information: a command that seems to hang should say why)
+WAITING = "waiting-for-lock"
+
 
 class _Entry:
     """A lock this process holds: how (shared or not), by which holds, and the OS lock."""
@@ -200,7 +204,8 @@ class _Hold:
                        hints=["try again when it has finished"] if not self.wait else
                              ["the other operation did not finish in time; try again when it has"])
         if self.attempts == 0 and self.reporter is not None:
-            self.reporter.report(Notice(f"Waiting for another operation on {self.what} to finish"))
+            self.reporter.report(Notice(f"Waiting for another operation on {self.what} to finish",
+                                        code=WAITING))
         delay = _PAUSES[self.attempts] if self.attempts < len(_PAUSES) else _STEADY
         self.attempts += 1
         return delay

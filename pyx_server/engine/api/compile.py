@@ -82,7 +82,7 @@ async def pip_compile(
     is installed; any Python serves when no virtual environment is found."""
     from pyx_server.engine import progress
     from pyx_server.engine.index.resolve import resolve_requirements
-    from pyx_server.engine.install.builds import BuildSupport
+    from pyx_server.engine.install.operations import build_support
     from pyx_server.engine.loop import to_thread
 
     started = time.perf_counter()
@@ -97,7 +97,7 @@ async def pip_compile(
         no_build_packages=no_build_packages, no_binary=no_binary,
     )
     target = _python_version(python_version)
-    build = BuildSupport(settings, ctx.cache, env.interpreter, reporter)
+    build = build_support(settings, ctx.cache, env.interpreter, reporter)
     result = await resolve_requirements(
         reqs.requirements, env.interpreter, index=settings, cache=ctx.cache, options=options,
         reporter=reporter, python_version=target, sdist_metadata=build.metadata,

@@ -130,7 +130,7 @@ async def resolve_lock(
     """The lock ``declaration`` resolves to (nothing written), preferring the versions of its
     current lock unless ``upgrade``."""
     from pyx_server.engine.index.resolve import ResolveOptions, resolve_requirements
-    from pyx_server.engine.install.builds import BuildSupport
+    from pyx_server.engine.install.operations import build_support
     from pyx_server.engine.lock import lock_from_resolution
 
     check_python(declaration, interpreter)
@@ -143,7 +143,7 @@ async def resolve_lock(
         if current is not None:
             preferences = {p.name: p.version for p in current.packages if p.version is not None}
     settings = index_for(declaration, index)
-    build = BuildSupport(settings, cache, interpreter, reporter)
+    build = build_support(settings, cache, interpreter, reporter)
     result = await resolve_requirements(
         list(declaration.requirements),
         interpreter,

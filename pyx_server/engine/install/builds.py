@@ -34,7 +34,7 @@ class BuildSupport:
 
     def __init__(
         self, index: IndexSettings, cache: Cache, interpreter, reporter: Reporter | None = None, depth: int = 0,
-        *, installer: Installer | None = None,
+        *, installer: Installer,
     ) -> None:
         self.index = index
         self.cache = cache
@@ -51,11 +51,6 @@ class BuildSupport:
         from pyx_server.engine.requirements import parse_requirement
 
         install = self.installer
-        if install is None:
-            # a caller that made this support itself rather than through
-            # ``operations.build_support``: the only path that still imports the operations
-            from pyx_server.engine.install.operations import install
-
         if self.depth >= MAX_DEPTH:
             raise BuildError(
                 f"build dependencies nest more than {MAX_DEPTH} levels deep: `{', '.join(requirements)}`",
