@@ -208,3 +208,29 @@ def test_two_coroutines_needing_one_sdist_download_it_once(local_index, tmp_path
     first, second = asyncio.run(both())
     assert first == second and first.is_file()
     assert len(index.requests_to(f"/files/{served.filename}")) == 1
+
+
+def test_a_resolution_holds_the_cache_so_clean_waits_for_it(served, tmp_path: Path, cache_dir: Path) -> None:
+    # pip compile and lock read pages and metadata from the cache without installing: clean
+    # must not pull them from under the resolver either
+    from pyx_server.engine.index.resolve import resolve_requirements
+
+    cache = Cache(cache_dir)
+    interpreter = query_interpreter(sys.executable, cache)
+    settings = IndexSettings(indexes=(served.url,), find_links=())
+    outcomes: list[str] = []
+
+    class CleanMidway(CollectingReporter):
+        def report(self, event) -> None:
+            super().report(event)
+            if isinstance(event, PhaseStarted) and event.phase == "resolve" and not outcomes:
+                try:
+                    _in_thread(lambda: cache.clean(wait=False))
+                    outcomes.append("cleaned")
+                except Busy:
+                    outcomes.append("busy")
+
+    result = asyncio.run(resolve_requirements(specs("left", "right"), interpreter, index=settings, cache=cache,
+                                              reporter=CleanMidway()))
+    assert outcomes == ["busy"]
+    assert sorted(result.resolution) == ["left", "right"]

@@ -102,7 +102,8 @@ async def resolve_requirements(
         resolution=options.resolution,
         exclude_newer=options.exclude_newer,
     )
-    async with IndexClient(index, cache, reporter) as client:
+    # the cache held shared while pages and metadata are read from it: ``cache clean`` waits
+    async with cache.in_use(reporter=reporter), IndexClient(index, cache, reporter) as client:
         provider = IndexMetadataProvider(
             client, loop, interpreter, sdist_metadata=sdist_metadata, direct_files=direct, direct_trees=trees,
             builds=options.builds, binaries=options.binaries, upload_times=options.exclude_newer is not None,
