@@ -24,6 +24,7 @@ from pyx_server.engine.install.operations import (
 )
 from pyx_server.engine.progress import CollectingReporter, Notice, PhaseStarted
 from pyx_server.engine.requirements import parse_requirement
+from tests.support.threads import in_thread
 
 
 def make_env(path: Path, cache: Cache):
@@ -141,7 +142,7 @@ def test_cache_clean_and_prune_wait_for_an_install_using_the_cache(served, tmp_p
                 # another operation (a thread: another context) cleaning the cache now
                 for fn in (lambda: cache.clean(wait=False), lambda: cache.prune(wait=False)):
                     try:
-                        _in_thread(fn)
+                        in_thread(fn)
                     except Busy:
                         outcomes.append("busy")
 
@@ -151,25 +152,6 @@ def test_cache_clean_and_prune_wait_for_an_install_using_the_cache(served, tmp_p
     assert [c.name for c in result.installed] == ["left", "right"]
     assert cache.clean(wait=False) > 0  # once the install is done
     assert not cache_dir.exists()
-
-
-def _in_thread(fn):
-    import threading
-
-    box: dict = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
-            box["error"] = exc
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join(60)
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
 
 
 def test_a_python_that_is_not_a_venv_keeps_its_lock_out_of_the_parsed_locks_bucket(tmp_path: Path) -> None:
@@ -225,7 +207,7 @@ def test_a_resolution_holds_the_cache_so_clean_waits_for_it(served, tmp_path: Pa
             super().report(event)
             if isinstance(event, PhaseStarted) and event.phase == "resolve" and not outcomes:
                 try:
-                    _in_thread(lambda: cache.clean(wait=False))
+                    in_thread(lambda: cache.clean(wait=False))
                     outcomes.append("cleaned")
                 except Busy:
                     outcomes.append("busy")

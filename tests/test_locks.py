@@ -15,6 +15,7 @@ from pyx_server.engine import locks
 from pyx_server.engine.errors import Busy
 from pyx_server.engine.loop import run, running_loop, to_thread
 from pyx_server.engine.progress import CollectingReporter, Notice
+from tests.support.threads import in_thread
 
 
 def waiting_notices(reporter: CollectingReporter) -> list[str]:
@@ -164,30 +165,13 @@ def test_shared_holders_hold_together_and_exclude_an_exclusive_one(tmp_path: Pat
         _finish(proc)
     with locks.hold_sync(lock, what="the cache", shared=True):
         with pytest.raises(Busy):  # a thread of this process wanting it exclusively waits too
-            _in_thread(lambda: locks.hold_sync(lock, what="the cache", wait=False).__enter__())
+            in_thread(lambda: locks.hold_sync(lock, what="the cache", wait=False).__enter__())
     proc = _holder(lock, "exclusive")
     try:
         with pytest.raises(Busy):
             run(_hold_briefly(lock, wait=False, shared=True))
     finally:
         _finish(proc)
-
-
-def _in_thread(fn):
-    box: dict = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
-            box["error"] = exc
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join(30)
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
 
 
 def test_holding_is_reentrant_within_one_operation_its_tasks_and_its_threads(tmp_path: Path) -> None:
@@ -229,7 +213,7 @@ def test_a_hold_that_moved_onto_a_loop_leaves_no_stale_reentrance_behind(tmp_pat
     assert not locks.is_held(lock)
     with locks.hold_sync(lock, what="`e`", wait=False):
         with pytest.raises(Busy):  # really held again, not waved through as re-entrant
-            _in_thread(lambda: locks.hold_sync(lock, what="`e`", wait=False).__enter__())
+            in_thread(lambda: locks.hold_sync(lock, what="`e`", wait=False).__enter__())
 
 
 def test_a_holder_cancelled_while_waiting_holds_nothing(tmp_path: Path) -> None:
