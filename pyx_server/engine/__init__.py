@@ -14,8 +14,10 @@ Folders by stage (parse → find → resolve → plan → fetch/build → instal
 * ``index/``     the HTTP client and its cache, name lookups, index pages (pure parsing), the index
   client, the resolver's metadata provider, and ``resolve`` (the resolver run against indexes).
 * ``resolver/``  pure PubGrub over PEP 440 version sets, behind a ``MetadataProvider``.
-* ``install/``   plan (pure), wheel choice, wheels and their members, linking, what an unpacked
-  wheel holds, installing per the binary distribution format, ``pip check``, the operations.
+* ``install/``   plan (pure), wheel choice (``choose``), downloads and unpacking (``fetch``), wheels
+  and their members, linking, what an unpacked wheel holds, installing per the binary
+  distribution format and uninstalling by RECORD, the all-or-nothing change of an environment
+  (``transaction``, used by ``act``), ``pip check``, and ``operations`` (install, uninstall).
 * ``envs/``      interpreters, environments, venvs, the environment store, run stamps.
 * ``build/``     PEP 517 / 660 builds of sdists and source trees in isolated environments.
 * ``inline/``    PEP 723 blocks in scripts and notebooks; ``project/`` ``pyproject.toml`` (the project
