@@ -24,4 +24,4 @@ def test_a_name_imports_only_its_own_module() -> None:
 
 def test_every_name_resolves_to_what_its_module_defines() -> None:
     for name, module in api._WHERE.items():
-        assert getattr(api, name) is getattr(importlib.import_module(f"pyx_server.engine.api.{module}"), name)
+        assert getattr(api, name) is getattr(importlib.import_module(module), name)

@@ -27,5 +27,6 @@ Folders by stage (parse → find → resolve → plan → fetch/build → instal
   environment (the store's, or a project's ``.venv``).
 * ``api/``       the use cases every front calls (add, remove, lock, sync, status, environment_for,
   pip_*, gpu_*).
-* ``locks`` one lock for environments, declarations and cache entries; ``edits`` file edits as data.
+* ``locks`` one lock for environments, declarations and cache entries; ``edits`` file edits as data;
+  ``lazy`` package namespaces whose names load on first use.
 """

@@ -14,7 +14,7 @@ dataclasses) would cost a warm notebook sync about a fifth of its time.
 
 from __future__ import annotations
 
-import importlib
+from pyx_server.engine.lazy import exports
 
 #: submodule → the names it defines (its ``__all__``)
 _EXPORTS = {
@@ -34,16 +34,7 @@ _EXPORTS = {
                     "cache_dir", "cache_prune", "venv"),
     "blocking": ("run",),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+_WHERE, __getattr__ = exports(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

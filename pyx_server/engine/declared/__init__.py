@@ -16,6 +16,8 @@ Known limit: ``[tool.uv.sources]`` pinning a package to one named index is read 
 applied (every declared index is searched); the GPU-variant issue brings per-package indexes.
 """
 
+from pyx_server.engine.lazy import exports
+
 _EXPORTS = {
     "pyx_server.engine.declared.model": (
         "Declaration", "check_python", "declaration_from_text", "index_for", "read_declaration",
@@ -29,16 +31,5 @@ _EXPORTS = {
     ),
     "pyx_server.engine.declared.gpu": ("route_gpu_packages",),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+_WHERE, __getattr__ = exports(__name__, _EXPORTS)
 __all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value

@@ -15,6 +15,8 @@ together with the lock) and validates the whole result before anything is writte
 Names are loaded on first use.
 """
 
+from pyx_server.engine.lazy import exports
+
 _EXPORTS = {
     "pyx_server.engine.project.model": ("DEFAULT_GROUPS", "PYPROJECT", "Project", "UvSource"),
     "pyx_server.engine.uvindex": ("UvIndex",),
@@ -31,16 +33,5 @@ _EXPORTS = {
     ),
     "pyx_server.engine.project.files": ("init_project", "new_project_text"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+_WHERE, __getattr__ = exports(__name__, _EXPORTS)
 __all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
