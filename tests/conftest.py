@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,15 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 @pytest.fixture
 def cache_dir(isolated_env: Path) -> Path:
     return isolated_env
+
+
+@pytest.fixture
+def venv(tmp_path: Path, cache_dir: Path) -> Path:
+    """A fresh virtual environment (made by pyx itself) at ``tmp_path/.venv``."""
+    from pyx_server.engine.cache import Cache
+    from pyx_server.engine.envs.interpreter import query_interpreter
+    from pyx_server.engine.envs.venv import create_venv
+
+    cache = Cache(cache_dir)
+    create_venv(tmp_path / ".venv", query_interpreter(sys.executable, cache), cache=cache)
+    return tmp_path / ".venv"

@@ -15,6 +15,7 @@ from tests.support.backends import WHEELHOUSE, hatchling_project, make_sdist, mi
 from tests.support.cli import pyx
 from tests.support.index_server import LocalIndex
 from tests.support.wheels import metadata_text
+from tests.support.envs import site
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +43,6 @@ def with_pkg_info(files: dict, name: str, version: str) -> dict:
 def venv(tmp_path: Path) -> Path:
     assert pyx("venv", tmp_path / ".venv", "--python", sys.executable).code == 0
     return tmp_path / ".venv"
-
-
-def site(venv: Path) -> Path:
-    return next((venv / "lib").glob("python*/site-packages"))
 
 
 def python(venv: Path, code: str) -> str:

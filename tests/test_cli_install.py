@@ -11,22 +11,9 @@ import pytest
 
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.envs.environment import open_venv
-from pyx_server.engine.envs.interpreter import query_interpreter
-from pyx_server.engine.envs.venv import create_venv
 from tests.support.cli import mask, pyx, pyx_process
 from tests.support.wheels import build_wheel
-
-
-@pytest.fixture
-def venv(tmp_path: Path, cache_dir: Path) -> Path:
-    """A fresh virtual environment (made by pyx itself) at ``tmp_path/.venv``."""
-    cache = Cache(cache_dir)
-    create_venv(tmp_path / ".venv", query_interpreter(sys.executable, cache), cache=cache)
-    return tmp_path / ".venv"
-
-
-def site(venv: Path) -> Path:
-    return next((venv / "lib").glob("python*/site-packages"))
+from tests.support.envs import site
 
 
 def installed(venv: Path) -> dict[str, str]:

@@ -20,16 +20,13 @@ from pyx_server.engine.envs.venv import create_venv
 from pyx_server.engine.install.wheel import read_record
 from tests.support.cli import fresh_python, pyx, pyx_process
 from tests.support.wheels import build_wheel
+from tests.support.envs import site
 
 
 def make_venv(path: Path, cache_dir: Path) -> Path:
     cache = Cache(cache_dir)
     create_venv(path, query_interpreter(sys.executable, cache), cache=cache)
     return path
-
-
-def site(venv: Path) -> Path:
-    return next((venv / "lib").glob("python*/site-packages"))
 
 
 def many_files(n: int, big: int = 0) -> dict[str, bytes | str]:

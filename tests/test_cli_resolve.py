@@ -8,18 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pyx_server.engine.cache import Cache
 from pyx_server.engine.envs.environment import open_venv
-from pyx_server.engine.envs.interpreter import query_interpreter
-from pyx_server.engine.envs.venv import create_venv
 from tests.support.cli import mask, pyx
-
-
-@pytest.fixture
-def venv(tmp_path: Path, cache_dir: Path) -> Path:
-    cache = Cache(cache_dir)
-    create_venv(tmp_path / ".venv", query_interpreter(sys.executable, cache), cache=cache)
-    return tmp_path / ".venv"
 
 
 def installed(venv: Path) -> dict[str, str]:

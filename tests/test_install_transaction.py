@@ -14,24 +14,12 @@ import pytest
 
 from pyx_server.engine.cache import Cache
 from pyx_server.engine.envs.environment import open_venv
-from pyx_server.engine.envs.interpreter import query_interpreter
-from pyx_server.engine.envs.venv import create_venv
 from pyx_server.engine.install import installer as installer_mod
 from pyx_server.engine.install import transaction as transaction_mod
 from pyx_server.engine.install.linker import Linker
 from pyx_server.engine.install.transaction import STAGING_PREFIX
 from tests.support.cli import pyx
-
-
-@pytest.fixture
-def venv(tmp_path: Path, cache_dir: Path) -> Path:
-    cache = Cache(cache_dir)
-    create_venv(tmp_path / ".venv", query_interpreter(sys.executable, cache), cache=cache)
-    return tmp_path / ".venv"
-
-
-def site(venv: Path) -> Path:
-    return next((venv / "lib").glob("python*/site-packages"))
+from tests.support.envs import site
 
 
 def snapshot(venv: Path) -> dict[str, str]:
